@@ -1,0 +1,3 @@
+from synctui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,84 @@
+"""One exception family whose messages a user can act on.
+
+Every error that can reach a user is a ``SyncTuiError``: the CLI and the TUI show
+``str(err)`` (one line) and the log keeps the traceback.  ``exit_code`` lets the
+CLI map each family member to a documented process exit status.
+"""
+
+from __future__ import annotations
+
+# Exit codes, documented in `synctui --help` and the README.
+EXIT_OK = 0
+EXIT_PARTIAL = 1  # some items failed, the rest were done
+EXIT_BAD_INPUT = 2  # config, rules, URL, names, flags: nothing was written
+EXIT_LOCKED = 3  # a lock is held by someone else
+EXIT_CANCELLED = 4  # interrupted by the user or a signal
+EXIT_CONFLICTS = 5  # conflicts were left untouched (nothing failed)
+EXIT_CONNECTION = 6  # a store could not be reached or authenticated
+
+
+class SyncTuiError(Exception):
+    """Base of every user-facing error."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = " ".join(str(message).split())  # always one line
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(SyncTuiError):
+    """A project config that cannot be loaded or is not valid copick."""
+
+
+class NameError_(SyncTuiError):
+    """A name copick would reject (object, user, session, run ...)."""
+
+
+class LocationError(SyncTuiError):
+    """A root URL that cannot be parsed or is not supported."""
+
+
+class RulesError(SyncTuiError):
+    """Filter or mapping rules that contradict themselves or copick's names."""
+
+
+class PlanError(SyncTuiError):
+    """A saved plan that cannot be read or no longer fits its projects."""
+
+
+class StoreError(SyncTuiError):
+    """An I/O failure on a store.  ``transient`` ones are worth a retry."""
+
+    exit_code = EXIT_PARTIAL
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class PathEscapeError(StoreError):
+    """A relative path that would leave the store's root."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class ConnectionFailed(StoreError):
+    """A remote store that cannot be reached, authenticated or trusted."""
+
+    exit_code = EXIT_CONNECTION
+
+
+class LockHeldError(SyncTuiError):
+    """Another sync holds a lock we need."""
+
+    exit_code = EXIT_LOCKED
+
+
+class CancelledError_(SyncTuiError):
+    """The user or a signal stopped the sync."""
+
+    exit_code = EXIT_CANCELLED

@@ -1,0 +1,147 @@
+"""A project's content as entities made of files, from one scan of each root.
+
+The overlay and static roots are scanned separately; runs are the union by name
+and an entity present in the static root is read-only (``root == "static"``)
+and shadows any overlay copy, as copick reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from synctui.project.config import ProjectConfig
+from synctui.project.layout import (RUNS_DIR, EntityRef, Kind, Unrecognised, entity_path,
+                                    parse_path)
+from synctui.storage.base import FileInfo, Store
+
+
+@dataclass
+class Entity:
+    """One copick entity and its member files (member path -> FileInfo).
+
+    Single-file entities have one member, ``""``; a zarr store has one member per key.
+    """
+
+    ref: EntityRef
+    root: str  # "overlay" or "static"
+    files: dict[str, FileInfo] = field(default_factory=dict)
+
+    @property
+    def path(self) -> str:
+        return entity_path(self.ref)
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files.values())
+
+    @property
+    def mtime_ns(self) -> int:
+        return max((f.mtime_ns for f in self.files.values()), default=0)
+
+    @property
+    def read_only(self) -> bool:
+        return self.root == "static"
+
+    def file_path(self, member: str) -> str:
+        return f"{self.path}/{member}" if member else self.path
+
+
+@dataclass
+class Catalog:
+    """Everything one project holds, keyed by entity."""
+
+    config: ProjectConfig
+    entities: dict[EntityRef, Entity] = field(default_factory=dict)
+    runs: set[str] = field(default_factory=set)
+    unrecognised: list[Unrecognised] = field(default_factory=list)
+    stores: dict[str, Store] = field(default_factory=dict, repr=False)
+    #: entities the overlay holds but copick hides behind a static copy
+    shadowed: list[EntityRef] = field(default_factory=list)
+
+    @property
+    def file_count(self) -> int:
+        return sum(len(e.files) for e in self.entities.values())
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(e.size for e in self.entities.values())
+
+    def by_run(self) -> dict[str | None, list[Entity]]:
+        out: dict[str | None, list[Entity]] = {}
+        for ref, ent in sorted(self.entities.items(), key=lambda kv: _sort_key(kv[0])):
+            out.setdefault(ref.run, []).append(ent)
+        return out
+
+    def store_for(self, entity: Entity) -> Store:
+        return self.stores[entity.root]
+
+
+def _sort_key(ref: EntityRef) -> tuple:
+    return (ref.run or "", ref.kind.value, ref.voxel_spacing or 0.0, ref.tomo_type or "",
+            ref.feature_type or "", ref.user or "", ref.session or "", ref.name or "")
+
+
+def build_entities(files: Iterable[FileInfo], root: str
+                   ) -> tuple[dict[EntityRef, Entity], set[str], list[Unrecognised]]:
+    """Group a root's file listing into entities; pure, so it is cheap to test."""
+    entities: dict[EntityRef, Entity] = {}
+    runs: set[str] = set()
+    unknown: dict[str, Unrecognised] = {}
+    for info in files:
+        path = info.path
+        if info.kind == "dir":
+            parts = path.split("/")
+            if len(parts) == 2 and parts[0] == RUNS_DIR and not parts[1].startswith("."):
+                runs.add(parts[1])
+            continue
+        parsed = parse_path(path)
+        if parsed is None:
+            continue
+        if isinstance(parsed, Unrecognised):
+            unknown.setdefault(parsed.path, parsed)
+            continue
+        ref, member = parsed
+        ent = entities.get(ref)
+        if ent is None:
+            ent = entities[ref] = Entity(ref, root)
+        ent.files[member] = info
+        if ref.run:
+            runs.add(ref.run)
+    return entities, runs, list(unknown.values())
+
+
+def scan_project(config: ProjectConfig, stores: dict[str, Store]) -> Catalog:
+    """Scan the config's roots (``stores`` maps "overlay"/"static" to open stores)."""
+    cat = Catalog(config=config, stores=stores)
+    for root in ("static", "overlay"):
+        store = stores.get(root)
+        if store is None:
+            continue
+        if root == "static":
+            store.check_root()
+        ents, runs, unknown = build_entities(store.scan(dirs=True), root)
+        cat.runs |= runs
+        cat.unrecognised.extend(unknown)
+        for ref, ent in ents.items():
+            if ref in cat.entities:  # static wins; the overlay copy is invisible to copick
+                cat.shadowed.append(ref)
+                continue
+            cat.entities[ref] = ent
+    return cat
+
+
+def open_project(config: ProjectConfig | str | dict, **store_options: object) -> Catalog:
+    """Load (if needed), open the stores of, and scan a project."""
+    from synctui.project.config import load_config
+    from synctui.storage.open import open_store
+
+    cfg = config if isinstance(config, ProjectConfig) else load_config(config)
+    stores: dict[str, Store] = {"overlay": open_store(cfg.overlay, **store_options)}
+    if cfg.static is not None:
+        stores["static"] = open_store(cfg.static, **store_options)
+    return scan_project(cfg, stores)
+
+
+def entity_kinds() -> list[Kind]:
+    return list(Kind)

@@ -1,0 +1,217 @@
+"""copick filesystem configs: load, validate, edit and save without losing keys.
+
+copick rewrites configs from its model and drops keys it does not know; we keep
+the parsed JSON (``raw``) as the source of truth and only touch what we change,
+so unknown keys and key order survive a save.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+from synctui.errors import ConfigError, LocationError
+from synctui.project.names import name_problem
+from synctui.storage.url import Location, parse_location
+
+_OBJECT_KEYS = ("name", "is_particle", "label", "color", "emdb_id", "pdb_id", "identifier",
+                "map_threshold", "radius", "metadata")
+
+
+@dataclass(frozen=True)
+class PickableObject:
+    name: str
+    is_particle: bool
+    label: int = 1
+    color: tuple[int, int, int, int] | None = None
+    emdb_id: str | None = None
+    pdb_id: str | None = None
+    identifier: str | None = None
+    map_threshold: float | None = None
+    radius: float | None = None
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def renamed(self, name: str, label: int | None = None) -> dict[str, Any]:
+        """This object's JSON under a new name (and label), every other key kept."""
+        data = copy.deepcopy(self.raw) if self.raw else {"name": self.name, "is_particle": self.is_particle}
+        data["name"] = name
+        if label is not None:
+            data["label"] = label
+        return data
+
+
+@dataclass
+class ProjectConfig:
+    """A loaded config.  ``path`` is None for configs given as dicts."""
+
+    raw: dict[str, Any]
+    path: str | None
+    name: str
+    objects: list[PickableObject]
+    overlay: Location
+    static: Location | None
+    user_id: str | None = None
+    session_id: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or (os.path.basename(self.path) if self.path else "project")
+
+    def object(self, name: str) -> PickableObject | None:
+        for obj in self.objects:
+            if obj.name == name:
+                return obj
+        return None
+
+    @property
+    def object_names(self) -> list[str]:
+        return [o.name for o in self.objects]
+
+    def with_objects_added(self, new_objects: list[dict[str, Any]]) -> dict[str, Any]:
+        """The raw config with ``new_objects`` appended, everything else untouched."""
+        data = copy.deepcopy(self.raw)
+        data.setdefault("pickable_objects", [])
+        data["pickable_objects"].extend(copy.deepcopy(new_objects))
+        return data
+
+    def save(self, path: str | None = None, data: dict[str, Any] | None = None) -> None:
+        target = path or self.path
+        if not target:
+            raise ConfigError("this config came from a dict and has no file to save to")
+        save_config_dict(target, data if data is not None else self.raw)
+
+
+def save_config_dict(path: str, data: dict[str, Any]) -> None:
+    """Write JSON atomically next to ``path`` (temp, fsync, rename)."""
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".synctui-tmp-", suffix=".json", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=4)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_config(source: str | os.PathLike[str] | dict[str, Any]) -> ProjectConfig:
+    """Load and validate a config file (or dict), raising one-line ConfigErrors."""
+    if isinstance(source, dict):
+        return parse_config(copy.deepcopy(source), None)
+    path = os.fspath(source)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: config is not UTF-8 text") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    return parse_config(data, path)
+
+
+def parse_config(data: Any, path: str | None) -> ProjectConfig:
+    where = path or "config"
+
+    def fail(key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{where}: {key}: {problem}")
+
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: the config must be a JSON object, got {type(data).__name__}")
+    ctype = data.get("config_type", "filesystem")
+    if ctype not in (None, "filesystem"):
+        raise fail("config_type", f"{ctype!r} is not supported (only 'filesystem' configs)")
+    for key in ("name", "description", "version", "user_id", "session_id"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise fail(key, f"must be a string, got {type(data[key]).__name__}")
+    for key in ("user_id", "session_id"):
+        if data.get(key) is not None and (p := name_problem(data[key], key.replace("_", " "))):
+            raise fail(key, p)
+    if "overlay_root" not in data:
+        raise fail("overlay_root", "missing (copick needs a writable overlay root)")
+    if "pickable_objects" not in data:
+        raise fail("pickable_objects", "missing (use [] for a project without objects)")
+    objects = _parse_objects(data["pickable_objects"], fail)
+    base_dir = os.path.dirname(os.path.abspath(path)) if path else None
+    overlay = _location(data, "overlay", base_dir, fail)
+    static = _location(data, "static", base_dir, fail) if data.get("static_root") else None
+    return ProjectConfig(raw=data, path=path, name=str(data.get("name") or ""), objects=objects,
+                         overlay=overlay, static=static, user_id=data.get("user_id"),
+                         session_id=data.get("session_id"))
+
+
+def _location(data: dict[str, Any], which: str, base_dir: str | None, fail) -> Location:
+    key = f"{which}_root"
+    args = data.get(f"{which}_fs_args") or {}
+    if not isinstance(args, dict):
+        raise fail(f"{which}_fs_args", "must be an object")
+    try:
+        return parse_location(data[key], args, base_dir=base_dir, what=key)
+    except LocationError as exc:
+        raise fail(key, str(exc).removeprefix(f"{key} ")) from None
+
+
+def _parse_objects(items: Any, fail) -> list[PickableObject]:
+    if not isinstance(items, list):
+        raise fail("pickable_objects", f"must be a list, got {type(items).__name__}")
+    objects: list[PickableObject] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items):
+        key = f"pickable_objects[{i}]"
+        if not isinstance(item, dict):
+            raise fail(key, "must be an object")
+        name = item.get("name")
+        if name is None:
+            raise fail(key, "missing 'name'")
+        if (p := name_problem(name, "object name")):
+            raise fail(f"{key}.name", p)
+        if name in seen:
+            raise fail(f"{key}.name", f"duplicate object name {name!r} (also pickable_objects[{seen[name]}])")
+        seen[name] = i
+        if "is_particle" not in item:
+            raise fail(f"{key} ({name})", "missing 'is_particle'")
+        if not isinstance(item["is_particle"], bool):
+            raise fail(f"{key}.is_particle ({name})", "must be true or false")
+        label = item.get("label", 1)
+        if label is None:
+            label = 1
+        if isinstance(label, bool) or not isinstance(label, int):
+            raise fail(f"{key}.label ({name})", f"must be an integer, got {label!r}")
+        if label <= 0:
+            raise fail(f"{key}.label ({name})", f"{label} is invalid (0 is background; labels start at 1)")
+        color = item.get("color")
+        if color is not None:
+            if (not isinstance(color, (list, tuple)) or len(color) != 4
+                    or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in color)):
+                raise fail(f"{key}.color ({name})", "must be four integers 0-255 (RGBA)")
+            color = tuple(color)
+        for num in ("radius", "map_threshold"):
+            v = item.get(num)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise fail(f"{key}.{num} ({name})", "must be a number")
+        metadata = item.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise fail(f"{key}.metadata ({name})", "must be an object")
+        objects.append(PickableObject(
+            name=name, is_particle=item["is_particle"], label=label, color=color,
+            emdb_id=item.get("emdb_id"), pdb_id=item.get("pdb_id"),
+            identifier=item.get("identifier", item.get("go_id")),
+            map_threshold=item.get("map_threshold"), radius=item.get("radius"),
+            metadata=metadata, raw=item))
+    return objects

@@ -1,0 +1,85 @@
+"""What every store offers the layers above: list, read, write atomically, lock.
+
+Paths are always relative, ``/``-separated and confined to the store's root.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol, runtime_checkable
+
+from synctui.errors import PathEscapeError
+
+CHUNK = 1 << 20
+TEMP_PREFIX = ".synctui-tmp-"
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """One file as a listing saw it.  ``etag`` is set by stores that have one."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    etag: str | None = None
+    kind: str = "file"  # "file" or "dir"
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A project root somewhere.  Implementations: local, sftp, webdav."""
+
+    location: object
+    #: whether write_atomic honours mtime_ns (WebDAV usually cannot)
+    can_set_mtime: bool
+
+    def scan(self, prefix: str = "", *, dirs: bool = False) -> Iterator[FileInfo]: ...
+    def stat(self, path: str) -> FileInfo | None: ...
+    def exists(self, path: str) -> bool: ...
+    def open_read(self, path: str) -> BinaryIO: ...
+    def read_bytes(self, path: str) -> bytes: ...
+    def write_atomic(self, path: str, data: bytes | Iterable[bytes], *,
+                     mtime_ns: int | None = None) -> FileInfo: ...
+    def makedirs(self, path: str) -> None: ...
+    def remove(self, path: str) -> None: ...
+    def remove_tree(self, path: str) -> None: ...
+    def rename(self, src: str, dst: str) -> None: ...
+    def create_exclusive(self, path: str, data: bytes) -> bool: ...
+    def check_root(self) -> None: ...
+    def close(self) -> None: ...
+
+
+def clean_relpath(path: str, *, allow_root: bool = False) -> str:
+    """Normalise a store-relative path and refuse anything that leaves the root."""
+    if not isinstance(path, str):
+        raise PathEscapeError(f"path must be a string, got {type(path).__name__}")
+    if "\x00" in path:
+        raise PathEscapeError(f"path {path!r} contains a NUL byte")
+    if path.startswith("/") or path.startswith("\\") or (len(path) > 1 and path[1] == ":"):
+        raise PathEscapeError(f"path {path!r} is absolute; store paths are relative to the root")
+    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise PathEscapeError(f"path {path!r} climbs out of the project root with '..'")
+    norm = posixpath.join(*parts) if parts else ""
+    if not norm and not allow_root:
+        raise PathEscapeError("empty path: a file path inside the root is needed")
+    return norm
+
+
+def iter_chunks(data: bytes | Iterable[bytes]) -> Iterator[bytes]:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        yield bytes(data)
+    else:
+        yield from data
+
+
+def read_stream(fh: BinaryIO, size: int = CHUNK) -> Iterator[bytes]:
+    """Stream a file object in chunks, closing it at the end."""
+    with fh:
+        while True:
+            block = fh.read(size)
+            if not block:
+                return
+            yield block

@@ -1,0 +1,260 @@
+"""A project root on this machine's filesystem.
+
+Writes go to a hidden temp file in the same folder, are fsynced, get the source's
+mtime and are renamed into place, so a final path never shows a partial file.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import stat as stat_mod
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
+
+from synctui.errors import PathEscapeError, StoreError
+from synctui.storage.base import TEMP_PREFIX, FileInfo, clean_relpath, iter_chunks
+from synctui.storage.url import Location
+
+_TRANSIENT = {errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.ETIMEDOUT}
+
+
+def os_error(exc: OSError, action: str, path: str) -> StoreError:
+    """Turn an OSError into a one-line StoreError a user can act on."""
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        reason = "no space left on device"
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        reason = "permission denied"
+    elif exc.errno == errno.EROFS:
+        reason = "read-only file system"
+    return StoreError(f"cannot {action} {path}: {reason}", transient=exc.errno in _TRANSIENT)
+
+
+class LocalStore:
+    """Store on a local path.  ``fsync`` makes each write durable before rename."""
+
+    can_set_mtime = True
+
+    def __init__(self, location: Location | str, *, fsync: bool = True) -> None:
+        if isinstance(location, str):
+            location = Location("local", os.path.abspath(location), original=location)
+        self.location = location
+        self.root = location.path
+        self.real_root = os.path.realpath(self.root)
+        self.fsync = fsync
+        self._safe_dirs: set[str] = set()
+        self.skipped_links: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"LocalStore({self.root!r})"
+
+    # -- paths ---------------------------------------------------------------
+    def _abs(self, path: str, *, allow_root: bool = False) -> str:
+        rel = clean_relpath(path, allow_root=allow_root)
+        full = os.path.join(self.root, rel) if rel else self.root
+        self._confine(os.path.dirname(full) if rel else full, rel)
+        if rel and os.path.islink(full):
+            self._check_real(os.path.realpath(full), rel)
+        return full
+
+    def _confine(self, directory: str, rel: str) -> None:
+        """Refuse a path whose existing folders resolve (via symlinks) outside the root."""
+        if directory in self._safe_dirs:
+            return
+        probe = directory
+        while not os.path.lexists(probe) and len(probe) > len(self.root):
+            probe = os.path.dirname(probe)
+        self._check_real(os.path.realpath(probe), rel)
+        if probe == directory:
+            self._safe_dirs.add(directory)
+
+    def _check_real(self, real: str, rel: str) -> None:
+        if real != self.real_root and not real.startswith(self.real_root + os.sep):
+            raise PathEscapeError(f"path {rel!r} leads outside the project root through a symlink")
+
+    def check_root(self) -> None:
+        if not os.path.isdir(self.root):
+            raise StoreError(f"project root {self.root} does not exist or is not a folder")
+
+    # -- listing -------------------------------------------------------------
+    def scan(self, prefix: str = "", *, dirs: bool = False) -> Iterator[FileInfo]:
+        """Every file below ``prefix`` (relative paths), depth first, with os.scandir.
+
+        Symlinks are followed only when they stay inside the root; others are
+        skipped and remembered in ``skipped_links``.
+        """
+        rel0 = clean_relpath(prefix, allow_root=True)
+        start = os.path.join(self.root, rel0) if rel0 else self.root
+        if not os.path.isdir(start):
+            return
+        stack = [(start, rel0)]
+        while stack:
+            full, rel = stack.pop()
+            try:
+                it = os.scandir(full)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise os_error(exc, "list", rel or self.root) from exc
+            subdirs = []
+            with it:
+                for entry in it:
+                    erel = f"{rel}/{entry.name}" if rel else entry.name
+                    try:
+                        if entry.is_symlink():
+                            real = os.path.realpath(entry.path)
+                            if real != self.real_root and not real.startswith(self.real_root + os.sep):
+                                self.skipped_links.append(erel)
+                                continue
+                        st = entry.stat()
+                    except FileNotFoundError:
+                        continue
+                    if stat_mod.S_ISDIR(st.st_mode):
+                        subdirs.append((entry.path, erel))
+                        if dirs:
+                            yield FileInfo(erel, 0, st.st_mtime_ns, kind="dir")
+                    elif stat_mod.S_ISREG(st.st_mode):
+                        yield FileInfo(erel, st.st_size, st.st_mtime_ns)
+            stack.extend(reversed(subdirs))
+
+    def stat(self, path: str) -> FileInfo | None:
+        full = self._abs(path)
+        try:
+            st = os.stat(full)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise os_error(exc, "stat", path) from exc
+        kind = "dir" if stat_mod.S_ISDIR(st.st_mode) else "file"
+        return FileInfo(clean_relpath(path), st.st_size if kind == "file" else 0, st.st_mtime_ns, kind=kind)
+
+    def exists(self, path: str) -> bool:
+        return os.path.lexists(self._abs(path))
+
+    # -- reading -------------------------------------------------------------
+    def open_read(self, path: str) -> BinaryIO:
+        try:
+            return open(self._abs(path), "rb")
+        except FileNotFoundError:
+            raise StoreError(f"cannot read {path}: it no longer exists") from None
+        except OSError as exc:
+            raise os_error(exc, "read", path) from exc
+
+    def read_bytes(self, path: str) -> bytes:
+        with self.open_read(path) as fh:
+            return fh.read()
+
+    # -- writing -------------------------------------------------------------
+    def write_atomic(self, path: str, data: bytes | Iterable[bytes], *,
+                     mtime_ns: int | None = None) -> FileInfo:
+        full = self._abs(path)
+        directory, name = os.path.split(full)
+        tmp = os.path.join(directory, f"{TEMP_PREFIX}{name}.{uuid.uuid4().hex[:12]}")
+        try:
+            os.makedirs(directory, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                with os.fdopen(fd, "wb", buffering=0) as fh:
+                    for block in iter_chunks(data):
+                        fh.write(block)
+                    if self.fsync:
+                        os.fsync(fh.fileno())
+                if mtime_ns is not None:
+                    os.utime(tmp, ns=(mtime_ns, mtime_ns))
+                os.replace(tmp, full)
+            except BaseException:
+                _silent_unlink(tmp)
+                raise
+            st = os.stat(full)
+        except OSError as exc:
+            raise os_error(exc, "write", path) from exc
+        return FileInfo(clean_relpath(path), st.st_size, st.st_mtime_ns)
+
+    def makedirs(self, path: str) -> None:
+        try:
+            os.makedirs(self._abs(path), exist_ok=True)
+        except OSError as exc:
+            raise os_error(exc, "create folder", path) from exc
+
+    def remove(self, path: str) -> None:
+        try:
+            os.unlink(self._abs(path))
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise os_error(exc, "remove", path) from exc
+
+    def remove_tree(self, path: str) -> None:
+        full = self._abs(path)
+        try:
+            if os.path.isdir(full) and not os.path.islink(full):
+                shutil.rmtree(full)
+            elif os.path.lexists(full):
+                os.unlink(full)
+        except OSError as exc:
+            raise os_error(exc, "remove", path) from exc
+
+    def remove_empty_dirs(self, path: str) -> None:
+        """Remove ``path`` and its parents while they are empty (never the root)."""
+        rel = clean_relpath(path, allow_root=True)
+        while rel:
+            try:
+                os.rmdir(os.path.join(self.root, rel))
+            except OSError:
+                return
+            rel = os.path.dirname(rel)
+
+    def rename(self, src: str, dst: str) -> None:
+        full_dst = self._abs(dst)
+        try:
+            os.makedirs(os.path.dirname(full_dst), exist_ok=True)
+            os.replace(self._abs(src), full_dst)
+        except OSError as exc:
+            raise os_error(exc, "rename", f"{src} to {dst}") from exc
+
+    def create_exclusive(self, path: str, data: bytes) -> bool:
+        """Create ``path`` with ``data`` only if it does not exist; False if it does.
+
+        The content is written to a temp file first and hard-linked into place, so
+        whoever wins the race publishes a complete file in one atomic step.
+        """
+        full = self._abs(path)
+        directory, name = os.path.split(full)
+        tmp = os.path.join(directory, f"{TEMP_PREFIX}{name}.{uuid.uuid4().hex[:12]}")
+        try:
+            os.makedirs(directory, exist_ok=True)
+            with open(tmp, "xb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, full)
+            except FileExistsError:
+                return False
+            except OSError as exc:  # filesystems without hard links
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                    raise
+                try:
+                    fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                except FileExistsError:
+                    return False
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+            return True
+        except OSError as exc:
+            raise os_error(exc, "create", path) from exc
+        finally:
+            _silent_unlink(tmp)
+
+    def close(self) -> None:
+        pass
+
+
+def _silent_unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

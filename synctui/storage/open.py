@@ -1,0 +1,19 @@
+"""Turn a Location into the Store that serves it (remote stores import lazily)."""
+
+from __future__ import annotations
+
+from synctui.errors import LocationError
+from synctui.storage.base import Store
+from synctui.storage.url import Location
+
+
+def open_store(location: Location, **options: object) -> Store:
+    if location.protocol == "local":
+        from synctui.storage.local import LocalStore
+
+        return LocalStore(location, **options)  # type: ignore[arg-type]
+    if location.protocol == "ssh":
+        raise LocationError(f"{location.display}: SSH roots are not supported yet (coming with the SSH store)")
+    if location.protocol == "webdav":
+        raise LocationError(f"{location.display}: WebDAV roots are not supported yet (coming with the WebDAV store)")
+    raise LocationError(f"unknown protocol {location.protocol!r}")
