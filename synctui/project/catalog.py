@@ -11,8 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from synctui.project.config import ProjectConfig
-from synctui.project.layout import (RUNS_DIR, EntityRef, Kind, Unrecognised, entity_path,
-                                    parse_path)
+from synctui.project.layout import RUNS_DIR, EntityRef, Kind, Unrecognised, entity_path, parse_path
 from synctui.storage.base import FileInfo, Store
 
 

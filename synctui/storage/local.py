@@ -173,6 +173,43 @@ class LocalStore:
             raise os_error(exc, "write", path) from exc
         return FileInfo(clean_relpath(path), st.st_size, st.st_mtime_ns)
 
+    def copy_from(self, source: object, src_path: str, path: str, *,
+                  mtime_ns: int | None = None) -> FileInfo | None:
+        """Local to local: let the kernel copy (copy_file_range), then rename into place.
+
+        Returns None when ``source`` is not local, so the caller streams instead.
+        """
+        if not isinstance(source, LocalStore):
+            return None
+        src_full = source._abs(src_path)
+        full = self._abs(path)
+        directory, name = os.path.split(full)
+        tmp = os.path.join(directory, f"{TEMP_PREFIX}{name}.{uuid.uuid4().hex[:12]}")
+        try:
+            os.makedirs(directory, exist_ok=True)
+            try:
+                shutil.copyfile(src_full, tmp)
+                if self.fsync:
+                    fd = os.open(tmp, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                if mtime_ns is not None:
+                    os.utime(tmp, ns=(mtime_ns, mtime_ns))
+                os.replace(tmp, full)
+            except BaseException:
+                _silent_unlink(tmp)
+                raise
+            st = os.stat(full)
+        except FileNotFoundError as exc:
+            if not os.path.exists(src_full):
+                raise StoreError(f"cannot read {src_path}: it no longer exists") from exc
+            raise os_error(exc, "write", path) from exc
+        except OSError as exc:
+            raise os_error(exc, "copy", path) from exc
+        return FileInfo(clean_relpath(path), st.st_size, st.st_mtime_ns)
+
     def makedirs(self, path: str) -> None:
         try:
             os.makedirs(self._abs(path), exist_ok=True)

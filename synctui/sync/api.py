@@ -1,0 +1,243 @@
+"""The Python API: ``SyncJob`` and copick-compatible ``sync_*`` functions.
+
+``SyncJob`` is what scripts, the CLI and the TUI share: open both projects,
+plan, run (blocking or in a background thread), watch progress, cancel.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from synctui.errors import SyncTuiError
+from synctui.project.catalog import Catalog, open_project
+from synctui.project.config import ProjectConfig, load_config
+from synctui.sync.engine import Engine, Summary
+from synctui.sync.events import EventSink
+from synctui.sync.plan import Plan, PlanOptions, make_plan
+from synctui.sync.rules import RuleSet, names_in
+
+log = logging.getLogger("synctui")
+
+ConfigLike = str | dict[str, Any] | ProjectConfig
+
+
+@dataclass
+class JobOptions:
+    max_workers: int = 4
+    retries: int = 3
+    #: fsync each written file before renaming it into place
+    fsync: bool = True
+
+
+class SyncJob:
+    """One source -> target sync.  ``plan()``, then ``run()`` or ``start()``."""
+
+    def __init__(self, source: ConfigLike, target: ConfigLike, rules: RuleSet | None = None, *,
+                 options: PlanOptions | None = None, max_workers: int = 4,
+                 sink: EventSink | None = None, fsync: bool = True) -> None:
+        self.source_config = source if isinstance(source, ProjectConfig) else load_config(source)
+        self.target_config = target if isinstance(target, ProjectConfig) else load_config(target)
+        if self.source_config.overlay.key == self.target_config.overlay.key:
+            raise SyncTuiError(f"source and target share the overlay root {self.source_config.overlay.display}: "
+                               "nothing to sync")
+        self.rules = rules or RuleSet()
+        self.options = options or PlanOptions()
+        self.job_options = JobOptions(max_workers=max_workers, fsync=fsync)
+        self.sink = sink or EventSink()
+        self.source: Catalog | None = None
+        self.target: Catalog | None = None
+        self.warnings: list[str] = []
+        self._plan: Plan | None = None
+        self._engine: Engine | None = None
+        self._thread: threading.Thread | None = None
+        self._cancel = threading.Event()
+        self.summary: Summary | None = None
+        self.error: SyncTuiError | None = None
+
+    # -- planning --------------------------------------------------------------------
+    def scan(self) -> tuple[Catalog, Catalog]:
+        """(Re)scan both projects."""
+        opts = {"fsync": self.job_options.fsync}
+        self.source = open_project(self.source_config, **opts)
+        self.target = open_project(self.target_config, **opts)
+        return self.source, self.target
+
+    def check_rules(self) -> list[str]:
+        """Raise RulesError on errors; return warnings (as one-line strings)."""
+        assert self.source is not None and self.target is not None
+        problems = self.rules.check(names_in(self.source.entities, self.source.runs),
+                                    names_in(self.target.entities, self.target.runs))
+        return [p.message for p in self.rules.raise_on_errors(problems)]
+
+    def plan(self, *, rescan: bool = True) -> Plan:
+        if rescan or self.source is None:
+            self.scan()
+        self.warnings = self.check_rules()
+        assert self.source is not None and self.target is not None
+        plan = make_plan(self.source, self.target, self.rules, self.options)
+        plan.warnings[:0] = self.warnings
+        self._plan = plan
+        return plan
+
+    @property
+    def last_plan(self) -> Plan | None:
+        return self._plan
+
+    # -- running ---------------------------------------------------------------------
+    def run(self, plan: Plan | None = None, *, verify: bool | None = None) -> Summary:
+        """Execute ``plan`` (planning first if none) and return the Summary.
+
+        A plan made earlier (saved, or from ``plan()`` before the user reviewed it)
+        is verified file by file: what changed since is skipped, with its reason.
+        """
+        self._cancel.clear()
+        self.error = None
+        try:
+            if plan is None and self._plan is None:
+                plan, verify = self.plan(), bool(verify)
+            else:
+                # a plan made earlier: run it as previewed, skipping what changed since
+                plan = plan or self._plan
+                verify = True if verify is None else verify
+                if self.source is None:
+                    self.scan()
+            assert self.source is not None and self.target is not None
+            self._engine = Engine(plan, self.source, self.target, sink=self.sink,
+                                  max_workers=self.job_options.max_workers, cancel=self._cancel,
+                                  verify=bool(verify), retries=self.job_options.retries)
+            self.summary = self._engine.run()
+            return self.summary
+        except SyncTuiError as exc:
+            self.error = exc
+            raise
+
+    def start(self, plan: Plan | None = None, *, verify: bool | None = None) -> SyncJob:
+        """Run in a background thread and return at once."""
+        if self.is_running:
+            raise SyncTuiError("this sync is already running")
+
+        def target() -> None:
+            try:
+                self.run(plan, verify=verify)
+            except SyncTuiError:
+                pass  # kept in self.error
+            except Exception as exc:  # noqa: BLE001 - surfaced through .error, logged in full
+                log.exception("sync failed")
+                self.error = SyncTuiError(f"sync failed: {type(exc).__name__}: {exc}")
+
+        self._thread = threading.Thread(target=target, name="synctui-job", daemon=True)
+        self._thread.start()
+        return self
+
+    @property
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def progress(self) -> float:
+        """0-100, by bytes (by files when nothing has bytes)."""
+        return self.sink.progress.percent
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for a started job; True when it has finished."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+
+# ---------------------------------------------------------------------------
+# copick-compatible functions
+
+
+def _rules_for(kinds: Iterable[str], *, runs: Iterable[str] | None, run_map: Mapping[str, str] | None,
+               include: Mapping[str, Iterable[str] | None], maps: Mapping[str, Mapping[str, str] | None],
+               exist_ok: bool) -> RuleSet:
+    rules = RuleSet(overwrite="if-changed" if exist_ok else "never")
+    for kind in kinds:
+        rules.add_filter("include", "kinds", kind)
+    if runs:
+        for run in runs:
+            rules.add_filter("include", "runs", run)
+    for src, dst in (run_map or {}).items():
+        rules.set_mapping("runs", src, dst)
+    for dim, values in include.items():
+        for value in values or ():
+            rules.add_filter("include", dim, str(value))
+    for dim, mapping in maps.items():
+        for src, dst in (mapping or {}).items():
+            rules.set_mapping(dim, src, dst)
+    return rules
+
+
+def _run_copick(source_root: ConfigLike, target_root: ConfigLike, rules: RuleSet,
+                max_workers: int, log_progress: bool) -> Summary:
+    job = SyncJob(source_root, target_root, rules, max_workers=max_workers)
+    summary = job.run()
+    if log_progress:
+        log.info("synced %s -> %s: %d created, %d updated, %d skipped, %d errors",
+                 job.source_config.label, job.target_config.label, summary.created,
+                 summary.updated, summary.skipped, len(summary.errors))
+    return summary
+
+
+def sync_picks(source_root: ConfigLike, target_root: ConfigLike,
+               source_runs: list[str] | None = None, target_runs: dict[str, str] | None = None,
+               source_objects: list[str] | None = None, target_objects: dict[str, str] | None = None,
+               source_users: list[str] | None = None, target_users: dict[str, str] | None = None,
+               exist_ok: bool = False, max_workers: int = 8, log: bool = False) -> Summary:
+    """copick's ``sync_picks``, incremental, returning a Summary.
+
+    ``exist_ok=False`` keeps existing target picks (reported as ``exists``)
+    instead of raising; missing pickable objects are added to the target config.
+    """
+    rules = _rules_for(["picks"], runs=source_runs, run_map=target_runs,
+                       include={"objects": source_objects, "users": source_users},
+                       maps={"objects": target_objects, "users": target_users}, exist_ok=exist_ok)
+    return _run_copick(source_root, target_root, rules, max_workers, log)
+
+
+def sync_meshes(source_root: ConfigLike, target_root: ConfigLike,
+                source_runs: list[str] | None = None, target_runs: dict[str, str] | None = None,
+                source_objects: list[str] | None = None, target_objects: dict[str, str] | None = None,
+                source_users: list[str] | None = None, target_users: dict[str, str] | None = None,
+                exist_ok: bool = False, max_workers: int = 8, log: bool = False) -> Summary:
+    """copick's ``sync_meshes``: glb files copied byte for byte."""
+    rules = _rules_for(["meshes"], runs=source_runs, run_map=target_runs,
+                       include={"objects": source_objects, "users": source_users},
+                       maps={"objects": target_objects, "users": target_users}, exist_ok=exist_ok)
+    return _run_copick(source_root, target_root, rules, max_workers, log)
+
+
+def sync_segmentations(source_root: ConfigLike, target_root: ConfigLike,
+                       source_runs: list[str] | None = None, target_runs: dict[str, str] | None = None,
+                       voxel_spacings: list[float] | None = None,
+                       source_names: list[str] | None = None, target_names: dict[str, str] | None = None,
+                       source_users: list[str] | None = None, target_users: dict[str, str] | None = None,
+                       exist_ok: bool = False, max_workers: int = 8, log: bool = False) -> Summary:
+    """copick's ``sync_segmentations`` (binary and multilabel), key by key."""
+    rules = _rules_for(["segmentations"], runs=source_runs, run_map=target_runs,
+                       include={"voxel_spacings": voxel_spacings, "seg_names": source_names,
+                                "users": source_users},
+                       maps={"seg_names": target_names, "users": target_users}, exist_ok=exist_ok)
+    return _run_copick(source_root, target_root, rules, max_workers, log)
+
+
+def sync_tomograms(source_root: ConfigLike, target_root: ConfigLike,
+                   source_runs: list[str] | None = None, target_runs: dict[str, str] | None = None,
+                   voxel_spacings: list[float] | None = None,
+                   source_tomo_types: list[str] | None = None,
+                   target_tomo_types: dict[str, str] | None = None,
+                   exist_ok: bool = False, max_workers: int = 8, log: bool = False) -> Summary:
+    """copick's ``sync_tomograms``: every voxel spacing, not just the first."""
+    rules = _rules_for(["tomograms"], runs=source_runs, run_map=target_runs,
+                       include={"voxel_spacings": voxel_spacings, "tomo_types": source_tomo_types},
+                       maps={"tomo_types": target_tomo_types}, exist_ok=exist_ok)
+    return _run_copick(source_root, target_root, rules, max_workers, log)

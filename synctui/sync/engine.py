@@ -1,0 +1,430 @@
+"""Execute a Plan: exactly what it says, in parallel, never losing data.
+
+Files move on a thread pool.  Within an entity, data files go first, then the
+zarr metadata keys, then stale keys leave (into the trash), so a store that is
+half synced never looks complete.  Every write is atomic in the store (temp +
+rename).  A failing file is retried when the store says the error is transient,
+then reported; it never stops the others.  Cancelling lets in-flight files
+finish and starts nothing new.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from synctui.errors import (
+    EXIT_CANCELLED,
+    EXIT_CONFLICTS,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    StoreError,
+    SyncTuiError,
+)
+from synctui.project.catalog import Catalog
+from synctui.storage.base import TEMP_PREFIX, FileInfo, Store, read_stream
+from synctui.sync.events import (
+    EventSink,
+    ItemFailed,
+    ItemFinished,
+    ItemRetry,
+    ItemSkipped,
+    ItemStarted,
+    Note,
+    SyncFinished,
+    SyncStarted,
+)
+from synctui.sync.plan import Act, EntityPlan, FileAction, Plan, is_zarr_metadata
+from synctui.sync.transform import transform_annotation
+
+log = logging.getLogger("synctui.engine")
+
+TRASH_DIR = ".synctui-trash"
+SMALL_FILE = 8 << 20  # read whole below this; stream above
+
+
+@dataclass
+class ItemError:
+    path: str
+    message: str
+
+
+@dataclass
+class Summary:
+    """What a sync did, counted per entity and per file, with every error."""
+
+    sync_id: str
+    checked: int = 0
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    deleted: int = 0
+    conflicts: int = 0
+    blocked: int = 0
+    exists: int = 0
+    excluded: int = 0
+    files_written: int = 0
+    files_deleted: int = 0
+    files_skipped: int = 0
+    objects_added: int = 0
+    bytes: int = 0
+    started: float = field(default_factory=time.time)
+    duration: float = 0.0
+    cancelled: bool = False
+    errors: list[ItemError] = field(default_factory=list)
+    skipped_changed: list[ItemError] = field(default_factory=list)
+    trash: str | None = None
+
+    @property
+    def status(self) -> str:
+        if self.cancelled:
+            return "cancelled"
+        if self.errors:
+            return "partial" if (self.files_written or self.files_deleted) else "failed"
+        return "ok"
+
+    @property
+    def exit_code(self) -> int:
+        if self.cancelled:
+            return EXIT_CANCELLED
+        if self.errors:
+            return EXIT_PARTIAL
+        if self.conflicts:
+            return EXIT_CONFLICTS
+        return EXIT_OK
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not (self.created or self.updated or self.deleted or self.objects_added or self.errors)
+
+
+class _EntityRun:
+    """Book-keeping for one entity's phases (data, metadata, stale deletes)."""
+
+    __slots__ = ("plan", "phases", "pending", "failed", "lock")
+
+    def __init__(self, plan: EntityPlan, phases: list[list[FileAction]]) -> None:
+        self.plan = plan
+        self.phases = [p for p in phases if p]
+        self.pending = 0
+        self.failed = 0
+        self.lock = threading.Lock()
+
+
+Recorder = Callable[[EntityPlan, FileAction, FileInfo | None], None]
+
+
+class Engine:
+    """Runs one plan once.  Construct, then ``run()`` (blocking) from any thread."""
+
+    def __init__(self, plan: Plan, source: Catalog, target: Catalog, *,
+                 sink: EventSink | None = None, max_workers: int = 4,
+                 cancel: threading.Event | None = None, verify: bool = False,
+                 retries: int = 3, backoff: float = 0.25, recorder: Recorder | None = None,
+                 sync_id: str | None = None) -> None:
+        self.plan = plan
+        self.source = source
+        self.target = target
+        self.tstore: Store = target.stores["overlay"]
+        self.sink = sink or EventSink(maxlen=1)
+        self.max_workers = max(1, int(max_workers))
+        self.cancel_event = cancel or threading.Event()
+        self.verify = verify
+        self.retries = retries
+        self.backoff = backoff
+        self.recorder = recorder
+        self.sync_id = sync_id or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        self.summary = Summary(self.sync_id)
+        self._lock = threading.Lock()
+        self._inflight = threading.Semaphore(self.max_workers * 4)
+        self._follow: list[tuple[_EntityRun, int]] = []
+        self._follow_cv = threading.Condition()
+        self._outstanding = 0
+
+    # -- public ------------------------------------------------------------------
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def run(self) -> Summary:
+        plan, s = self.plan, self.summary
+        t0 = time.monotonic()
+        prog = self.sink.progress
+        prog.total_files = plan.transfer_files
+        prog.total_bytes = plan.transfer_bytes
+        prog.started_at = time.monotonic()
+        self.sink.emit(SyncStarted(self.sync_id, len(plan.entities), prog.total_files, prog.total_bytes))
+        self._count_static()
+        try:
+            self._add_objects()
+            self._execute()
+        finally:
+            s.duration = time.monotonic() - t0
+            s.cancelled = self.cancel_event.is_set()
+            prog.finished = True
+            self.sink.emit(SyncFinished(s))
+        return s
+
+    # -- counting -------------------------------------------------------------------
+    def _count_static(self) -> None:
+        s = self.summary
+        for ent in self.plan.entities:
+            s.checked += 1
+            if ent.action is Act.SKIP:
+                s.skipped += 1
+            elif ent.action is Act.CONFLICT:
+                s.conflicts += 1
+            elif ent.action is Act.BLOCKED:
+                s.blocked += 1
+            elif ent.action is Act.EXISTS:
+                s.exists += 1
+            elif ent.action is Act.EXCLUDED:
+                s.excluded += 1
+
+    # -- config -----------------------------------------------------------------------
+    def _add_objects(self) -> None:
+        adds = self.plan.objects
+        if not adds:
+            return
+        cfg = self.target.config
+        if not cfg.path:
+            self.sink.emit(Note("warning", "target config given as a dict: objects not saved"))
+            return
+        try:
+            from synctui.project.config import load_config
+
+            fresh = load_config(cfg.path)  # re-read: someone may have edited it since the scan
+            missing = [a.definition for a in adds if fresh.object(a.name) is None]
+            if missing:
+                fresh.save(data=fresh.with_objects_added(missing))
+            self.summary.objects_added = len(missing)
+            for a in adds:
+                self.sink.emit(ItemFinished(f"config: object {a.name}", "add-object", 0))
+        except SyncTuiError as exc:
+            self._fail(f"config {cfg.path}", str(exc))
+        except OSError as exc:
+            self._fail(f"config {cfg.path}", f"cannot update the target config: {exc.strerror}")
+
+    # -- scheduling ------------------------------------------------------------------
+    def _execute(self) -> None:
+        with ThreadPoolExecutor(self.max_workers, thread_name_prefix="synctui") as pool:
+            self._pool = pool
+            for ent in self.plan.entities:
+                if not ent.action.writes:
+                    continue
+                if self.cancel_event.is_set():
+                    break
+                run = _EntityRun(ent, _phases(ent))
+                if run.phases:
+                    self._start_phase(run, 0)
+                self._drain_follow()
+            while True:
+                with self._follow_cv:
+                    while not self._follow and self._outstanding:
+                        self._follow_cv.wait(0.5)
+                    if not self._follow and not self._outstanding:
+                        break
+                self._drain_follow()
+        self._finish_entities()
+
+    def _drain_follow(self) -> None:
+        with self._follow_cv:
+            ready, self._follow = self._follow, []
+        for run, phase in ready:
+            self._start_phase(run, phase)
+
+    def _start_phase(self, run: _EntityRun, phase: int) -> None:
+        files = run.phases[phase]
+        if self.cancel_event.is_set() or (phase > 0 and run.failed):
+            why = "cancelled" if self.cancel_event.is_set() else \
+                f"held back: {run.failed} other file(s) of this entity failed"
+            for fa in [f for p in run.phases[phase:] for f in p]:
+                self._skip(fa, why)
+            self._entity_done(run)
+            return
+        with run.lock:
+            run.pending = len(files)
+        for fa in files:
+            self._inflight.acquire()
+            with self._follow_cv:
+                self._outstanding += 1
+            fut = self._pool.submit(self._do_file, run.plan, fa)
+            fut.add_done_callback(lambda f, r=run, p=phase: self._file_done(f, r, p))
+
+    def _file_done(self, fut: Future, run: _EntityRun, phase: int) -> None:
+        self._inflight.release()
+        ok = fut.result()
+        with run.lock:
+            run.pending -= 1
+            if not ok:
+                run.failed += 1
+            last = run.pending == 0
+        with self._follow_cv:
+            if last:
+                if phase + 1 < len(run.phases):
+                    self._follow.append((run, phase + 1))
+                else:
+                    self._entity_done(run)
+            self._outstanding -= 1
+            self._follow_cv.notify_all()
+
+    def _entity_done(self, run: _EntityRun) -> None:
+        if run.failed or self.cancel_event.is_set() and run.pending:
+            return
+        s = self.summary
+        with self._lock:
+            act = run.plan.action
+            if act is Act.CREATE:
+                s.created += 1
+            elif act is Act.UPDATE:
+                s.updated += 1
+            elif act is Act.DELETE:
+                s.deleted += 1
+
+    def _finish_entities(self) -> None:
+        if self.summary.files_deleted and self.tstore is not None:
+            self.summary.trash = f"{TRASH_DIR}/{self.sync_id}"
+
+    # -- one file -----------------------------------------------------------------------
+    def _do_file(self, ent: EntityPlan, fa: FileAction) -> bool:
+        if self.cancel_event.is_set():
+            self._skip(fa, "cancelled")
+            return False
+        prog = self.sink.progress
+        prog.in_flight[fa.target_path] = fa.size
+        self.sink.emit(ItemStarted(fa.target_path, fa.size))
+        try:
+            attempt = 0
+            while True:
+                try:
+                    if self.verify and (why := self._precondition_broken(ent, fa)):
+                        self._skip(fa, why, changed=True)
+                        return True
+                    info = self._apply(ent, fa)
+                    break
+                except StoreError as exc:
+                    attempt += 1
+                    if not exc.transient or attempt > self.retries or self.cancel_event.is_set():
+                        raise
+                    self.sink.emit(ItemRetry(fa.target_path, attempt, str(exc)))
+                    time.sleep(self.backoff * (2 ** (attempt - 1)))
+        except SyncTuiError as exc:
+            self._fail(fa.target_path, str(exc))
+            return False
+        except Exception as exc:  # noqa: BLE001 - one item never stops the rest
+            log.exception("unexpected error on %s", fa.target_path)
+            self._fail(fa.target_path, f"{type(exc).__name__}: {exc}")
+            return False
+        finally:
+            prog.in_flight.pop(fa.target_path, None)
+        with self._lock:
+            if fa.action is Act.DELETE:
+                self.summary.files_deleted += 1
+            else:
+                self.summary.files_written += 1
+                self.summary.bytes += info.size if info else fa.size
+            prog.done_files += 1
+            prog.done_bytes += fa.size if fa.action is not Act.DELETE else 0
+        if self.recorder is not None:
+            try:
+                self.recorder(ent, fa, info)
+            except Exception:  # noqa: BLE001 - losing a record never loses data
+                log.exception("could not record %s in the state database", fa.target_path)
+        self.sink.emit(ItemFinished(fa.target_path, fa.action.value, fa.size))
+        return True
+
+    def _source_store(self, ent: EntityPlan) -> Store:
+        return self.source.stores[ent.source_root or "overlay"]
+
+    def _apply(self, ent: EntityPlan, fa: FileAction) -> FileInfo | None:
+        if fa.action is Act.DELETE:
+            self._trash(fa.target_path)
+            return None
+        src = self._source_store(ent)
+        assert fa.source_path is not None
+        mtime = fa.src_mtime_ns
+        if ent.transform:
+            raw = src.read_bytes(fa.source_path)
+            data: bytes | object = transform_annotation(raw, ent.source, ent.target, fa.source_path)  # type: ignore[arg-type]
+        else:
+            fast = getattr(self.tstore, "copy_from", None)
+            if fast is not None:
+                done = fast(src, fa.source_path, fa.target_path, mtime_ns=mtime)
+                if done is not None:
+                    return done
+            size = fa.src_size if fa.src_size is not None else fa.size
+            data = src.read_bytes(fa.source_path) if size < SMALL_FILE else \
+                read_stream(src.open_read(fa.source_path))
+        return self.tstore.write_atomic(fa.target_path, data, mtime_ns=mtime)  # type: ignore[arg-type]
+
+    def _trash(self, path: str) -> None:
+        """Deletes are moves into the target's trash folder, never unlinks."""
+        if not self.tstore.exists(path):
+            return
+        self.tstore.rename(path, f"{TRASH_DIR}/{self.sync_id}/{path}")
+
+    def _precondition_broken(self, ent: EntityPlan, fa: FileAction) -> str | None:
+        """For a saved plan: has either side changed since it was made?"""
+        if fa.source_path is not None:
+            s = self._source_store(ent).stat(fa.source_path)
+            if s is None:
+                return "source file vanished since the plan was made"
+            if s.size != fa.src_size or s.mtime_ns != fa.src_mtime_ns:
+                return "source changed since the plan was made"
+        t = self.tstore.stat(fa.target_path)
+        if fa.dst_size is None:
+            if t is not None and fa.action is Act.CREATE:
+                return "target file appeared since the plan was made"
+        elif t is None:
+            return None if fa.action is Act.DELETE else "target file vanished since the plan was made"
+        elif t.size != fa.dst_size or (fa.dst_etag and t.etag and t.etag != fa.dst_etag) or (
+                not fa.dst_etag and fa.dst_mtime_ns is not None and t.mtime_ns != fa.dst_mtime_ns):
+            return "target changed since the plan was made"
+        return None
+
+    # -- reporting -----------------------------------------------------------------------
+    def _skip(self, fa: FileAction, reason: str, *, changed: bool = False) -> None:
+        with self._lock:
+            self.summary.files_skipped += 1
+            if changed:
+                self.summary.skipped_changed.append(ItemError(fa.target_path, reason))
+            self.sink.progress.skipped += 1
+        self.sink.emit(ItemSkipped(fa.target_path, reason))
+
+    def _fail(self, path: str, message: str) -> None:
+        with self._lock:
+            self.summary.errors.append(ItemError(path, message))
+            self.sink.progress.failed += 1
+        self.sink.emit(ItemFailed(path, message))
+
+
+def _phases(ent: EntityPlan) -> list[list[FileAction]]:
+    """Data, then zarr metadata, then deletions: a store is never seen half-made."""
+    data: list[FileAction] = []
+    meta: list[FileAction] = []
+    deletes: list[FileAction] = []
+    for fa in ent.files:
+        if fa.action is Act.DELETE:
+            deletes.append(fa)
+        elif is_zarr_metadata(fa.target_path):
+            meta.append(fa)
+        else:
+            data.append(fa)
+    if ent.action is Act.DELETE:  # pruning a whole entity: metadata first, so it vanishes at once
+        return [[f for f in deletes if is_zarr_metadata(f.target_path)],
+                [f for f in deletes if not is_zarr_metadata(f.target_path)]]
+    return [data, meta, deletes]
+
+
+def cleanup_temp_files(store: Store) -> int:
+    """Remove temp files an interrupted sync left behind (never at final paths)."""
+    removed = 0
+    for info in store.scan():
+        if info.path.rsplit("/", 1)[-1].startswith(TEMP_PREFIX):
+            store.remove(info.path)
+            removed += 1
+    return removed

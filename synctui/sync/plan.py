@@ -1,0 +1,532 @@
+"""The dry run: what a sync would do to every entity and file, and why.
+
+``make_plan`` diffs a source catalog against a target catalog under a RuleSet.
+Decisions are taken per entity (a zarr store is updated whole or not at all, so
+a conflict in one chunk holds back the store) and listed per file.  Every
+action carries its reason and the precondition (sizes, mtimes) it was decided
+on, so a saved plan can later be executed exactly as previewed.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from synctui.errors import PlanError
+from synctui.project.catalog import Catalog, Entity
+from synctui.project.layout import EntityRef, Kind, entity_path, ref_problem
+from synctui.storage.base import FileInfo
+from synctui.sync.rules import RuleSet
+from synctui.sync.transform import needs_transform, transform_annotation
+
+PLAN_VERSION = 1
+
+
+class Act(enum.StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    CONFLICT = "conflict"
+    BLOCKED = "blocked"
+    EXISTS = "exists"
+    EXCLUDED = "excluded"
+    SKIP = "skip"
+    ADD_OBJECT = "add-object"
+
+    @property
+    def writes(self) -> bool:
+        return self in (Act.CREATE, Act.UPDATE, Act.DELETE)
+
+
+#: display order, most consequential first
+ACT_ORDER = [Act.CREATE, Act.UPDATE, Act.DELETE, Act.ADD_OBJECT, Act.CONFLICT, Act.BLOCKED,
+             Act.EXISTS, Act.EXCLUDED, Act.SKIP]
+
+
+@dataclass(slots=True)
+class FileAction:
+    """One file the engine creates, updates or deletes, with its precondition."""
+
+    action: Act
+    target_path: str
+    source_path: str | None
+    size: int
+    reason: str
+    src_size: int | None = None
+    src_mtime_ns: int | None = None
+    dst_size: int | None = None
+    dst_mtime_ns: int | None = None
+    dst_etag: str | None = None
+
+
+@dataclass(slots=True)
+class EntityPlan:
+    """The decision for one entity; ``files`` lists only files that change."""
+
+    action: Act
+    kind: Kind
+    source: EntityRef | None
+    target: EntityRef
+    reason: str
+    source_root: str | None = None
+    files: list[FileAction] = field(default_factory=list)
+    n_files: int = 0
+    bytes: int = 0
+    transform: bool = False
+
+    @property
+    def run(self) -> str | None:
+        return self.target.run
+
+    @property
+    def target_path(self) -> str:
+        return entity_path(self.target)
+
+    @property
+    def source_path(self) -> str | None:
+        return entity_path(self.source) if self.source else None
+
+
+@dataclass
+class ObjectAddition:
+    """A pickable object the target config needs before the copies make sense."""
+
+    name: str
+    source_name: str | None
+    definition: dict[str, Any]
+    reason: str
+
+
+@dataclass
+class PlanOptions:
+    overwrite_conflicts: bool = False
+    checksum: bool = False
+    #: mtimes closer than this are equal (stores with coarse clocks widen it)
+    mtime_tolerance_ns: int = 0
+    prune: bool = False
+
+
+@dataclass
+class Counts:
+    entities: int = 0
+    files: int = 0
+    bytes: int = 0
+
+
+@dataclass
+class Plan:
+    source_label: str
+    target_label: str
+    source_config: str | None
+    target_config: str | None
+    options: PlanOptions
+    rules: dict[str, Any]
+    entities: list[EntityPlan] = field(default_factory=list)
+    objects: list[ObjectAddition] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    created_at: float = field(default_factory=time.time)
+    scanned_files: int = 0
+
+    def counts(self) -> dict[Act, Counts]:
+        out = {act: Counts() for act in ACT_ORDER}
+        for ent in self.entities:
+            c = out[ent.action]
+            c.entities += 1
+            if ent.action is Act.UPDATE:
+                # an update is made of file creates, updates and stale-key deletes
+                for fa in ent.files:
+                    fc = out[fa.action]
+                    fc.files += 1
+                    fc.bytes += fa.size
+                continue
+            c.files += ent.n_files
+            c.bytes += ent.bytes
+        out[Act.ADD_OBJECT].entities = len(self.objects)
+        return out
+
+    def file_actions(self) -> Iterator[tuple[EntityPlan, FileAction]]:
+        """Every file the engine will write or delete, in execution order."""
+        for ent in self.entities:
+            if ent.action.writes:
+                for fa in ent.files:
+                    yield ent, fa
+
+    @property
+    def transfer_bytes(self) -> int:
+        return sum(fa.size for _, fa in self.file_actions() if fa.action is not Act.DELETE)
+
+    @property
+    def transfer_files(self) -> int:
+        return sum(1 for _ in self.file_actions())
+
+    @property
+    def is_noop(self) -> bool:
+        return not self.objects and not any(e.action.writes for e in self.entities)
+
+    def actions_present(self) -> set[Act]:
+        acts = {e.action for e in self.entities}
+        acts |= {fa.action for e in self.entities if e.action is Act.UPDATE for fa in e.files}
+        if self.objects:
+            acts.add(Act.ADD_OBJECT)
+        return acts
+
+    # -- persistence --------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "synctui_plan": PLAN_VERSION,
+            "created_at": self.created_at,
+            "source": {"label": self.source_label, "config": self.source_config},
+            "target": {"label": self.target_label, "config": self.target_config},
+            "options": asdict(self.options),
+            "rules": self.rules,
+            "warnings": self.warnings,
+            "objects": [asdict(o) for o in self.objects],
+            "entities": [_entity_to_dict(e) for e in self.entities],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "plan") -> Plan:
+        if not isinstance(data, dict) or data.get("synctui_plan") != PLAN_VERSION:
+            raise PlanError(f"{where}: not a synctui plan file of version {PLAN_VERSION}")
+        try:
+            return cls(
+                source_label=data["source"]["label"], target_label=data["target"]["label"],
+                source_config=data["source"]["config"], target_config=data["target"]["config"],
+                options=PlanOptions(**data["options"]), rules=data["rules"],
+                entities=[_entity_from_dict(e) for e in data["entities"]],
+                objects=[ObjectAddition(**o) for o in data["objects"]],
+                warnings=list(data.get("warnings", [])), created_at=data["created_at"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PlanError(f"{where}: damaged plan file ({type(exc).__name__}: {exc})") from None
+
+    def save(self, path: str) -> None:
+        from synctui.project.config import save_config_dict
+
+        save_config_dict(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str) -> Plan:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except FileNotFoundError:
+            raise PlanError(f"{path}: plan file not found") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise PlanError(f"{path}: malformed plan file ({exc})") from None
+        return cls.from_dict(data, path)
+
+
+def _ref_to_dict(ref: EntityRef | None) -> dict[str, Any] | None:
+    if ref is None:
+        return None
+    return {k: v for k, v in asdict(ref).items() if v is not None}
+
+
+def _ref_from_dict(data: dict[str, Any] | None) -> EntityRef | None:
+    if data is None:
+        return None
+    data = dict(data)
+    data["kind"] = Kind(data["kind"])
+    return EntityRef(**data)
+
+
+def _entity_to_dict(e: EntityPlan) -> dict[str, Any]:
+    return {
+        "action": e.action.value, "kind": e.kind.value, "source": _ref_to_dict(e.source),
+        "target": _ref_to_dict(e.target), "reason": e.reason, "source_root": e.source_root,
+        "n_files": e.n_files, "bytes": e.bytes, "transform": e.transform,
+        "files": [[fa.action.value, fa.target_path, fa.source_path, fa.size, fa.reason,
+                   fa.src_size, fa.src_mtime_ns, fa.dst_size, fa.dst_mtime_ns, fa.dst_etag]
+                  for fa in e.files],
+    }
+
+
+def _entity_from_dict(d: dict[str, Any]) -> EntityPlan:
+    files = [FileAction(Act(f[0]), *f[1:]) for f in d["files"]]
+    return EntityPlan(action=Act(d["action"]), kind=Kind(d["kind"]), source=_ref_from_dict(d["source"]),
+                      target=_ref_from_dict(d["target"]),  # type: ignore[arg-type]
+                      reason=d["reason"], source_root=d["source_root"], files=files,
+                      n_files=d["n_files"], bytes=d["bytes"], transform=d["transform"])
+
+
+# ---------------------------------------------------------------------------
+# planning
+
+#: zarr metadata keys are written last so a half-synced store never looks complete
+_METADATA_KEYS = frozenset({".zarray", ".zattrs", ".zgroup", ".zmetadata", "zarr.json"})
+
+
+def is_zarr_metadata(path: str) -> bool:
+    return path.rsplit("/", 1)[-1] in _METADATA_KEYS
+
+
+def _member_order(member: str) -> tuple[int, str]:
+    return (1 if is_zarr_metadata(member) else 0, member)
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """What the last sync recorded for a target file (from the state database)."""
+
+    src_size: int
+    src_mtime_ns: int
+    dst_size: int
+    dst_mtime_ns: int | None
+    dst_etag: str | None = None
+    src_hash: str | None = None
+
+
+class _Planner:
+    def __init__(self, source: Catalog, target: Catalog, rules: RuleSet, options: PlanOptions,
+                 baseline: Mapping[str, Baseline] | None) -> None:
+        self.source, self.target, self.rules, self.options = source, target, rules, options
+        self.baseline = baseline or {}
+        resolutions = [getattr(st, "mtime_resolution_ns", 1)
+                       for cat in (source, target) for st in cat.stores.values()]
+        self.tol = max([options.mtime_tolerance_ns, *resolutions])
+        self.warnings: list[str] = []
+
+    # -- file comparison ---------------------------------------------------------
+    def _hash(self, catalog: Catalog, entity: Entity, member: str) -> str:
+        store = catalog.store_for(entity)
+        h = hashlib.blake2b(digest_size=16)
+        with store.open_read(entity.file_path(member)) as fh:
+            while block := fh.read(1 << 20):
+                h.update(block)
+        return h.hexdigest()
+
+    def _differs(self, sent: Entity, tent: Entity, member: str, s: FileInfo, t: FileInfo,
+                 target_path: str) -> tuple[str | None, bool]:
+        """(reason the file must be copied or None, whether the target changed on its own)."""
+        base = self.baseline.get(target_path)
+        if base is not None and base.dst_size == t.size and (
+                (t.etag is not None and t.etag == base.dst_etag)
+                or (base.dst_mtime_ns is not None and abs(t.mtime_ns - base.dst_mtime_ns) <= self.tol)):
+            # the target is exactly what we wrote last time: only the source can have moved
+            if s.size == base.src_size and abs(s.mtime_ns - base.src_mtime_ns) <= self.tol:
+                return None, False
+            if s.size != base.src_size:
+                return f"size differs (source {s.size}, last synced {base.src_size})", False
+            return "source changed since the last sync", False
+        target_edited = base is not None  # we wrote it once and it is no longer what we wrote
+        if s.size != t.size:
+            reason = f"size differs (source {s.size}, target {t.size})"
+        elif self.options.checksum:
+            if self._hash(self.source, sent, member) == self._hash(self.target, tent, member):
+                return None, False
+            reason = "checksum differs"
+        elif abs(s.mtime_ns - t.mtime_ns) <= self.tol:
+            return None, False
+        elif s.mtime_ns > t.mtime_ns:
+            reason = "source newer"
+        else:
+            return "target newer than source", True
+        return reason, target_edited
+
+    # -- per entity ----------------------------------------------------------------
+    def plan_entity(self, sent: Entity, tref: EntityRef, tent: Entity | None) -> EntityPlan:
+        ref = sent.ref
+        ep = EntityPlan(Act.SKIP, ref.kind, ref, tref, "", source_root=sent.root,
+                        n_files=len(sent.files), transform=needs_transform(ref, tref))
+        if ep.transform:
+            return self._plan_transformed(ep, sent, tent)
+        tpath = entity_path(tref)
+        if tent is None:
+            ep.action, ep.reason = Act.CREATE, "not in target"
+            ep.files = [FileAction(Act.CREATE, _join(tpath, m), sent.file_path(m), s.size, "new",
+                                   s.size, s.mtime_ns)
+                        for m, s in sorted(sent.files.items(), key=lambda kv: _member_order(kv[0]))]
+            ep.bytes = sent.size
+            return ep
+        changed: list[FileAction] = []
+        edited = False
+        for member, s in sent.files.items():
+            t = tent.files.get(member)
+            path = _join(tpath, member)
+            if t is None:
+                changed.append(FileAction(Act.CREATE, path, sent.file_path(member), s.size,
+                                          "new in store", s.size, s.mtime_ns))
+                continue
+            reason, target_edited = self._differs(sent, tent, member, s, t, path)
+            if reason is None and self.rules.policy_for(ref.kind) == "always":
+                reason = "overwrite policy 'always'"
+            if reason is not None:
+                edited |= target_edited
+                changed.append(FileAction(Act.UPDATE, path, sent.file_path(member), s.size, reason,
+                                          s.size, s.mtime_ns, t.size, t.mtime_ns, t.etag))
+        stale = [FileAction(Act.DELETE, _join(tpath, m), None, 0, "stale key: not in the source store",
+                            dst_size=t.size, dst_mtime_ns=t.mtime_ns, dst_etag=t.etag)
+                 for m, t in sorted(tent.files.items()) if m not in sent.files] if ref.kind.is_zarr else []
+        return self._decide(ep, tent, changed, stale, edited)
+
+    def _decide(self, ep: EntityPlan, tent: Entity, changed: list[FileAction],
+                stale: list[FileAction], edited: bool) -> EntityPlan:
+        """Turn the file differences of an existing target entity into one decision."""
+        if not changed and not stale:
+            ep.reason = "unchanged" if not tent.read_only else "unchanged (target's static root)"
+            ep.bytes = 0
+            return ep
+        if tent.read_only:
+            ep.action = Act.BLOCKED
+            ep.reason = "the target has it in its read-only static root: " + _first_reason(changed, stale)
+            ep.bytes = sum(f.size for f in changed)
+            return ep
+        policy = self.rules.policy_for(ep.kind)
+        if policy == "never":
+            ep.action, ep.reason = Act.EXISTS, "exists in target and overwrite policy is 'never' (" + \
+                _first_reason(changed, stale) + ")"
+            ep.bytes = sum(f.size for f in changed)
+            return ep
+        if edited and not self.options.overwrite_conflicts:
+            ep.action = Act.CONFLICT
+            base_hit = any(f.target_path in self.baseline for f in changed)
+            ep.reason = ("target changed since the last sync" if base_hit else "target newer than source")
+            ep.files = changed
+            ep.bytes = sum(f.size for f in changed)
+            return ep
+        ep.action = Act.UPDATE
+        ep.reason = _first_reason(changed, stale) + (" (conflict overwritten)" if edited else "")
+        changed.sort(key=lambda f: _member_order(f.target_path.rsplit(".zarr/", 1)[-1]))
+        ep.files = changed + stale
+        ep.bytes = sum(f.size for f in changed)
+        return ep
+
+    def _plan_transformed(self, ep: EntityPlan, sent: Entity, tent: Entity | None) -> EntityPlan:
+        """A mapped picks/filaments file: compare the target with the rewritten content."""
+        s = sent.files[""]
+        spath = sent.file_path("")
+        tpath = entity_path(ep.target)
+        try:
+            raw = self.source.store_for(sent).read_bytes(spath)
+            new = transform_annotation(raw, sent.ref, ep.target, spath)
+        except Exception as exc:  # noqa: BLE001 - a bad file blocks itself, not the plan
+            ep.action, ep.reason = Act.BLOCKED, f"cannot rewrite names: {exc}"
+            return ep
+        if tent is None:
+            ep.action, ep.reason, ep.bytes = Act.CREATE, "not in target (names rewritten)", len(new)
+            ep.files = [FileAction(Act.CREATE, tpath, spath, len(new), "new, names rewritten",
+                                   s.size, s.mtime_ns)]
+            return ep
+        t = tent.files[""]
+        same = t.size == len(new) and self.target.store_for(tent).read_bytes(tpath) == new
+        if same and self.rules.policy_for(ep.kind) != "always":
+            ep.reason = "unchanged (after rewriting names)"
+            return ep
+        base = self.baseline.get(tpath)
+        edited = (base is not None and not (base.dst_size == t.size and base.dst_mtime_ns == t.mtime_ns)) \
+            or (base is None and t.mtime_ns > s.mtime_ns + self.tol)
+        reason = "overwrite policy 'always'" if same else "content differs after rewriting names"
+        fa = FileAction(Act.UPDATE, tpath, spath, len(new), reason, s.size, s.mtime_ns, t.size,
+                        t.mtime_ns, t.etag)
+        return self._decide(ep, tent, [fa], [], edited and not same)
+
+    # -- whole plan ------------------------------------------------------------------
+    def run(self) -> Plan:
+        src, dst, rules = self.source, self.target, self.rules
+        plan = Plan(source_label=src.config.label, target_label=dst.config.label,
+                    source_config=src.config.path, target_config=dst.config.path,
+                    options=self.options, rules=rules.to_dict(),
+                    scanned_files=src.file_count + dst.file_count)
+        claimed: dict[EntityRef, EntityRef] = {}
+        for ref in sorted(src.entities, key=lambda r: entity_path(r)):
+            sent = src.entities[ref]
+            why = rules.why_excluded(ref)
+            if why is not None:
+                plan.entities.append(EntityPlan(Act.EXCLUDED, ref.kind, ref, ref, why, sent.root,
+                                                n_files=len(sent.files), bytes=sent.size))
+                continue
+            tref = rules.map_ref(ref)
+            problem = ref_problem(tref) if tref != ref else None
+            if problem is None and tref in claimed:
+                problem = f"{entity_path(claimed[tref])} maps onto the same target"
+            if problem is not None:
+                plan.entities.append(EntityPlan(Act.BLOCKED, ref.kind, ref, tref, f"cannot map: {problem}",
+                                                sent.root, n_files=len(sent.files), bytes=sent.size))
+                continue
+            claimed[tref] = ref
+            plan.entities.append(self.plan_entity(sent, tref, dst.entities.get(tref)))
+        if self.options.prune:
+            plan.entities.extend(self._prune(claimed))
+        plan.objects = self._objects(plan)
+        plan.warnings = self.warnings
+        return plan
+
+    def _prune(self, claimed: Mapping[EntityRef, EntityRef]) -> list[EntityPlan]:
+        """Whole target entities the source no longer has (only those the filters cover)."""
+        inverse = self.rules.inverse()
+        out = []
+        for tref, tent in sorted(self.target.entities.items(), key=lambda kv: entity_path(kv[0])):
+            if tref in claimed or tent.read_only:
+                continue
+            if self.rules.why_excluded(inverse.map_ref(tref)) is not None:
+                continue
+            files = [FileAction(Act.DELETE, tent.file_path(m), None, 0, "not in source (prune)",
+                                dst_size=t.size, dst_mtime_ns=t.mtime_ns, dst_etag=t.etag)
+                     for m, t in sorted(tent.files.items())]
+            out.append(EntityPlan(Act.DELETE, tref.kind, None, tref, "not in source (prune asked for)",
+                                  None, files, len(files), tent.size))
+        return out
+
+    def _objects(self, plan: Plan) -> list[ObjectAddition]:
+        """Objects the written entities name that the target config does not define."""
+        tcfg, scfg = self.target.config, self.source.config
+        have = set(tcfg.object_names)
+        labels = {o.label for o in tcfg.objects}
+        added: list[ObjectAddition] = []
+        for ent in plan.entities:
+            if ent.action not in (Act.CREATE, Act.UPDATE) or ent.source is None:
+                continue
+            if not _names_object(ent.kind, ent.source, scfg.object_names):
+                continue
+            name = ent.target.name
+            if name is None or name in have:
+                continue
+            have.add(name)
+            src_obj = scfg.object(ent.source.name or "")
+            label = src_obj.label if src_obj else 1
+            while label in labels:
+                label += 1
+            labels.add(label)
+            if src_obj is not None:
+                definition = src_obj.renamed(name, label)
+                reason = f"{ent.kind.label} needs object {name!r}" + (
+                    f" (source {src_obj.name!r})" if src_obj.name != name else "")
+                if src_obj.label != label:
+                    reason += f"; label {src_obj.label} is taken in the target, using {label}"
+            else:
+                definition = {"name": name, "is_particle": ent.kind in (Kind.PICKS, Kind.MESH), "label": label}
+                reason = f"{ent.kind.label} needs object {name!r}, which the source config does not define either"
+                self.warnings.append(reason)
+            added.append(ObjectAddition(name, ent.source.name, definition, reason))
+        return added
+
+
+def _names_object(kind: Kind, ref: EntityRef, source_objects: list[str]) -> bool:
+    if kind.is_annotation or kind is Kind.DENSITY_MAP:
+        return True
+    return kind is Kind.SEGMENTATION and ref.name in source_objects
+
+
+def _join(path: str, member: str) -> str:
+    return f"{path}/{member}" if member else path
+
+
+def _first_reason(changed: list[FileAction], stale: list[FileAction]) -> str:
+    if changed:
+        extra = f" (+{len(changed) - 1} more files)" if len(changed) > 1 else ""
+        return changed[0].reason + extra
+    return f"{len(stale)} stale key(s) to remove"
+
+
+def make_plan(source: Catalog, target: Catalog, rules: RuleSet | None = None,
+              options: PlanOptions | None = None, *,
+              baseline: Mapping[str, Baseline] | None = None) -> Plan:
+    """Diff ``source`` against ``target`` under ``rules``; reads nothing but
+    transformed annotations (and both sides' files with ``checksum``)."""
+    return _Planner(source, target, rules or RuleSet(), options or PlanOptions(), baseline).run()
+
