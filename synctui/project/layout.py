@@ -288,7 +288,7 @@ def _parse_vs(path: str, run: str, rest: list[str]) -> tuple[EntityRef, str] | U
 def _parse_annotation(path: str, run: str, rest: list[str]) -> tuple[EntityRef, str] | Unrecognised:
     kind = {"Picks": Kind.PICKS, "Filaments": Kind.FILAMENTS, "Meshes": Kind.MESH}[rest[0]]
     ext = _ANNOTATION_DIRS[kind][1]
-    where = _prefix(path, 5)
+    where = _prefix(path, 4)
     if len(rest) != 2:
         return Unrecognised(where, f"{rest[0]}/ must hold files, not folders")
     fname = rest[1]
@@ -308,7 +308,7 @@ def _parse_segmentation(path: str, run: str, rest: list[str]) -> tuple[EntityRef
     if isinstance(split, Unrecognised):
         return split
     stem, member = split
-    where = _prefix(path, 5)
+    where = _prefix(path, 4)
     bits = stem.split("_")
     if len(bits) != 4:
         return Unrecognised(where, "segmentation names are <voxel_spacing>_<user>_<session>_<name>.zarr")

@@ -1,0 +1,170 @@
+"""`synctui`: the command line.  argparse only at import, so `--help` is instant.
+
+Every SyncTuiError becomes one line on stderr and its exit code; the traceback
+goes to the log file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from synctui import __version__
+from synctui.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_CANCELLED,
+    EXIT_CONFLICTS,
+    EXIT_CONNECTION,
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    SyncTuiError,
+)
+
+EXIT_INTERNAL = 70
+
+EXIT_CODES = f"""exit codes:
+  {EXIT_OK}   done (or nothing to do)
+  {EXIT_PARTIAL}   some items failed; the rest were done (each failure is listed)
+  {EXIT_BAD_INPUT}   bad input: config, rules, URL, names or flags; nothing was written
+  {EXIT_LOCKED}   a lock is held by another sync (owner and age are shown)
+  {EXIT_CANCELLED}   cancelled (Ctrl-C or a signal); finished files are kept, none is partial
+  {EXIT_CONFLICTS}   conflicts were left untouched (see --overwrite-conflicts)
+  {EXIT_CONNECTION}   a remote store could not be reached, authenticated or trusted
+  {EXIT_INTERNAL}  internal error (a bug: the log has the traceback)
+"""
+
+log = logging.getLogger("synctui")
+
+
+def _add_project_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--source", "-s", required=required, metavar="CONFIG",
+                   help="source project config (copick JSON)")
+    p.add_argument("--target", "-t", required=required, metavar="CONFIG",
+                   help="target project config (copick JSON)")
+
+
+def _add_rule_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("rules (copick-style flags; lists are comma-separated, maps are a:b,c:d)")
+    g.add_argument("--rules", metavar="FILE", help="rules file (filters and mappings) saved by the app")
+    g.add_argument("--kinds", metavar="LIST",
+                   help="entity kinds to sync: tomograms, features, picks, filaments, meshes, "
+                        "segmentations (or binary-/multilabel-/instance-/panoptic-segmentations), "
+                        "density-maps, meta")
+    for dim, help_dim in (("runs", "runs"), ("objects", "objects"), ("users", "user ids"),
+                          ("sessions", "session ids"), ("tomo-types", "tomogram types"),
+                          ("names", "segmentation names")):
+        g.add_argument(f"--source-{dim}", metavar="LIST", help=f"only these source {help_dim} (globs allowed)")
+        g.add_argument(f"--target-{dim}", metavar="MAP", help=f"rename {help_dim}: src:dst,... (a bare name keeps its name)")
+    g.add_argument("--voxel-spacings", metavar="LIST", help="only these voxel spacings (e.g. 10,7.84)")
+    g.add_argument("--include", action="append", default=[], metavar="PATTERN",
+                   help="include only matching entities: a path glob, or DIM=GLOB (e.g. user=alice); repeatable")
+    g.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
+                   help="exclude matching entities: a path glob, or DIM=GLOB (e.g. session=0); repeatable")
+    g.add_argument("--overwrite", choices=("never", "if-changed", "always"),
+                   help="what to do with entities the target already has (default: if-changed)")
+    g.add_argument("--checksum", action="store_true", help="compare content hashes, not size+mtime")
+    g.add_argument("--modify-window", type=float, default=0.0, metavar="SECONDS",
+                   help="mtimes this close count as equal (default 0; coarse stores widen it)")
+    g.add_argument("--overwrite-conflicts", action="store_true",
+                   help="overwrite target files that are newer than the source")
+    g.add_argument("--delete", "--prune", dest="prune", action="store_true",
+                   help="move target entities the source does not have into the target's trash")
+
+
+def _add_output_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("output")
+    g.add_argument("--itemize", "-i", action="store_true", help="one line per file, like rsync -i")
+    g.add_argument("--json", action="store_true", help="machine-readable output")
+    g.add_argument("--save-plan", metavar="FILE", help="write the plan (with each file's precondition) to FILE")
+    g.add_argument("--all", action="store_true", help="with --itemize, also list unchanged entities")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="synctui",
+        description="Keep copick cryo-ET projects in sync between a workstation, an SSH cluster "
+                    "and a WebDAV server. Without a command, opens the app on --source and --target.",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"synctui {__version__}")
+    _add_project_args(parser, required=False)
+    parser.add_argument("--log", metavar="FILE", help="write the debug log (with tracebacks) to FILE")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="write two demo projects and open the app on them",
+                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("directory", nargs="?", default="synctui-demo", help="where to write (default ./synctui-demo)")
+    p.add_argument("--no-tui", action="store_true", help="only write the projects and print their configs")
+
+    p = sub.add_parser("plan", help="dry run: show what a sync would do, and why",
+                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_project_args(p)
+    _add_rule_args(p)
+    _add_output_args(p)
+
+    p = sub.add_parser("sync", help="sync source into target (incremental)",
+                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_project_args(p, required=False)
+    _add_rule_args(p)
+    _add_output_args(p)
+    g = p.add_argument_group("running")
+    g.add_argument("--plan", metavar="FILE", help="run a saved plan exactly as previewed (skips what changed since)")
+    g.add_argument("--dry-run", "-n", action="store_true", help="only show the plan (same output as `plan`)")
+    g.add_argument("--max-workers", "-j", type=int, default=4, metavar="N", help="parallel transfers (default 4)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bars (for cron and logs)")
+    g.add_argument("--verbose", "-v", action="store_true", help="print every file as it is done")
+    g.add_argument("--no-fsync", action="store_true", help="do not fsync each file before renaming it (faster, less durable)")
+    g.add_argument("--log", dest="sub_log", metavar="FILE", help="write the debug log to FILE")
+    return parser
+
+
+def _setup_logging(path: str | None) -> str | None:
+    if path is None:
+        state = os.environ.get("SYNCTUI_STATE_DIR")
+        if state:
+            path = os.path.join(state, "synctui.log")
+        else:
+            from platformdirs import user_log_path
+
+            path = str(user_log_path("synctui") / "synctui.log")
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError:
+        return None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("synctui")
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    log_path = _setup_logging(getattr(args, "sub_log", None) or args.log)
+    try:
+        from synctui.cli import commands
+
+        if args.command is None:
+            if not (args.source and args.target):
+                parser.print_help()
+                return EXIT_BAD_INPUT if (args.source or args.target) else EXIT_OK
+            return commands.cmd_app(args)
+        return getattr(commands, f"cmd_{args.command}")(args)
+    except SyncTuiError as exc:
+        log.debug("error", exc_info=True)
+        print(f"synctui: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("synctui: cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - never a traceback on the terminal
+        log.exception("internal error")
+        where = f" (traceback in {log_path})" if log_path else ""
+        print(f"synctui: internal error: {type(exc).__name__}: {exc}{where}", file=sys.stderr)
+        return EXIT_INTERNAL

@@ -1,0 +1,223 @@
+"""rich output for the CLI: the plan table, itemized lines, live progress, summary."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from synctui.format import human_bytes, human_duration, plural
+from synctui.sync.engine import Summary
+from synctui.sync.events import ItemFailed, ItemFinished, ItemRetry, ItemSkipped, Note
+from synctui.sync.plan import ACT_ORDER, Act, Plan
+
+STYLE = {Act.CREATE: "green", Act.UPDATE: "cyan", Act.DELETE: "red", Act.ADD_OBJECT: "green",
+         Act.CONFLICT: "bold magenta", Act.BLOCKED: "yellow", Act.EXISTS: "blue",
+         Act.EXCLUDED: "dim", Act.SKIP: "dim"}
+
+
+def console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def itemize(con: Console, plan: Plan, *, show_all: bool = False) -> None:
+    """One line per file that changes (per entity for everything else), like rsync -i."""
+    width = max(len(a.value) for a in ACT_ORDER)
+    for ent in plan.entities:
+        if ent.action.writes:
+            for fa in ent.files:
+                size = human_bytes(fa.size) if fa.action is not Act.DELETE else ""
+                _line(con, fa.action, width, fa.target_path, size, fa.reason)
+        elif show_all or ent.action is not Act.SKIP:
+            _line(con, ent.action, width, ent.target_path + ("/" if ent.kind.is_zarr else ""),
+                  human_bytes(ent.bytes) if ent.bytes else "", ent.reason)
+    for obj in plan.objects:
+        _line(con, Act.ADD_OBJECT, width, f"config: pickable object {obj.name}", "", obj.reason)
+
+
+def _line(con: Console, act: Act, width: int, path: str, size: str, reason: str) -> None:
+    text = Text()
+    text.append(f"{act.value:<{width}} ", style=STYLE[act])
+    text.append(f"{size:>10}  ")
+    text.append(path)
+    text.append(f"  ({reason})", style="dim")
+    con.print(text, overflow="ignore", crop=False)
+
+
+def plan_table(con: Console, plan: Plan, source=None, target=None) -> None:
+    counts = plan.counts()
+    present = [a for a in ACT_ORDER if a is not Act.ADD_OBJECT and counts[a].entities + counts[a].files]
+    title = f"{escape(plan.source_label)} -> {escape(plan.target_label)}"
+    table = Table(title=f"Plan: {title}", title_justify="left", show_footer=True, pad_edge=False)
+    table.add_column("run", footer="total", style="bold")
+    per_run: dict[str, dict[Act, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0]))
+    for ent in plan.entities:
+        key = ent.run or "(project)"
+        if ent.action is Act.UPDATE:
+            row = per_run[key]
+            row[Act.UPDATE][0] += 1
+            for fa in ent.files:
+                cell = row[fa.action]
+                cell[1] += 1
+                cell[2] += fa.size
+            continue
+        cell = per_run[key][ent.action]
+        cell[0] += 1
+        cell[1] += ent.n_files
+        cell[2] += ent.bytes
+    for act in present:
+        c = counts[act]
+        table.add_column(act.value, justify="right", style=STYLE[act],
+                         footer=_cell(act, c.entities, c.files, c.bytes))
+    for run in sorted(per_run, key=lambda r: (r == "(project)", r)):
+        table.add_row(Text(run), *[_cell(act, *per_run[run][act]) for act in present])
+    if present:
+        con.print(table)
+    for obj in plan.objects:
+        con.print(Text.assemble(("add-object ", "green"), f"{obj.name}: ", (obj.reason, "dim")))
+    for warning in plan.warnings:
+        con.print(Text.assemble(("warning: ", "yellow"), warning))
+    for ent in plan.entities:
+        if ent.action in (Act.CONFLICT, Act.BLOCKED):
+            con.print(Text.assemble((f"{ent.action.value}: ", STYLE[ent.action]), ent.target_path,
+                                    (f"  ({ent.reason})", "dim")))
+    for cat, side in ((source, "source"), (target, "target")):
+        if cat is not None and cat.unrecognised:
+            con.print(Text(f"{side}: {plural(len(cat.unrecognised), 'path')} copick would not read "
+                           f"(not synced), e.g. {cat.unrecognised[0].path}: {cat.unrecognised[0].reason}",
+                           style="yellow"))
+    if plan.is_noop:
+        con.print(Text("Nothing to do: the target is up to date.", style="bold green"))
+    else:
+        con.print(Text(f"Would transfer {plural(plan.transfer_files, 'file')}, "
+                       f"{human_bytes(plan.transfer_bytes)}.", style="bold"))
+
+
+def _cell(act: Act, entities: int, files: int, size: int) -> str:
+    if not entities and not files:
+        return ""
+    if act in (Act.EXCLUDED, Act.SKIP, Act.BLOCKED, Act.EXISTS):
+        return str(entities)
+    if act is Act.DELETE and not entities:
+        return f"{files} keys"
+    base = f"{entities}" if entities else f"{files} f"
+    if act is Act.DELETE:
+        return base
+    return f"{base} · {human_bytes(size)}"
+
+
+# -- running ---------------------------------------------------------------------------
+
+def run_with_progress(job, plan: Plan, *, progress: bool, verbose: bool, verify: bool,
+                      as_json: bool = False) -> Summary:
+    """Run the job in its thread, drain its events here, print failures as they come."""
+    out = console()
+    err = console(stderr=True)
+    job.start(plan, verify=verify)
+    bars = _bars(out) if progress and out.is_terminal else None
+    try:
+        if bars is not None:
+            with bars:
+                files_task = bars.add_task("files", total=max(plan.transfer_files, 1))
+                bytes_task = bars.add_task("bytes", total=max(plan.transfer_bytes, 1))
+                while not job.wait(0.1):
+                    _drain(job, bars.console, verbose)
+                    p = job.sink.progress
+                    bars.update(files_task, completed=p.done_files + p.failed + p.skipped)
+                    bars.update(bytes_task, completed=p.done_bytes)
+                _drain(job, bars.console, verbose)
+        else:
+            while not job.wait(0.2):
+                _drain(job, err if not verbose else out, verbose)
+            _drain(job, err if not verbose else out, verbose)
+    except KeyboardInterrupt:
+        job.cancel()
+        err.print("cancelling: letting files in flight finish ...")
+        job.wait()
+        _drain(job, err, verbose)
+    if job.error is not None:
+        raise job.error
+    summary = job.summary
+    if as_json:
+        json.dump(summary_dict(summary), sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        print_summary(out, summary)
+    return summary
+
+
+def _bars(con: Console):
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    return Progress(TextColumn("{task.description:>5}"), BarColumn(), MofNCompleteColumn(),
+                    DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+                    console=con, transient=True, refresh_per_second=8)
+
+
+def _drain(job, con: Console, verbose: bool) -> None:
+    for ev in job.sink.drain():
+        if isinstance(ev, ItemFailed):
+            con.print(Text.assemble(("failed ", "bold red"), ev.path, f": {ev.message}"))
+        elif isinstance(ev, ItemRetry):
+            con.print(Text.assemble(("retry ", "yellow"), f"{ev.path} (attempt {ev.attempt}): {ev.message}"))
+        elif isinstance(ev, Note):
+            con.print(Text.assemble((f"{ev.level}: ", "yellow"), ev.text))
+        elif verbose and isinstance(ev, ItemFinished):
+            con.print(Text.assemble((f"{ev.action:<8}", STYLE.get(Act(ev.action), "")), ev.path))
+        elif verbose and isinstance(ev, ItemSkipped):
+            con.print(Text.assemble(("skipped ", "dim"), ev.path, (f" ({ev.reason})", "dim")))
+
+
+def summary_dict(s: Summary) -> dict:
+    return {"sync_id": s.sync_id, "status": s.status, "exit_code": s.exit_code, "checked": s.checked,
+            "created": s.created, "updated": s.updated, "deleted": s.deleted, "skipped": s.skipped,
+            "conflicts": s.conflicts, "blocked": s.blocked, "exists": s.exists, "excluded": s.excluded,
+            "objects_added": s.objects_added, "files_written": s.files_written,
+            "files_deleted": s.files_deleted, "files_skipped": s.files_skipped, "bytes": s.bytes,
+            "duration": round(s.duration, 3), "trash": s.trash,
+            "errors": [{"path": e.path, "message": e.message} for e in s.errors],
+            "skipped_changed": [{"path": e.path, "reason": e.message} for e in s.skipped_changed]}
+
+
+def print_summary(con: Console, s: Summary) -> None:
+    """A closing report in the spirit of DANDI's incremental sync summary."""
+    rate = s.bytes / s.duration if s.duration > 0 else 0
+    con.print(Text(f"Summary ({s.status}) of sync {s.sync_id}:", style="bold"))
+    rows = [
+        ("checked", plural(s.checked, "entity", "entities")),
+        ("created", plural(s.created, "entity", "entities")),
+        ("updated", plural(s.updated, "entity", "entities")),
+        ("deleted", plural(s.deleted, "entity", "entities") + (f" (moved to {s.trash})" if s.trash else "")),
+        ("unchanged", plural(s.skipped, "entity", "entities")),
+        ("conflicts", plural(s.conflicts, "entity", "entities") + (" left untouched" if s.conflicts else "")),
+        ("blocked", plural(s.blocked, "entity", "entities")),
+        ("kept", plural(s.exists, "entity", "entities") + " (overwrite policy)"),
+        ("excluded", plural(s.excluded, "entity", "entities")),
+        ("objects", f"{s.objects_added} added to the target config"),
+        ("files", f"{s.files_written} written, {s.files_deleted} moved to trash, {s.files_skipped} skipped"),
+        ("bytes", f"{human_bytes(s.bytes)} in {human_duration(s.duration)} ({human_bytes(rate)}/s)"),
+        ("errors", str(len(s.errors))),
+    ]
+    always = {"checked", "files", "bytes", "errors"}
+    for label, value in rows:
+        if label in always or not value.startswith("0 "):
+            con.print(Text.assemble(f"  {label:>10}: ", value))
+    for e in s.skipped_changed[:50]:
+        con.print(Text.assemble(("  skipped ", "yellow"), e.path, (f" ({e.message})", "dim")))
+    for e in s.errors:
+        con.print(Text.assemble(("  error ", "bold red"), e.path, f": {e.message}"))
+    if s.nothing_to_do and not s.conflicts:
+        con.print(Text("Nothing to do: the target is up to date.", style="bold green"))
