@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from synctui.project.config import ProjectConfig
 from synctui.project.layout import RUNS_DIR, EntityRef, Kind, Unrecognised, entity_path, parse_path
-from synctui.storage.base import FileInfo, Store
+from synctui.storage.base import TEMP_PREFIX, FileInfo, Store
 
 
 @dataclass
@@ -57,6 +57,8 @@ class Catalog:
     stores: dict[str, Store] = field(default_factory=dict, repr=False)
     #: entities the overlay holds but copick hides behind a static copy
     shadowed: list[EntityRef] = field(default_factory=list)
+    #: temp files an interrupted sync left in the overlay (never at final paths)
+    temp_files: list[str] = field(default_factory=list)
 
     @property
     def file_count(self) -> int:
@@ -81,7 +83,7 @@ def _sort_key(ref: EntityRef) -> tuple:
             ref.feature_type or "", ref.user or "", ref.session or "", ref.name or "")
 
 
-def build_entities(files: Iterable[FileInfo], root: str
+def build_entities(files: Iterable[FileInfo], root: str, temp_files: list[str] | None = None,
                    ) -> tuple[dict[EntityRef, Entity], set[str], list[Unrecognised]]:
     """Group a root's file listing into entities; pure, so it is cheap to test."""
     entities: dict[EntityRef, Entity] = {}
@@ -96,6 +98,8 @@ def build_entities(files: Iterable[FileInfo], root: str
             continue
         parsed = parse_path(path)
         if parsed is None:
+            if temp_files is not None and TEMP_PREFIX in path:
+                temp_files.append(path)
             continue
         if isinstance(parsed, Unrecognised):
             unknown.setdefault(parsed.path, parsed)
@@ -119,7 +123,8 @@ def scan_project(config: ProjectConfig, stores: dict[str, Store]) -> Catalog:
             continue
         if root == "static":
             store.check_root()
-        ents, runs, unknown = build_entities(store.scan(dirs=True), root)
+        ents, runs, unknown = build_entities(store.scan(dirs=True), root,
+                                             cat.temp_files if root == "overlay" else None)
         cat.runs |= runs
         cat.unrecognised.extend(unknown)
         for ref, ent in ents.items():

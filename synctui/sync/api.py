@@ -31,6 +31,17 @@ class JobOptions:
     retries: int = 3
     #: fsync each written file before renaming it into place
     fsync: bool = True
+    #: keep the manifest and history in the state database
+    use_state: bool = True
+    #: ignore the manifest: re-check everything by size+mtime (or checksum)
+    force_full: bool = False
+    #: take read/write locks on the roots while syncing
+    use_locks: bool = True
+    #: break stale locks (never live ones)
+    break_lock: bool = False
+    lock_ttl: float = 120.0
+    commit_every: int = 500
+    state_path: str | None = None
 
 
 class SyncJob:
@@ -38,7 +49,8 @@ class SyncJob:
 
     def __init__(self, source: ConfigLike, target: ConfigLike, rules: RuleSet | None = None, *,
                  options: PlanOptions | None = None, max_workers: int = 4,
-                 sink: EventSink | None = None, fsync: bool = True) -> None:
+                 sink: EventSink | None = None, fsync: bool = True,
+                 job_options: JobOptions | None = None) -> None:
         self.source_config = source if isinstance(source, ProjectConfig) else load_config(source)
         self.target_config = target if isinstance(target, ProjectConfig) else load_config(target)
         if self.source_config.overlay.key == self.target_config.overlay.key:
@@ -46,7 +58,7 @@ class SyncJob:
                                "nothing to sync")
         self.rules = rules or RuleSet()
         self.options = options or PlanOptions()
-        self.job_options = JobOptions(max_workers=max_workers, fsync=fsync)
+        self.job_options = job_options or JobOptions(max_workers=max_workers, fsync=fsync)
         self.sink = sink or EventSink()
         self.source: Catalog | None = None
         self.target: Catalog | None = None
@@ -55,8 +67,34 @@ class SyncJob:
         self._engine: Engine | None = None
         self._thread: threading.Thread | None = None
         self._cancel = threading.Event()
+        self._state = None
+        self.locks: list = []
         self.summary: Summary | None = None
         self.error: SyncTuiError | None = None
+
+    @property
+    def pair_key(self) -> tuple[str, str]:
+        return self.source_config.overlay.key, self.target_config.overlay.key
+
+    # -- state -----------------------------------------------------------------------
+    @property
+    def state(self):
+        """The state database (opened on first use), or None when disabled."""
+        if self._state is None and self.job_options.use_state:
+            from synctui.sync.state import StateDB
+
+            self._state = StateDB(self.job_options.state_path, commit_every=self.job_options.commit_every)
+        return self._state
+
+    def _baseline(self):
+        db = self.state
+        if db is None or self.job_options.force_full:
+            return None
+        manifest = db.baseline(db.pair_id(*self.pair_key))
+        assert self.target is not None
+        if not getattr(self.target.stores["overlay"], "can_set_mtime", True):
+            manifest.preload()  # every file will need its record
+        return manifest
 
     # -- planning --------------------------------------------------------------------
     def scan(self) -> tuple[Catalog, Catalog]:
@@ -78,7 +116,7 @@ class SyncJob:
             self.scan()
         self.warnings = self.check_rules()
         assert self.source is not None and self.target is not None
-        plan = make_plan(self.source, self.target, self.rules, self.options)
+        plan = make_plan(self.source, self.target, self.rules, self.options, baseline=self._baseline())
         plan.warnings[:0] = self.warnings
         self._plan = plan
         return plan
@@ -87,6 +125,44 @@ class SyncJob:
     def last_plan(self) -> Plan | None:
         return self._plan
 
+    # -- locks -----------------------------------------------------------------------
+    def acquire_locks(self, sync_id: str) -> None:
+        """Read-lock the source overlay, write-lock the target overlay (or raise)."""
+        from synctui.errors import StoreError
+        from synctui.sync.events import LockChanged, Note
+        from synctui.sync.locks import Lock
+
+        assert self.source is not None and self.target is not None
+        opts = self.job_options
+        wanted = [("target", self.target.stores["overlay"], "write"),
+                  ("source", self.source.stores["overlay"], "read")]
+        try:
+            for side, store, mode in wanted:
+                lock = Lock(store, mode, sync_id=sync_id, ttl=opts.lock_ttl,
+                            break_stale=opts.break_lock, label=f"{side} {store.location.display}")
+                try:
+                    lock.acquire()
+                except StoreError as exc:
+                    if side == "source":  # a read-only source cannot carry a read lock
+                        self.sink.emit(Note("warning", f"source not lockable ({exc}); reading unlocked"))
+                        continue
+                    raise
+                for broken in lock.broken:
+                    self.sink.emit(Note("warning", f"broke stale lock on {side}: {broken.describe()}"))
+                self.locks.append(lock)
+                self.sink.emit(LockChanged(side, "held", f"{mode} lock held by us"))
+        except BaseException:
+            self.release_locks()
+            raise
+
+    def release_locks(self) -> None:
+        from synctui.sync.events import LockChanged
+
+        while self.locks:
+            lock = self.locks.pop()
+            lock.release()
+            self.sink.emit(LockChanged("target" if lock.mode == "write" else "source", "released"))
+
     # -- running ---------------------------------------------------------------------
     def run(self, plan: Plan | None = None, *, verify: bool | None = None) -> Summary:
         """Execute ``plan`` (planning first if none) and return the Summary.
@@ -94,23 +170,43 @@ class SyncJob:
         A plan made earlier (saved, or from ``plan()`` before the user reviewed it)
         is verified file by file: what changed since is skipped, with its reason.
         """
+        from synctui.sync.engine import cleanup_temp_files, new_sync_id
+
         self._cancel.clear()
         self.error = None
+        sync_id = new_sync_id()
         try:
-            if plan is None and self._plan is None:
-                plan, verify = self.plan(), bool(verify)
-            else:
-                # a plan made earlier: run it as previewed, skipping what changed since
-                plan = plan or self._plan
-                verify = True if verify is None else verify
-                if self.source is None:
-                    self.scan()
-            assert self.source is not None and self.target is not None
-            self._engine = Engine(plan, self.source, self.target, sink=self.sink,
-                                  max_workers=self.job_options.max_workers, cancel=self._cancel,
-                                  verify=bool(verify), retries=self.job_options.retries)
-            self.summary = self._engine.run()
-            return self.summary
+            if self.source is None:
+                self.scan()
+            if self.job_options.use_locks:
+                self.acquire_locks(sync_id)
+            try:
+                if plan is None and self._plan is None:
+                    # plan under the lock: nobody writes the target between plan and run
+                    plan, verify = self.plan(rescan=False), bool(verify)
+                else:
+                    plan = plan or self._plan
+                    verify = True if verify is None else verify
+                assert self.source is not None and self.target is not None and plan is not None
+                cleanup_temp_files(self.target)
+                db = self.state
+                recorder = None
+                if db is not None:
+                    pair = db.pair_id(*self.pair_key)
+                    db.start_sync(pair, sync_id, "saved-plan" if verify else "incremental")
+                    recorder = lambda ent, fa, info: db.record(pair, ent, fa, info)  # noqa: E731
+                self._engine = Engine(plan, self.source, self.target, sink=self.sink,
+                                      max_workers=self.job_options.max_workers, cancel=self._cancel,
+                                      verify=bool(verify), retries=self.job_options.retries,
+                                      recorder=recorder, sync_id=sync_id,
+                                      lost_lock=lambda: any(getattr(lk, "lost", False) for lk in self.locks))
+                self.summary = self._engine.run()
+                if db is not None:
+                    db.finish_sync(sync_id, self.summary)
+                self._plan = None  # executed: the next run plans afresh
+                return self.summary
+            finally:
+                self.release_locks()
         except SyncTuiError as exc:
             self.error = exc
             raise

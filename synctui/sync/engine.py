@@ -27,7 +27,7 @@ from synctui.errors import (
     SyncTuiError,
 )
 from synctui.project.catalog import Catalog
-from synctui.storage.base import TEMP_PREFIX, FileInfo, Store, read_stream
+from synctui.storage.base import FileInfo, Store, read_stream
 from synctui.sync.events import (
     EventSink,
     ItemFailed,
@@ -126,7 +126,7 @@ class Engine:
                  sink: EventSink | None = None, max_workers: int = 4,
                  cancel: threading.Event | None = None, verify: bool = False,
                  retries: int = 3, backoff: float = 0.25, recorder: Recorder | None = None,
-                 sync_id: str | None = None) -> None:
+                 sync_id: str | None = None, lost_lock: Callable[[], bool] | None = None) -> None:
         self.plan = plan
         self.source = source
         self.target = target
@@ -138,7 +138,8 @@ class Engine:
         self.retries = retries
         self.backoff = backoff
         self.recorder = recorder
-        self.sync_id = sync_id or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        self.sync_id = sync_id or new_sync_id()
+        self.lost_lock = lost_lock
         self.summary = Summary(self.sync_id)
         self._lock = threading.Lock()
         self._inflight = threading.Semaphore(self.max_workers * 4)
@@ -291,6 +292,9 @@ class Engine:
 
     # -- one file -----------------------------------------------------------------------
     def _do_file(self, ent: EntityPlan, fa: FileAction) -> bool:
+        if self.lost_lock is not None and not self.cancel_event.is_set() and self.lost_lock():
+            self._fail("lock", "our lock on the target was broken by someone else: stopping")
+            self.cancel_event.set()
         if self.cancel_event.is_set():
             self._skip(fa, "cancelled")
             return False
@@ -420,11 +424,14 @@ def _phases(ent: EntityPlan) -> list[list[FileAction]]:
     return [data, meta, deletes]
 
 
-def cleanup_temp_files(store: Store) -> int:
-    """Remove temp files an interrupted sync left behind (never at final paths)."""
-    removed = 0
-    for info in store.scan():
-        if info.path.rsplit("/", 1)[-1].startswith(TEMP_PREFIX):
-            store.remove(info.path)
-            removed += 1
+def new_sync_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def cleanup_temp_files(target: Catalog) -> int:
+    """Remove temp files an interrupted sync left (only under our write lock)."""
+    store = target.stores["overlay"]
+    for path in target.temp_files:
+        store.remove(path)
+    removed, target.temp_files = len(target.temp_files), []
     return removed

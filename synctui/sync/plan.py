@@ -303,6 +303,8 @@ class _Planner:
     def _differs(self, sent: Entity, tent: Entity, member: str, s: FileInfo, t: FileInfo,
                  target_path: str) -> tuple[str | None, bool]:
         """(reason the file must be copied or None, whether the target changed on its own)."""
+        if s.size == t.size and not self.options.checksum and abs(s.mtime_ns - t.mtime_ns) <= self.tol:
+            return None, False  # the quick check: no need to ask the state database
         base = self.baseline.get(target_path)
         if base is not None and base.dst_size == t.size and (
                 (t.etag is not None and t.etag == base.dst_etag)
