@@ -70,8 +70,13 @@ def _add_rule_args(p: argparse.ArgumentParser) -> None:
                    help="mtimes this close count as equal (default 0; coarse stores widen it)")
     g.add_argument("--overwrite-conflicts", action="store_true",
                    help="overwrite target files that are newer than the source")
-    g.add_argument("--delete", "--prune", dest="prune", action="store_true",
-                   help="move target entities the source does not have into the target's trash")
+    g.add_argument("--prune", "--delete", dest="prune", nargs="?", const="trash", choices=("trash", "delete"),
+                   help="also remove target entities no source entity maps to: into the target's "
+                        ".synctui-trash/ (default), or destroyed with --prune=delete")
+    g.add_argument("--force-full", action="store_true",
+                   help="ignore what earlier syncs recorded; re-check every file")
+    g.add_argument("--since", metavar="DATE",
+                   help="only entities changed after DATE (ISO date/time, or an age like 2h, 3d)")
 
 
 def _add_output_args(p: argparse.ArgumentParser) -> None:
@@ -117,6 +122,31 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--verbose", "-v", action="store_true", help="print every file as it is done")
     g.add_argument("--no-fsync", action="store_true", help="do not fsync each file before renaming it (faster, less durable)")
     g.add_argument("--log", dest="sub_log", metavar="FILE", help="write the debug log to FILE")
+    g.add_argument("--break-lock", action="store_true",
+                   help="break stale locks (a dead process or no heartbeat); live locks are never broken")
+    g.add_argument("--max-delete", type=int, metavar="N",
+                   help="abort before writing anything if more than N entities would be pruned")
+    g.add_argument("--commit-every", type=int, default=500, metavar="N",
+                   help="state database records per commit (default 500)")
+    g.add_argument("--watch", type=float, metavar="SECONDS",
+                   help="keep syncing source changes every SECONDS until interrupted")
+
+    p = sub.add_parser("history", help="past syncs, newest first")
+    p.add_argument("--pair", metavar="TEXT", help="only pairs whose source or target contains TEXT")
+    p.add_argument("--source", "-s", metavar="CONFIG", help="only syncs from this project")
+    p.add_argument("--target", "-t", metavar="CONFIG", help="only syncs into this project")
+    p.add_argument("--limit", type=int, default=50, help="at most this many rows (default 50)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("trash", help="list or restore what syncs moved into a target's trash")
+    p.add_argument("action", choices=("list", "restore"))
+    p.add_argument("batch", nargs="?", help="with restore: the sync id of the batch to restore")
+    p.add_argument("--target", "-t", required=True, metavar="CONFIG", help="the project whose trash to use")
+    p.add_argument("--path", metavar="GLOB", help="with restore: only files matching GLOB")
+
+    p = sub.add_parser("locks", help="show (and break stale) locks on a project's roots")
+    p.add_argument("config", metavar="CONFIG", help="project config")
+    p.add_argument("--break-stale", action="store_true", help="remove locks that are stale")
     return parser
 
 
@@ -141,9 +171,26 @@ def _setup_logging(path: str | None) -> str | None:
     return path
 
 
+def _interrupt_on_signals() -> None:
+    """SIGTERM and SIGHUP cancel like Ctrl-C: files in flight finish, locks are released."""
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            try:
+                signal.signal(sig, handler)
+            except ValueError:  # not the main thread (embedded use)
+                pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _interrupt_on_signals()
     log_path = _setup_logging(getattr(args, "sub_log", None) or args.log)
     try:
         from synctui.cli import commands

@@ -55,21 +55,59 @@ def rules_from_args(args: argparse.Namespace) -> RuleSet:
     return rules
 
 
+def parse_since(text: str | None) -> int | None:
+    """ISO date/time (local time unless it says otherwise) or an age: 90m, 2h, 3d, 1w."""
+    if not text:
+        return None
+    import datetime as dt
+    import re
+    import time
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
+    if m:
+        seconds = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+        return int((time.time() - seconds) * 1e9)
+    try:
+        when = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise SyncTuiError(f"--since {text!r}: not a date (use 2026-11-01, 2026-11-01T12:00 or an age like 2h, 3d)") from None
+    return int(when.timestamp() * 1e9)
+
+
 def _options(args: argparse.Namespace):
     from synctui.sync.plan import PlanOptions
 
     if args.modify_window < 0:
         raise SyncTuiError("--modify-window must not be negative")
     return PlanOptions(overwrite_conflicts=args.overwrite_conflicts, checksum=args.checksum,
-                       mtime_tolerance_ns=int(args.modify_window * 1e9), prune=args.prune)
+                       mtime_tolerance_ns=int(args.modify_window * 1e9), prune=bool(args.prune),
+                       prune_destroy=args.prune == "delete", since_ns=parse_since(args.since))
 
 
-def _job(args: argparse.Namespace, **kw):
+def _job_options(args: argparse.Namespace):
+    from synctui.sync.api import JobOptions
+
+    workers = getattr(args, "max_workers", 4)
+    if workers < 1:
+        raise SyncTuiError("--max-workers must be at least 1")
+    commit_every = getattr(args, "commit_every", 500)
+    if commit_every < 1:
+        raise SyncTuiError("--commit-every must be at least 1")
+    if getattr(args, "watch", None) is not None and args.watch <= 0:
+        raise SyncTuiError("--watch needs a positive number of seconds")
+    return JobOptions(max_workers=workers, fsync=not getattr(args, "no_fsync", False),
+                      force_full=args.force_full, break_lock=getattr(args, "break_lock", False),
+                      commit_every=1 if getattr(args, "watch", None) else commit_every,
+                      max_delete=getattr(args, "max_delete", None))
+
+
+def _job(args: argparse.Namespace):
     from synctui.sync.api import SyncJob
 
     if not (args.source and args.target):
         raise SyncTuiError("--source and --target are needed (or --plan FILE)")
-    return SyncJob(args.source, args.target, rules_from_args(args), options=_options(args), **kw)
+    return SyncJob(args.source, args.target, rules_from_args(args), options=_options(args),
+                   job_options=_job_options(args))
 
 
 def _show_plan(args: argparse.Namespace, job, plan) -> None:
@@ -101,9 +139,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_sync(args: argparse.Namespace) -> int:
     from synctui.cli import render
 
-    if args.max_workers < 1:
-        raise SyncTuiError("--max-workers must be at least 1")
-    fsync = not args.no_fsync
     if args.plan:
         from synctui.sync.api import SyncJob
         from synctui.sync.plan import Plan
@@ -112,11 +147,13 @@ def cmd_sync(args: argparse.Namespace) -> int:
         if not (plan.source_config and plan.target_config):
             raise SyncTuiError(f"{args.plan}: the plan does not name its config files")
         job = SyncJob(plan.source_config, plan.target_config, RuleSet.from_dict(plan.rules),
-                      options=plan.options, max_workers=args.max_workers, fsync=fsync)
+                      options=plan.options, job_options=_job_options(args))
         job.scan()
     else:
-        job = _job(args, max_workers=args.max_workers, fsync=fsync)
-        plan = job.plan()
+        job = _job(args)
+        plan = None if args.watch else job.plan()
+    if args.watch:
+        return _watch(args, job)
     if args.dry_run:
         _show_plan(args, job, plan)
         return EXIT_OK
@@ -125,6 +162,101 @@ def cmd_sync(args: argparse.Namespace) -> int:
     summary = render.run_with_progress(job, plan, progress=not (args.no_progress or args.json),
                                        verbose=args.verbose, verify=bool(args.plan), as_json=args.json)
     return summary.exit_code
+
+
+def _watch(args: argparse.Namespace, job) -> int:
+    """Apply source changes as they appear; each change once (the state DB is the journal)."""
+    import time
+
+    from synctui.cli import render
+
+    con = render.console()
+    code = EXIT_OK
+    try:
+        while True:
+            plan = job.plan()
+            stamp = time.strftime("%H:%M:%S")
+            if plan.is_noop:
+                con.print(f"{stamp} up to date", style="dim")
+            else:
+                con.print(f"{stamp} {plan.transfer_files} file(s) to sync")
+                summary = render.run_with_progress(job, plan, progress=False, verbose=args.verbose,
+                                                   verify=False, as_json=args.json)
+                code = summary.exit_code
+                if summary.cancelled:
+                    return code
+            time.sleep(args.watch)
+    except KeyboardInterrupt:
+        con.print("watch stopped")
+        return code
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from synctui.cli import render
+    from synctui.sync.state import StateDB
+
+    source = target = None
+    if args.source:
+        from synctui.project.config import load_config
+
+        source = load_config(args.source).overlay.key
+    if args.target:
+        from synctui.project.config import load_config
+
+        target = load_config(args.target).overlay.key
+    db = StateDB()
+    rows = db.history(source=source or args.pair, target=target, limit=args.limit)
+    if args.pair and not (source or target):
+        rows += [r for r in db.history(target=args.pair, limit=args.limit) if r not in rows]
+        rows.sort(key=lambda r: r.started, reverse=True)
+    if args.json:
+        json.dump([vars(r) for r in rows], sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        render.history_table(render.console(), rows)
+    return EXIT_OK
+
+
+def cmd_trash(args: argparse.Namespace) -> int:
+    from synctui.format import human_bytes
+    from synctui.project.config import load_config
+    from synctui.storage.open import open_store
+    from synctui.sync import trash
+
+    store = open_store(load_config(args.target).overlay)
+    if args.action == "list":
+        batches = trash.list_trash(store)
+        if not batches:
+            print("the trash is empty")
+        for b in batches:
+            print(f"{b.sync_id}  {len(b.files)} file(s)  {human_bytes(b.bytes)}")
+        return EXIT_OK
+    if not args.batch:
+        raise SyncTuiError("trash restore needs the batch id (see `synctui trash list`)")
+    result = trash.restore(store, args.batch, args.path)
+    for path in result.restored:
+        print(f"restored {path}")
+    for path, why in result.kept:
+        print(f"kept in trash {path}: {why}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_locks(args: argparse.Namespace) -> int:
+    from synctui.project.config import load_config
+    from synctui.storage.open import open_store
+    from synctui.sync.locks import list_locks
+
+    cfg = load_config(args.config)
+    store = open_store(cfg.overlay)
+    locks = list_locks(store)
+    if not locks:
+        print(f"{cfg.overlay.display}: not locked")
+    for lock in locks:
+        print(f"{cfg.overlay.display}: {lock.describe()}")
+        if args.break_stale and lock.is_stale:
+            store.remove(lock.path)
+            print(f"  broken (it was stale: {lock.stale_reason()})")
+    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -221,3 +221,28 @@ def print_summary(con: Console, s: Summary) -> None:
         con.print(Text.assemble(("  error ", "bold red"), e.path, f": {e.message}"))
     if s.nothing_to_do and not s.conflicts:
         con.print(Text("Nothing to do: the target is up to date.", style="bold green"))
+
+
+def history_table(con: Console, rows) -> None:
+    """One table per (source, target) pair; fits 80 columns."""
+    import datetime as dt
+
+    if not rows:
+        con.print("no syncs recorded yet")
+        return
+    pairs: dict[tuple[str, str], list] = {}
+    for r in rows:
+        pairs.setdefault((r.source, r.target), []).append(r)
+    for (source, target), items in pairs.items():
+        table = Table(title=Text(f"{source} -> {target}"), title_justify="left", pad_edge=False)
+        for col, just in (("started", "left"), ("status", "left"), ("new", "right"), ("upd", "right"),
+                          ("del", "right"), ("confl", "right"), ("err", "right"), ("bytes", "right"),
+                          ("took", "right")):
+            table.add_column(col, justify=just)  # type: ignore[arg-type]
+        for r in items:
+            took = human_duration(r.ended - r.started) if r.ended else "-"
+            style = {"ok": "green", "partial": "yellow", "failed": "red", "cancelled": "magenta"}.get(r.status, "")
+            table.add_row(dt.datetime.fromtimestamp(r.started).strftime("%Y-%m-%d %H:%M"),
+                          Text(r.status, style=style), str(r.created), str(r.updated), str(r.deleted),
+                          str(r.conflicts), str(r.errors), human_bytes(r.bytes), took)
+        con.print(table)

@@ -28,8 +28,9 @@ class Location:
     port: int | None = None
     username: str | None = None
     base_url: str | None = None  # webdav: the server URL the path is relative to
-    fs_args: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
-    original: str = field(default="", compare=False)
+    # not in repr: fs_args may hold a password, and so may the URL as written
+    fs_args: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    original: str = field(default="", compare=False, repr=False)
 
     @property
     def display(self) -> str:
@@ -39,7 +40,8 @@ class Location:
         if self.protocol == "ssh":
             user = f"{self.username}@" if self.username else ""
             port = f":{self.port}" if self.port and self.port != 22 else ""
-            return f"ssh://{user}{self.host}{port}{self.path}"
+            host = f"[{self.host}]" if self.host and ":" in self.host else self.host
+            return f"ssh://{user}{host}{port}{self.path}"
         return f"{(self.base_url or '').rstrip('/')}/{self.path.lstrip('/')}"
 
     @property

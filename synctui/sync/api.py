@@ -42,6 +42,8 @@ class JobOptions:
     lock_ttl: float = 120.0
     commit_every: int = 500
     state_path: str | None = None
+    #: abort before writing if more entities than this would be pruned
+    max_delete: int | None = None
 
 
 class SyncJob:
@@ -163,6 +165,15 @@ class SyncJob:
             lock.release()
             self.sink.emit(LockChanged("target" if lock.mode == "write" else "source", "released"))
 
+    def _check_deletes(self, plan: Plan) -> None:
+        from synctui.sync.plan import Act
+
+        limit = self.job_options.max_delete
+        pruned = sum(1 for e in plan.entities if e.action is Act.DELETE)
+        if limit is not None and pruned > limit:
+            raise SyncTuiError(f"the plan would prune {pruned} entities, more than --max-delete {limit}; "
+                               "nothing was written")
+
     # -- running ---------------------------------------------------------------------
     def run(self, plan: Plan | None = None, *, verify: bool | None = None) -> Summary:
         """Execute ``plan`` (planning first if none) and return the Summary.
@@ -188,6 +199,7 @@ class SyncJob:
                     plan = plan or self._plan
                     verify = True if verify is None else verify
                 assert self.source is not None and self.target is not None and plan is not None
+                self._check_deletes(plan)
                 cleanup_temp_files(self.target)
                 db = self.state
                 recorder = None

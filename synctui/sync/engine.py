@@ -346,7 +346,10 @@ class Engine:
 
     def _apply(self, ent: EntityPlan, fa: FileAction) -> FileInfo | None:
         if fa.action is Act.DELETE:
-            self._trash(fa.target_path)
+            if ent.action is Act.DELETE and self.plan.options.prune_destroy:
+                self.tstore.remove(fa.target_path)
+            else:
+                self._trash(fa.target_path)
             return None
         src = self._source_store(ent)
         assert fa.source_path is not None

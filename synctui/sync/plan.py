@@ -109,6 +109,10 @@ class PlanOptions:
     #: mtimes closer than this are equal (stores with coarse clocks widen it)
     mtime_tolerance_ns: int = 0
     prune: bool = False
+    #: with prune: destroy instead of moving into the target's trash
+    prune_destroy: bool = False
+    #: only entities changed after this time (ns since the epoch) are considered
+    since_ns: int | None = None
 
 
 @dataclass
@@ -328,6 +332,10 @@ class _Planner:
             reason = "source newer"
         else:
             return "target newer than source", True
+        if base is None and t.mtime_ns - s.mtime_ns > self.tol:
+            # the content differs and the target was written after the source: someone
+            # edited the target, so copying would silently drop that edit
+            return f"{reason}; target newer than source", True
         return reason, target_edited
 
     # -- per entity ----------------------------------------------------------------
@@ -335,6 +343,10 @@ class _Planner:
         ref = sent.ref
         ep = EntityPlan(Act.SKIP, ref.kind, ref, tref, "", source_root=sent.root,
                         n_files=len(sent.files), transform=needs_transform(ref, tref))
+        since = self.options.since_ns
+        if since is not None and tent is not None and sent.mtime_ns < since:
+            ep.reason = "not changed since the --since date"
+            return ep
         if ep.transform:
             return self._plan_transformed(ep, sent, tent)
         tpath = entity_path(tref)

@@ -262,7 +262,7 @@ class RuleSet:
                 for src in mapping:
                     if src not in known:
                         problems.append(RuleProblem(
-                            "warning", f"map {label} {src!r}: no project has a {label} named {src!r}"))
+                            "warning", f"map {label} {src!r}: no project has {_article(label)} {label} named {src!r}"))
         return problems
 
     def raise_on_errors(self, problems: Iterable[RuleProblem]) -> list[RuleProblem]:
@@ -334,6 +334,10 @@ class RuleSet:
         return not (self.include or self.exclude or self.maps)
 
 
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
 def _str_list(value: Any, key: str) -> list[str]:
     if isinstance(value, str):
         return [value]
@@ -359,7 +363,7 @@ def parse_copick_mapping(text: str | dict[str, str] | None, what: str = "mapping
     for item in parse_copick_list(text):
         src, sep, dst = item.partition(":")
         src, dst = src.strip(), dst.strip()
-        if not src or (sep and not dst):
+        if not src or (sep and not dst) or ":" in dst:
             raise RulesError(f"{what}: {item!r} is not 'source:target'")
         if src in out and out[src] != (dst or src):
             raise RulesError(f"{what}: {src!r} is mapped twice ({out[src]!r} and {dst!r})")
