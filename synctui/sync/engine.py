@@ -219,6 +219,8 @@ class Engine:
                     continue
                 if self.cancel_event.is_set():
                     break
+                if ent.keep_both and not self._keep_target_copy(ent):
+                    continue
                 run = _EntityRun(ent, _phases(ent))
                 if run.phases:
                     self._start_phase(run, 0)
@@ -289,6 +291,16 @@ class Engine:
     def _finish_entities(self) -> None:
         if self.summary.files_deleted and self.tstore is not None:
             self.summary.trash = f"{TRASH_DIR}/{self.sync_id}"
+
+    def _keep_target_copy(self, ent: EntityPlan) -> bool:
+        """Before overwriting a conflict the user chose to keep both of: save the target's copy."""
+        path = ent.target_path
+        try:
+            self.tstore.write_atomic(f"{path}.conflict", self.tstore.read_bytes(path))
+            return True
+        except SyncTuiError as exc:
+            self._fail(path, f"could not keep the target's version ({exc}); not overwritten")
+            return False
 
     # -- one file -----------------------------------------------------------------------
     def _do_file(self, ent: EntityPlan, fa: FileAction) -> bool:

@@ -78,6 +78,8 @@ class EntityPlan:
     n_files: int = 0
     bytes: int = 0
     transform: bool = False
+    #: a resolved conflict: keep the target's version beside the new one (``.conflict``)
+    keep_both: bool = False
 
     @property
     def run(self) -> str | None:
@@ -243,7 +245,7 @@ def _entity_to_dict(e: EntityPlan) -> dict[str, Any]:
     return {
         "action": e.action.value, "kind": e.kind.value, "source": _ref_to_dict(e.source),
         "target": _ref_to_dict(e.target), "reason": e.reason, "source_root": e.source_root,
-        "n_files": e.n_files, "bytes": e.bytes, "transform": e.transform,
+        "n_files": e.n_files, "bytes": e.bytes, "transform": e.transform, "keep_both": e.keep_both,
         "files": [[fa.action.value, fa.target_path, fa.source_path, fa.size, fa.reason,
                    fa.src_size, fa.src_mtime_ns, fa.dst_size, fa.dst_mtime_ns, fa.dst_etag]
                   for fa in e.files],
@@ -255,7 +257,8 @@ def _entity_from_dict(d: dict[str, Any]) -> EntityPlan:
     return EntityPlan(action=Act(d["action"]), kind=Kind(d["kind"]), source=_ref_from_dict(d["source"]),
                       target=_ref_from_dict(d["target"]),  # type: ignore[arg-type]
                       reason=d["reason"], source_root=d["source_root"], files=files,
-                      n_files=d["n_files"], bytes=d["bytes"], transform=d["transform"])
+                      n_files=d["n_files"], bytes=d["bytes"], transform=d["transform"],
+                      keep_both=d.get("keep_both", False))
 
 
 # ---------------------------------------------------------------------------
@@ -400,7 +403,8 @@ class _Planner:
             ep.action = Act.CONFLICT
             base_hit = any(f.target_path in self.baseline for f in changed)
             ep.reason = ("target changed since the last sync" if base_hit else "target newer than source")
-            ep.files = changed
+            changed.sort(key=lambda f: _member_order(f.target_path.rsplit(".zarr/", 1)[-1]))
+            ep.files = changed + stale  # what "take the source" would do
             ep.bytes = sum(f.size for f in changed)
             return ep
         ep.action = Act.UPDATE
@@ -518,6 +522,27 @@ class _Planner:
                 self.warnings.append(reason)
             added.append(ObjectAddition(name, ent.source.name, definition, reason))
         return added
+
+
+CONFLICT_CHOICES = ("keep-target", "take-source", "keep-both")
+
+
+def resolve_conflict(ep: EntityPlan, choice: str) -> None:
+    """Apply the user's decision on a conflict: keep the target, take the source,
+    or take the source and keep the target's version beside it (``.conflict``)."""
+    if ep.action is not Act.CONFLICT and not (ep.action in (Act.UPDATE, Act.EXISTS) and "your choice" in ep.reason):
+        raise PlanError(f"{ep.target_path} is not a conflict")
+    if choice not in CONFLICT_CHOICES:
+        raise PlanError(f"unknown conflict choice {choice!r} (one of: {', '.join(CONFLICT_CHOICES)})")
+    if choice == "keep-both" and ep.kind.is_zarr:
+        raise PlanError(f"{ep.target_path}: keep both works for files, not zarr stores; keep or take one")
+    ep.keep_both = choice == "keep-both"
+    if choice == "keep-target":
+        ep.action, ep.reason = Act.EXISTS, "conflict: keeping the target (your choice)"
+    else:
+        ep.action = Act.UPDATE
+        ep.reason = "conflict: taking the source" + (", target kept as .conflict" if ep.keep_both else "") + \
+            " (your choice)"
 
 
 def _names_object(kind: Kind, ref: EntityRef, source_objects: list[str]) -> bool:
