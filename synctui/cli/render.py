@@ -7,7 +7,6 @@ import sys
 from collections import defaultdict
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -50,33 +49,49 @@ def _line(con: Console, act: Act, width: int, path: str, size: str, reason: str)
 
 
 def plan_table(con: Console, plan: Plan, source=None, target=None) -> None:
-    counts = plan.counts()
-    present = [a for a in ACT_ORDER if a is not Act.ADD_OBJECT and counts[a].entities + counts[a].files]
-    title = f"{escape(plan.source_label)} -> {escape(plan.target_label)}"
-    table = Table(title=f"Plan: {title}", title_justify="left", show_footer=True, pad_edge=False)
-    table.add_column("run", footer="total", style="bold")
+    """Per run, one row per action with entities, files and bytes; then the totals.
+
+    Rows rather than a column per action, so it reads in 80 columns whatever happens.
+    """
+    from rich import box
+
+    table = Table(title=Text(f"Plan: {plan.source_label} -> {plan.target_label}"), title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False, show_footer=False)
+    table.add_column("run", style="bold", overflow="fold", max_width=30)
+    table.add_column("action", no_wrap=True)
+    table.add_column("entities", justify="right", no_wrap=True)
+    table.add_column("files", justify="right", no_wrap=True)
+    table.add_column("bytes", justify="right", no_wrap=True)
     per_run: dict[str, dict[Act, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0]))
     for ent in plan.entities:
-        key = ent.run or "(project)"
+        row = per_run[ent.run or "(project)"]
         if ent.action is Act.UPDATE:
-            row = per_run[key]
             row[Act.UPDATE][0] += 1
-            for fa in ent.files:
-                cell = row[fa.action]
+            for fa in ent.files:  # an update: changed files, plus stale keys to remove
+                cell = row[Act.UPDATE if fa.action is not Act.DELETE else Act.DELETE]
                 cell[1] += 1
                 cell[2] += fa.size
             continue
-        cell = per_run[key][ent.action]
+        cell = row[ent.action]
         cell[0] += 1
         cell[1] += ent.n_files
         cell[2] += ent.bytes
-    for act in present:
-        c = counts[act]
-        table.add_column(act.value, justify="right", style=STYLE[act],
-                         footer=_cell(act, c.entities, c.files, c.bytes))
     for run in sorted(per_run, key=lambda r: (r == "(project)", r)):
-        table.add_row(Text(run), *[_cell(act, *per_run[run][act]) for act in present])
-    if present:
+        first = True
+        for act in ACT_ORDER:
+            if act in per_run[run]:
+                table.add_row(Text(run) if first else "", *_row(act, *per_run[run][act]))
+                first = False
+        table.add_section()
+    counts = plan.counts()
+    first = True
+    for act in ACT_ORDER:
+        c = counts[act]
+        if act is Act.ADD_OBJECT or not (c.entities or c.files):
+            continue
+        table.add_row("total" if first else "", *_row(act, c.entities, c.files, c.bytes))
+        first = False
+    if per_run:
         con.print(table)
     for obj in plan.objects:
         con.print(Text.assemble(("add-object ", "green"), f"{obj.name}: ", (obj.reason, "dim")))
@@ -98,17 +113,10 @@ def plan_table(con: Console, plan: Plan, source=None, target=None) -> None:
                        f"{human_bytes(plan.transfer_bytes)}.", style="bold"))
 
 
-def _cell(act: Act, entities: int, files: int, size: int) -> str:
-    if not entities and not files:
-        return ""
-    if act in (Act.EXCLUDED, Act.SKIP, Act.BLOCKED, Act.EXISTS):
-        return str(entities)
-    if act is Act.DELETE and not entities:
-        return f"{files} keys"
-    base = f"{entities}" if entities else f"{files} f"
-    if act is Act.DELETE:
-        return base
-    return f"{base} · {human_bytes(size)}"
+def _row(act: Act, entities: int, files: int, size: int) -> list:
+    shown = human_bytes(size) if size and act.writes else ""
+    return [Text(act.value, style=STYLE[act]), str(entities) if entities else "",
+            str(files) if files else "", shown]
 
 
 # -- running ---------------------------------------------------------------------------
