@@ -12,6 +12,19 @@ from synctui.errors import SyncTuiError  # noqa: E402
 _LAZY = {
     "load_config": "synctui.project.config",
     "open_project": "synctui.project.catalog",
+    "SyncJob": "synctui.sync.api",
+    "JobOptions": "synctui.sync.api",
+    "sync_picks": "synctui.sync.api",
+    "sync_meshes": "synctui.sync.api",
+    "sync_segmentations": "synctui.sync.api",
+    "sync_tomograms": "synctui.sync.api",
+    "RuleSet": "synctui.sync.rules",
+    "Plan": "synctui.sync.plan",
+    "PlanOptions": "synctui.sync.plan",
+    "make_plan": "synctui.sync.plan",
+    "Summary": "synctui.sync.engine",
+    "EventSink": "synctui.sync.events",
+    "write_demo": "synctui.project.demo",
 }
 
 __all__ = ["SyncTuiError", "__version__", *_LAZY]
