@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from synctui.errors import EXIT_BAD_INPUT, EXIT_OK, RulesError, SyncTuiError
+from synctui.errors import EXIT_BAD_INPUT, EXIT_CONFLICTS, EXIT_OK, RulesError, SyncTuiError
 from synctui.sync.rules import DIMENSIONS, RuleSet, parse_copick_list, parse_copick_mapping
 
 _DIM_ALIASES = {d: d for d in DIMENSIONS} | {v.replace(" ", "_"): d for d, v in DIMENSIONS.items()} | {
@@ -270,7 +270,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"try: synctui plan --source {paths.source_config} --target {paths.target_config} "
               f"--rules {paths.rules_file}")
         return EXIT_OK
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return _demo_headless(paths)
     return _open_app(paths.source_config, paths.target_config, paths.rules_file)
+
+
+def _demo_headless(paths) -> int:
+    """No terminal for the app: show the dry run, then run the sync it describes."""
+    from synctui.cli import render
+    from synctui.sync.api import SyncJob
+
+    print("no terminal for the app: showing the plan, then running the sync headless")
+    job = SyncJob(paths.source_config, paths.target_config, RuleSet.load(paths.rules_file))
+    plan = job.plan()
+    render.plan_table(render.console(), plan, job.source, job.target)
+    summary = render.run_with_progress(job, plan, progress=False, verbose=False, verify=False)
+    # the demo's conflict is there on purpose: left untouched, which is not a failure here
+    return EXIT_OK if summary.exit_code in (EXIT_OK, EXIT_CONFLICTS) else summary.exit_code
 
 
 def cmd_app(args: argparse.Namespace) -> int:
