@@ -58,7 +58,7 @@ def _inodes(root: Path) -> dict[str, int]:
     out = {}
     for path in root.rglob("*"):
         rel = str(path.relative_to(root))
-        if path.is_file() and not rel.startswith(".synctui"):
+        if path.is_file() and not any(part.startswith(".synctui") for part in path.relative_to(root).parts):
             out[rel] = path.stat().st_ino
     return out
 
