@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The one test command, for developers and CI alike:  bash scripts/test.sh [pytest args]
+#
+# Installs the package with its test extra, installs the Debian packages the
+# integration tests need (sshd, rsync, tmux, nginx + WebDAV) when running as root
+# and they are missing, then runs ruff and pytest.  With CI=true the server
+# fixtures fail instead of skipping (SYNCTUI_REQUIRE_SERVERS=1).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+python -m pip install -q -e ".[test]"
+
+# command -> Debian package that provides it
+declare -A NEEDED_COMMANDS=(
+    [sshd]=openssh-server
+    [ssh]=openssh-client
+    [ssh-keygen]=openssh-client
+    [rsync]=rsync
+    [tmux]=tmux
+    [nginx]=nginx
+)
+# packages that provide no command of their own
+NEEDED_PACKAGES=(libnginx-mod-http-dav-ext)
+
+missing=()
+for cmd in "${!NEEDED_COMMANDS[@]}"; do
+    if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then
+        missing+=("${NEEDED_COMMANDS[$cmd]}")
+    fi
+done
+for pkg in "${NEEDED_PACKAGES[@]}"; do
+    if ! dpkg -s "$pkg" >/dev/null 2>&1; then
+        missing+=("$pkg")
+    fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    # de-duplicate, keep it stable
+    mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "scripts/test.sh: installing ${missing[*]}" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q
+        apt-get install -y -q --no-install-recommends "${missing[@]}"
+    else
+        echo "scripts/test.sh: missing ${missing[*]} (not root or no apt-get):" \
+             "server tests will skip" >&2
+    fi
+fi
+
+if [ "${CI:-}" = "true" ]; then
+    export SYNCTUI_REQUIRE_SERVERS=1
+fi
+
+ruff check synctui tests bench scripts
+
+# set -e makes any non-zero pytest status fail the script, including 5 (no tests ran).
+status=0
+python -m pytest -q -p no:cacheprovider "$@" || status=$?
+if [ "$status" -eq 5 ]; then
+    echo "scripts/test.sh: pytest collected no tests" >&2
+fi
+exit "$status"
