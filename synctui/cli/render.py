@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from collections import defaultdict
 
 from rich.console import Console
@@ -127,26 +128,34 @@ def run_with_progress(job, plan: Plan, *, progress: bool, verbose: bool, verify:
     out = console()
     err = console(stderr=True)
     job.start(plan, verify=verify)
+    # Wait on an Event, never on Thread.join in this (the signal-handling) thread: in
+    # CPython 3.11 a KeyboardInterrupt that lands inside join() marks the thread as
+    # stopped while it still runs, so we would print no summary and exit before the
+    # job released its locks.  A helper thread does the join.
+    done = threading.Event()
+    threading.Thread(target=lambda: (job.wait(), done.set()), name="synctui-wait", daemon=True).start()
     bars = _bars(out) if progress and out.is_terminal else None
     try:
         if bars is not None:
             with bars:
                 files_task = bars.add_task("files", total=max(plan.transfer_files, 1))
                 bytes_task = bars.add_task("bytes", total=max(plan.transfer_bytes, 1))
-                while not job.wait(0.1):
+                while not done.wait(0.1):
                     _drain(job, bars.console, verbose)
                     p = job.sink.progress
                     bars.update(files_task, completed=p.done_files + p.failed + p.skipped)
                     bars.update(bytes_task, completed=p.done_bytes)
                 _drain(job, bars.console, verbose)
         else:
-            while not job.wait(0.2):
-                _drain(job, err if not verbose else out, verbose)
-            _drain(job, err if not verbose else out, verbose)
+            # with --json, stdout carries only the summary: every line goes to stderr
+            lines = out if verbose and not as_json else err
+            while not done.wait(0.2):
+                _drain(job, lines, verbose)
+            _drain(job, lines, verbose)
     except KeyboardInterrupt:
         job.cancel()
         err.print("cancelling: letting files in flight finish ...")
-        job.wait()
+        done.wait()
         _drain(job, err, verbose)
     if job.error is not None:
         raise job.error
@@ -165,28 +174,40 @@ def _bars(con: Console):
         DownloadColumn,
         MofNCompleteColumn,
         Progress,
+        ProgressColumn,
         TextColumn,
         TimeRemainingColumn,
         TransferSpeedColumn,
     )
 
-    return Progress(TextColumn("{task.description:>5}"), BarColumn(), MofNCompleteColumn(),
-                    DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-                    console=con, transient=True, refresh_per_second=8)
+    class Only(ProgressColumn):
+        """A column shown on one bar only: counts on "files", sizes and speed on "bytes"."""
+
+        def __init__(self, column: ProgressColumn, description: str) -> None:
+            super().__init__()
+            self.column, self.description = column, description
+
+        def render(self, task):
+            return self.column.render(task) if task.description == self.description else Text("")
+
+    return Progress(TextColumn("{task.description:>5}"), BarColumn(), Only(MofNCompleteColumn(), "files"),
+                    Only(DownloadColumn(binary_units=True), "bytes"), Only(TransferSpeedColumn(), "bytes"),
+                    TimeRemainingColumn(), console=con, transient=True, refresh_per_second=8)
 
 
 def _drain(job, con: Console, verbose: bool) -> None:
+    # one line per item whatever the width (soft_wrap): logs stay grep-able
     for ev in job.sink.drain():
         if isinstance(ev, ItemFailed):
-            con.print(Text.assemble(("failed ", "bold red"), ev.path, f": {ev.message}"))
+            con.print(Text.assemble(("failed ", "bold red"), ev.path, f": {ev.message}"), soft_wrap=True)
         elif isinstance(ev, ItemRetry):
-            con.print(Text.assemble(("retry ", "yellow"), f"{ev.path} (attempt {ev.attempt}): {ev.message}"))
+            con.print(Text.assemble(("retry ", "yellow"), f"{ev.path} (attempt {ev.attempt}): {ev.message}"), soft_wrap=True)
         elif isinstance(ev, Note):
-            con.print(Text.assemble((f"{ev.level}: ", "yellow"), ev.text))
+            con.print(Text.assemble((f"{ev.level}: ", "yellow"), ev.text), soft_wrap=True)
         elif verbose and isinstance(ev, ItemFinished):
-            con.print(Text.assemble((f"{ev.action:<8}", STYLE.get(Act(ev.action), "")), ev.path))
+            con.print(Text.assemble((f"{ev.action:<8}", STYLE.get(Act(ev.action), "")), ev.path), soft_wrap=True)
         elif verbose and isinstance(ev, ItemSkipped):
-            con.print(Text.assemble(("skipped ", "dim"), ev.path, (f" ({ev.reason})", "dim")))
+            con.print(Text.assemble(("skipped ", "dim"), ev.path, (f" ({ev.reason})", "dim")), soft_wrap=True)
 
 
 def summary_dict(s: Summary) -> dict:
@@ -224,9 +245,9 @@ def print_summary(con: Console, s: Summary) -> None:
         if label in always or not value.startswith("0 "):
             con.print(Text.assemble(f"  {label:>10}: ", value))
     for e in s.skipped_changed[:50]:
-        con.print(Text.assemble(("  skipped ", "yellow"), e.path, (f" ({e.message})", "dim")))
+        con.print(Text.assemble(("  skipped ", "yellow"), e.path, (f" ({e.message})", "dim")), soft_wrap=True)
     for e in s.errors:
-        con.print(Text.assemble(("  error ", "bold red"), e.path, f": {e.message}"))
+        con.print(Text.assemble(("  error ", "bold red"), e.path, f": {e.message}"), soft_wrap=True)
     if s.nothing_to_do and not s.conflicts:
         con.print(Text("Nothing to do: the target is up to date.", style="bold green"))
 

@@ -192,6 +192,10 @@ def ref_problem(ref: EntityRef) -> str | None:
             return p
         if k is not Kind.MULTILABEL and (ref.name or "").endswith(MULTILABEL_SUFFIX):
             return f"segmentation name {ref.name!r} ends in {MULTILABEL_SUFFIX!r}"
+    if not k.is_meta:
+        fname = entity_path(ref).rsplit("/", 1)[-1]
+        if fname.startswith("."):
+            return f"file name {fname!r} starts with '.', so copick would hide it"
     return None
 
 
@@ -304,6 +308,8 @@ def _parse_annotation(path: str, run: str, rest: list[str]) -> tuple[EntityRef, 
 
 
 def _parse_segmentation(path: str, run: str, rest: list[str]) -> tuple[EntityRef, str] | Unrecognised:
+    if len(rest) == 1:
+        return Unrecognised(path, f"{rest[0]!r} must be a folder")
     split = _zarr_split(path, rest[1:], 3)
     if isinstance(split, Unrecognised):
         return split

@@ -106,13 +106,14 @@ class Summary:
 class _EntityRun:
     """Book-keeping for one entity's phases (data, metadata, stale deletes)."""
 
-    __slots__ = ("plan", "phases", "pending", "failed", "lock")
+    __slots__ = ("plan", "phases", "pending", "failed", "held", "lock")
 
     def __init__(self, plan: EntityPlan, phases: list[list[FileAction]]) -> None:
         self.plan = plan
         self.phases = [p for p in phases if p]
         self.pending = 0
         self.failed = 0
+        self.held = 0  # files skipped because they changed since a saved plan
         self.lock = threading.Lock()
 
 
@@ -242,13 +243,16 @@ class Engine:
 
     def _start_phase(self, run: _EntityRun, phase: int) -> None:
         files = run.phases[phase]
-        if self.cancel_event.is_set() or (phase > 0 and run.failed):
-            why = "cancelled" if self.cancel_event.is_set() else \
-                f"held back: {run.failed} other file(s) of this entity failed"
+        if self.cancel_event.is_set() or (phase > 0 and (run.failed or run.held)):
+            if self.cancel_event.is_set():
+                why = "cancelled"
+            elif run.failed:
+                why = f"held back: {run.failed} other file(s) of this entity failed"
+            else:  # e.g. zarr metadata after a skipped chunk would make the store look complete
+                why = f"held back: {run.held} other file(s) of this entity changed since the plan"
             for fa in [f for p in run.phases[phase:] for f in p]:
                 self._skip(fa, why)
-            self._entity_done(run)
-            return
+            return  # not complete, so not counted as created/updated/deleted
         with run.lock:
             run.pending = len(files)
         for fa in files:
@@ -263,7 +267,9 @@ class Engine:
         ok = fut.result()
         with run.lock:
             run.pending -= 1
-            if not ok:
+            if ok is None:
+                run.held += 1
+            elif not ok:
                 run.failed += 1
             last = run.pending == 0
         with self._follow_cv:
@@ -276,7 +282,7 @@ class Engine:
             self._follow_cv.notify_all()
 
     def _entity_done(self, run: _EntityRun) -> None:
-        if run.failed or self.cancel_event.is_set() and run.pending:
+        if run.failed or run.held:
             return
         s = self.summary
         with self._lock:
@@ -303,7 +309,8 @@ class Engine:
             return False
 
     # -- one file -----------------------------------------------------------------------
-    def _do_file(self, ent: EntityPlan, fa: FileAction) -> bool:
+    def _do_file(self, ent: EntityPlan, fa: FileAction) -> bool | None:
+        """True: done; False: failed or cancelled; None: skipped, changed since the plan."""
         if self.lost_lock is not None and not self.cancel_event.is_set() and self.lost_lock():
             self._fail("lock", "our lock on the target was broken by someone else: stopping")
             self.cancel_event.set()
@@ -319,7 +326,7 @@ class Engine:
                 try:
                     if self.verify and (why := self._precondition_broken(ent, fa)):
                         self._skip(fa, why, changed=True)
-                        return True
+                        return None
                     info = self._apply(ent, fa)
                     break
                 except StoreError as exc:

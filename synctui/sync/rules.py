@@ -311,7 +311,10 @@ class RuleSet:
     def save(self, path: str) -> None:
         from synctui.project.config import save_config_dict
 
-        save_config_dict(path, self.to_dict())
+        try:
+            save_config_dict(path, self.to_dict())
+        except OSError as exc:
+            raise RulesError(f"{path}: cannot write the rules file ({exc.strerror or exc})") from None
 
     @classmethod
     def load(cls, path: str) -> RuleSet:

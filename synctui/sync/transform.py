@@ -60,14 +60,16 @@ def transform_annotation(raw: bytes, source: EntityRef, target: EntityRef, path:
         if old == new or (key == "run_name" and data.get(key, "") is None):
             continue  # unmapped, or a run-less file copick wrote with run_name null
         data[key] = new
-    text = _dumps(data, _indent_of(raw))
+    # an all-ASCII file spelled its non-ASCII characters as \u escapes (json's default,
+    # so copick's): keep spelling them that way
+    text = _dumps(data, _indent_of(raw), ascii_only=raw.isascii())
     return text.encode("utf-8") + (b"\n" if raw.endswith(b"\n") else b"")
 
 
-def _dumps(data: Any, indent: int | None) -> str:
+def _dumps(data: Any, indent: int | None, ascii_only: bool = False) -> str:
     # json's C encoder calls float.__repr__ directly; the Python encoder calls repr()
     # through its floatstr hook, which we steer to keep the original spelling.
-    encoder = json.JSONEncoder(indent=indent, ensure_ascii=False,
+    encoder = json.JSONEncoder(indent=indent, ensure_ascii=ascii_only,
                                separators=(",", ": ") if indent else (", ", ": "))
     return "".join(_iterencode(encoder, data))
 

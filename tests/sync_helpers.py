@@ -1,0 +1,247 @@
+"""Small copick projects on disk for the engine, API, CLI and crash tests.
+
+Importable from any test module (``tests/`` is on sys.path through the root
+conftest): ``from sync_helpers import ...``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hypothesis import strategies as st
+
+from synctui.sync.rules import RuleSet
+
+OBJECTS: list[dict[str, Any]] = [
+    {"name": "ribosome", "is_particle": True, "label": 1, "color": [0, 117, 220, 255], "radius": 150.0},
+    {"name": "membrane", "is_particle": False, "label": 2, "color": [255, 0, 0, 255]},
+]
+
+TEMP_MARK = ".synctui-tmp-"
+#: source files get this mtime; target files written by ``Pair`` an older one
+SRC_MTIME = 1_700_000_000
+OLD_MTIME = SRC_MTIME - 86_400
+TRASH = ".synctui-trash"
+
+
+def write_config(path: Path, overlay: Path, *, name: str = "project", objects: list | None = None,
+                 static: Path | None = None, **extra: Any) -> Path:
+    overlay.mkdir(parents=True, exist_ok=True)
+    cfg: dict[str, Any] = {"name": name,
+                           "pickable_objects": OBJECTS if objects is None else objects,
+                           "overlay_root": f"local://{overlay}"}
+    if static is not None:
+        static.mkdir(parents=True, exist_ok=True)
+        cfg["static_root"] = f"local://{static}"
+    cfg.update(extra)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(cfg, indent=4))
+    return path
+
+
+def write_tree(root: Path, files: Mapping[str, bytes | str], *, mtime: int | None = None) -> None:
+    for rel, content in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(content.encode() if isinstance(content, str) else content)
+        if mtime is not None:
+            os.utime(p, (mtime, mtime))
+
+
+def read_tree(root: Path, *, hidden: bool = False) -> dict[str, bytes]:
+    """Every regular file below ``root`` (relative path -> bytes).
+
+    Without ``hidden``, our own trash/temp/lock entries are left out (zarr's
+    ``.zarray``/``.zattrs``/``.zgroup`` and ``.meta`` are kept).
+    """
+    out: dict[str, bytes] = {}
+    if not root.exists():
+        return out
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        if not hidden:
+            dirnames[:] = [d for d in dirnames if not d.startswith(".synctui")]
+        for fn in filenames:
+            if not hidden and fn.startswith(".synctui"):
+                continue
+            full = os.path.join(dirpath, fn)
+            rel = fn if rel_dir == "." else f"{rel_dir}/{fn}".replace(os.sep, "/")
+            with open(full, "rb") as fh:
+                out[rel] = fh.read()
+    return out
+
+
+def temp_files(root: Path) -> list[str]:
+    """Temp files an interrupted write left (anywhere, trash included)."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob(f"{TEMP_MARK}*"))
+
+
+def picks_json(obj: str, user: str, session: str, run: str, n: int = 3, seed: int = 0) -> bytes:
+    rng = random.Random(seed)
+    data = {
+        "pickable_object_name": obj, "user_id": user, "session_id": session, "run_name": run,
+        "voxel_spacing": 10.0, "unit": "angstrom", "trust_orientation": False,
+        "points": [{"location": {"x": round(rng.uniform(0, 600), 3), "y": round(rng.uniform(0, 600), 3),
+                                 "z": round(rng.uniform(0, 300), 3)},
+                    "transformation_": [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0],
+                                        [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]],
+                    "instance_id": i, "score": 0.5} for i in range(n)],
+        "extra_key": {"kept": True},
+    }
+    return json.dumps(data, indent=4).encode()
+
+
+def zarr_files(prefix: str, *, chunks: int = 4, chunk_size: int = 512, seed: int = 0,
+               levels: int = 1) -> dict[str, bytes]:
+    """A fake zarr v2 store (metadata JSON plus random chunk bytes) below ``prefix``."""
+    rng = random.Random(seed)
+    files: dict[str, bytes] = {
+        f"{prefix}/.zgroup": b'{"zarr_format": 2}',
+        f"{prefix}/.zattrs": json.dumps({"multiscales": [{"version": "0.4", "seed": seed}]}).encode(),
+    }
+    for level in range(levels):
+        files[f"{prefix}/{level}/.zarray"] = json.dumps(
+            {"zarr_format": 2, "shape": [64, 64, 64], "chunks": [32, 32, 32], "dtype": "<f4",
+             "dimension_separator": "/", "seed": seed}).encode()
+        for i in range(chunks):
+            files[f"{prefix}/{level}/0/{i // 2}/{i % 2}"] = rng.randbytes(chunk_size)
+    return files
+
+
+def tomo_path(run: str, tomo: str = "wbp", vs: str = "10.000") -> str:
+    return f"ExperimentRuns/{run}/VoxelSpacing{vs}/{tomo}.zarr"
+
+
+def picks_path(run: str, user: str, session: str, obj: str) -> str:
+    return f"ExperimentRuns/{run}/Picks/{user}_{session}_{obj}.json"
+
+
+def seg_path(run: str, user: str, session: str, name: str, vs: str = "10.000",
+             multilabel: bool = False) -> str:
+    suffix = "-multilabel" if multilabel else ""
+    return f"ExperimentRuns/{run}/Segmentations/{vs}_{user}_{session}_{name}{suffix}.zarr"
+
+
+def basic_source(runs: tuple[str, ...] = ("TS_001", "TS_002"), *, chunks: int = 4,
+                 chunk_size: int = 512) -> dict[str, bytes]:
+    """A run .meta, a tomogram, two picks, a mesh and a segmentation per run."""
+    files: dict[str, bytes] = {}
+    for k, run in enumerate(runs):
+        files[f"ExperimentRuns/{run}/.meta"] = b"meta"
+        files[f"ExperimentRuns/{run}/VoxelSpacing10.000/.meta"] = b"meta"
+        files.update(zarr_files(tomo_path(run), chunks=chunks, chunk_size=chunk_size, seed=k))
+        files[picks_path(run, "alice", "1", "ribosome")] = picks_json("ribosome", "alice", "1", run, seed=k)
+        files[picks_path(run, "bob", "0", "membrane")] = picks_json("membrane", "bob", "0", run, seed=k + 7)
+        files[f"ExperimentRuns/{run}/Meshes/alice_1_ribosome.glb"] = random.Random(k).randbytes(300)
+        files.update(zarr_files(seg_path(run, "alice", "1", "membrane"), chunks=2, chunk_size=256,
+                                seed=100 + k))
+    return files
+
+
+class Pair:
+    """A source and a target project below ``base``."""
+
+    def __init__(self, base: Path, source_files: Mapping[str, bytes] | None = None,
+                 target_files: Mapping[str, bytes] | None = None, *,
+                 target_objects: list | None = None, target_extra: Mapping[str, Any] | None = None,
+                 target_static: Mapping[str, bytes] | None = None) -> None:
+        self.base = base
+        self.src_root = base / "src" / "overlay"
+        self.dst_root = base / "dst" / "overlay"
+        self.src_files = dict(basic_source() if source_files is None else source_files)
+        write_tree(self.src_root, self.src_files, mtime=SRC_MTIME)
+        # older than the source, so a differing target file is an update, not a conflict
+        write_tree(self.dst_root, target_files or {}, mtime=OLD_MTIME)
+        self.dst_static = base / "dst" / "static" if target_static is not None else None
+        if self.dst_static is not None:
+            write_tree(self.dst_static, target_static or {}, mtime=OLD_MTIME)
+        self.source_config = write_config(base / "src" / "config.json", self.src_root, name="source")
+        self.target_config = write_config(base / "dst" / "config.json", self.dst_root, name="target",
+                                          objects=target_objects, static=self.dst_static,
+                                          **(target_extra or {}))
+
+    @property
+    def src(self) -> str:
+        return str(self.source_config)
+
+    @property
+    def dst(self) -> str:
+        return str(self.target_config)
+
+    def target_tree(self) -> dict[str, bytes]:
+        return read_tree(self.dst_root)
+
+    def source_tree(self) -> dict[str, bytes]:
+        return read_tree(self.src_root)
+
+
+def run_cli(*args: str, timeout: float = 120, env: Mapping[str, str] | None = None,
+            cwd: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m synctui ARGS`` in a subprocess, capturing text output."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "synctui", *args], capture_output=True, text=True,
+                          timeout=timeout, env=full_env, cwd=cwd)
+
+
+def assert_no_traceback(text: str) -> None:
+    assert "Traceback" not in text, text
+
+
+# -- hypothesis strategies: small random projects and rules --------------------------------------
+
+RUNS = ["TS_001", "TS_002", "TS_003"]
+USERS = ["alice", "bob"]
+OBJS = ["ribosome", "membrane", "apo"]
+
+
+@st.composite
+def _entity_files(draw, run: str) -> dict[str, bytes]:
+    kind = draw(st.sampled_from(["tomo", "picks", "mesh", "seg", "meta"]))
+    seed = draw(st.integers(0, 3))
+    if kind == "tomo":
+        tomo = draw(st.sampled_from(["wbp", "denoised"]))
+        vs = draw(st.sampled_from(["10.000", "7.840"]))
+        return zarr_files(tomo_path(run, tomo, vs), chunks=draw(st.integers(1, 4)), chunk_size=64, seed=seed)
+    user, obj = draw(st.sampled_from(USERS)), draw(st.sampled_from(OBJS))
+    session = draw(st.sampled_from(["0", "1"]))
+    if kind == "picks":
+        return {picks_path(run, user, session, obj): picks_json(obj, user, session, run, n=seed + 1, seed=seed)}
+    if kind == "mesh":
+        return {f"ExperimentRuns/{run}/Meshes/{user}_{session}_{obj}.glb": bytes([seed]) * (10 + seed)}
+    if kind == "seg":
+        return zarr_files(seg_path(run, user, session, obj), chunks=draw(st.integers(1, 3)), chunk_size=32,
+                          seed=seed)
+    return {f"ExperimentRuns/{run}/.meta": b"meta"}
+
+
+@st.composite
+def hyp_project(draw) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    for _ in range(draw(st.integers(0, 6))):
+        files.update(draw(_entity_files(draw(st.sampled_from(RUNS)))))
+    return files
+
+
+@st.composite
+def hyp_rules(draw) -> RuleSet:
+    # "always" rewrites on purpose every time: not idempotent by definition
+    rules = RuleSet(overwrite=draw(st.sampled_from(["never", "if-changed"])))
+    if draw(st.booleans()):
+        rules.set_mapping("runs", draw(st.sampled_from(RUNS)), "Mapped")
+    if draw(st.booleans()):
+        rules.set_mapping("users", draw(st.sampled_from(USERS)), "carol")
+    if draw(st.booleans()):
+        rules.set_mapping("objects", draw(st.sampled_from(OBJS)), "newobj")
+    if draw(st.booleans()):
+        dim, value = draw(st.sampled_from([("users", "bob"), ("runs", "TS_002"), ("kinds", "meshes"),
+                                           ("sessions", "0"), ("objects", "membrane")]))
+        rules.add_filter("exclude", dim, value)
+    return rules
