@@ -13,7 +13,11 @@ def open_store(location: Location, **options: object) -> Store:
 
         return LocalStore(location, **options)  # type: ignore[arg-type]
     if location.protocol == "ssh":
-        raise LocationError(f"{location.display}: SSH roots are not supported yet (coming with the SSH store)")
+        from synctui.storage.sftp import SFTPStore
+
+        return SFTPStore(location, **options)  # type: ignore[arg-type]
     if location.protocol == "webdav":
-        raise LocationError(f"{location.display}: WebDAV roots are not supported yet (coming with the WebDAV store)")
+        from synctui.storage.webdav import WebDAVStore
+
+        return WebDAVStore(location, **options)  # type: ignore[arg-type]
     raise LocationError(f"unknown protocol {location.protocol!r}")

@@ -1,0 +1,200 @@
+"""Many small files through one ``tar`` stream over an SSH exec channel.
+
+DESIGN.md §6: one tar stream moves 1,000 small files in well under a second
+where one SFTP request per file takes a minute at 20 ms round-trip time.  These
+helpers only move bytes; the SFTP store decides names (temp names, then
+pipelined renames) so every file still appears atomically.
+
+Both need a POSIX shell and a tar that knows ``-f -``, ``--no-same-owner`` and
+(for reading) ``--null -T -``: GNU tar and bsdtar do.  Without them
+:class:`NoShell` is raised before anything was sent or received, and the store
+falls back to pipelined SFTP.
+"""
+
+from __future__ import annotations
+
+import shlex
+import tarfile
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from synctui.storage.ssh_pool import (
+    Conn,
+    ConnectionLost,
+    drain_stderr,
+    exit_status,
+    open_exec,
+    send_all,
+)
+
+MARK = b"SYNCTUI-TAR\n"
+SEND_BUFFER = 1 << 20
+#: the names sent to ``tar -c`` must fit the server's channel window (2 MB on OpenSSH),
+#: or tar's output could block it before it has read them all
+MAX_NAME_BYTES = 1 << 20
+#: how long a login shell may take to start (slow ones on clusters take seconds)
+MARK_TIMEOUT = 60.0
+
+
+class NoShell(Exception):
+    """The server ran no POSIX shell (or no tar): use SFTP instead."""
+
+
+def _await_mark(chan: Any, conn: Conn, err: bytearray) -> bytes:
+    """Read until the marker the script prints before tar starts; what follows it."""
+    out = b""
+    deadline = time.monotonic() + MARK_TIMEOUT
+    while MARK not in out:
+        try:
+            data = chan.recv(1 << 16)
+        except TimeoutError:
+            drain_stderr(chan, err)
+            if not conn.alive():
+                raise ConnectionLost("connection lost while starting tar") from None
+            if time.monotonic() > deadline:  # something that is not our shell is listening
+                raise NoShell() from None
+            continue
+        if not data:
+            raise NoShell()
+        out += data
+        if len(out) > 1 << 16 and MARK not in out:
+            raise NoShell()
+    return out.split(MARK, 1)[1]
+
+
+def _finish(chan: Any, conn: Conn, err: bytearray) -> int:
+    while True:
+        try:
+            data = chan.recv(1 << 16)
+        except TimeoutError:
+            drain_stderr(chan, err)
+            if not conn.alive():
+                raise ConnectionLost("connection lost while waiting for tar") from None
+            continue
+        drain_stderr(chan, err)
+        if not data:
+            break
+    status = exit_status(chan, conn)
+    drain_stderr(chan, err)
+    if status is None:
+        raise ConnectionLost("connection lost while waiting for tar")
+    return status
+
+
+def tar_extract(conn: Conn, root: str, members: Iterable[tuple[str, bytes, int]]) -> tuple[int, str]:
+    """Stream ``members`` (name relative to ``root``, data, mtime in seconds) into
+    ``tar -x`` run in ``root`` (created if missing).  Returns tar's exit status and
+    its stderr (0 and "" when every file was written with its mtime).
+    """
+    q = shlex.quote(root)
+    script = (f"mkdir -p -- {q} && cd -- {q} && printf 'SYNCTUI-TAR\\n' && "
+              "exec tar -x -f - --no-same-owner --no-same-permissions")
+    chan = open_exec(conn, script, stdin=True)
+    if chan is None:
+        raise NoShell()
+    err = bytearray()
+    try:
+        _await_mark(chan, conn, err)
+        buf = bytearray()
+        broken = False
+        now = int(time.time())
+        for name, data, mtime in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = mtime if mtime is not None else now
+            info.mode = 0o644
+            buf += info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+            buf += data
+            buf += b"\0" * (-len(data) % tarfile.BLOCKSIZE)
+            if len(buf) >= SEND_BUFFER:
+                if not _send(chan, conn, buf):
+                    broken = True
+                    break
+                buf = bytearray()
+        if not broken:
+            _send(chan, conn, buf + b"\0" * (2 * tarfile.BLOCKSIZE))
+        chan.shutdown_write()
+        status = _finish(chan, conn, err)
+    finally:
+        chan.close()
+    return status, err.decode("utf-8", "replace")
+
+
+def _send(chan: Any, conn: Conn, data: bytes | bytearray) -> bool:
+    """Send to tar's stdin; False when tar has gone (it failed: its status says why)."""
+    try:
+        send_all(chan, data)
+    except (OSError, EOFError):
+        if not conn.alive():
+            raise ConnectionLost("connection lost while sending to tar") from None
+        return False
+    return True
+
+
+def tar_create(conn: Conn, root: str, names: list[str]) -> tuple[dict[str, bytes], int, str]:
+    """Read ``names`` (relative to ``root``) with ``tar -c``: the bytes of each file
+    that was read, tar's exit status and its stderr.  Links are followed."""
+    q = shlex.quote(root)
+    script = (f"cd -- {q} && printf 'SYNCTUI-TAR\\n' && "
+              "exec tar -c -h --no-recursion -f - --null -T -")
+    chan = open_exec(conn, script, stdin=True)
+    if chan is None:
+        raise NoShell()
+    err = bytearray()
+    got: dict[str, bytes] = {}
+    try:
+        send_all(chan, b"".join(n.encode("utf-8", "surrogateescape") + b"\0" for n in names))
+        chan.shutdown_write()
+        head = _await_mark(chan, conn, err)
+        reader = _ChannelReader(chan, conn, err, head)
+        try:
+            with tarfile.open(fileobj=reader, mode="r|", encoding="utf-8",
+                              errors="surrogateescape") as tf:  # type: ignore[call-overload]
+                for member in tf:
+                    if member.isreg():
+                        fh = tf.extractfile(member)
+                        got[member.name] = fh.read() if fh is not None else b""
+        except tarfile.ReadError as exc:
+            if not conn.alive():
+                raise ConnectionLost("connection lost while reading from tar") from None
+            if got or reader.received:
+                err += f"\nbroken tar stream: {exc}".encode()
+        status = _finish(chan, conn, err)
+    except OSError:
+        if not conn.alive():
+            raise ConnectionLost("connection lost while reading from tar") from None
+        raise
+    finally:
+        chan.close()
+    return got, status, err.decode("utf-8", "replace")
+
+
+class _ChannelReader:
+    """A minimal binary reader over an exec channel's stdout (for tarfile's stream mode)."""
+
+    def __init__(self, chan: Any, conn: Conn, err: bytearray, head: bytes) -> None:
+        self.chan, self.conn, self.err = chan, conn, err
+        self.buf = bytearray(head)
+        self.eof = False
+        self.received = len(head)
+
+    def read(self, n: int = -1) -> bytes:
+        while not self.eof and (n < 0 or len(self.buf) < n):
+            try:
+                data = self.chan.recv(max(n, 1 << 16) if n > 0 else 1 << 16)
+            except TimeoutError:
+                drain_stderr(self.chan, self.err)
+                if not self.conn.alive():
+                    raise ConnectionLost("connection lost while reading from tar") from None
+                continue
+            if not data:
+                self.eof = True
+                break
+            self.received += len(data)
+            self.buf += data
+        if n < 0:
+            n = len(self.buf)
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
