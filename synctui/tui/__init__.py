@@ -1,0 +1,1 @@
+"""The Textual app (``synctui.tui.app.run_app``): the only layer that imports Textual."""

@@ -1,0 +1,1 @@
+"""One screen (or dialog) per module; the App pushes them and broadcasts plan and sync changes."""

@@ -1,0 +1,1 @@
+"""Widgets the screens share: project trees, the header, the detail pane, steady inputs."""

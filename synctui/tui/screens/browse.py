@@ -1,0 +1,360 @@
+"""The first screen: both projects side by side, statuses from the plan, one-key rules."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Static, Tree
+
+from synctui.format import human_bytes
+from synctui.project.catalog import Entity
+from synctui.project.layout import EntityRef, format_vs
+from synctui.sync.rules import RuleSet
+from synctui.tui import rule_edits
+from synctui.tui.inspection import Shown, inspect_pair, inspect_project
+from synctui.tui.status import PlanView, counts_text, plan_line, plan_summary
+from synctui.tui.widgets.detail_pane import DetailPane
+from synctui.tui.widgets.project_tree import GROUP_KINDS, VS_KINDS, NodeData, ProjectTree
+from synctui.tui.widgets.projects_header import ProjectsHeader
+
+if TYPE_CHECKING:
+    from synctui.tui.app import SyncTuiApp
+
+INSPECT_CACHE = 128
+
+
+def folder_filter(data: NodeData) -> Callable[[Entity], bool]:
+    """Which of a run's entities a run / voxel spacing / group node stands for."""
+    if data.kind == "vs":
+        vs = data.key.rsplit(":", 1)[-1]
+        return lambda e: e.ref.kind in VS_KINDS and format_vs(e.ref.voxel_spacing or 0) == vs
+    if data.kind == "group" and data.run is not None:
+        kinds = GROUP_KINDS[data.key.rsplit(":", 1)[-1]]
+        return lambda e: e.ref.kind in kinds
+    return lambda e: True
+
+
+def rules_brief(rules: RuleSet) -> str:
+    n_filters = sum(len(v) for v in rules.include.values()) + sum(len(v) for v in rules.exclude.values())
+    n_maps = sum(len(v) for v in rules.maps.values())
+    if not (n_filters or n_maps):
+        return "no rules"
+    return f"{n_filters} filter{'s' if n_filters != 1 else ''}, {n_maps} mapping{'s' if n_maps != 1 else ''}"
+
+
+class BrowseScreen(Screen[None]):
+    """Source | target trees, a detail pane, the plan in one line."""
+
+    app: SyncTuiApp
+
+    BINDINGS = [
+        Binding("x", "exclude", "Exclude", id="browse.exclude",
+                tooltip="Exclude the highlighted item from the sync (again: include it back)"),
+        Binding("X", "exclude_scope", "Exclude…", id="browse.exclude_scope", key_display="X", show=False,
+                tooltip="Exclude its whole run, object, user, session or kind"),
+        Binding("i", "include_only", "Only…", id="browse.include_only", show=False,
+                tooltip="Sync only its run, object, user, session or kind"),
+        Binding("m", "map_name", "Map", id="browse.map",
+                tooltip="Give its run, object, user ... another name in the target"),
+        Binding("p", "preview", "Preview", id="browse.preview",
+                tooltip="The dry run: every action, its size and why"),
+        Binding("r", "rules", "Rules", id="browse.rules",
+                tooltip="Edit filters and mappings, save or load a rules file"),
+        Binding("s", "sync", "Sync", id="browse.sync",
+                tooltip="Run the plan as previewed (asks first)"),
+        Binding("R", "rescan", "Rescan", id="browse.rescan", key_display="R", show=False,
+                tooltip="Scan both projects again and re-plan"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._highlight: NodeData | None = None
+        self._token = 0
+        self._cache: dict[tuple, tuple[Shown | None, Shown | None]] = {}
+
+    def compose(self) -> ComposeResult:
+        yield ProjectsHeader(id="header")
+        with Horizontal(id="trees"):
+            yield ProjectTree("source", id="source-tree")
+            yield ProjectTree("target", id="target-tree")
+        yield DetailPane(id="detail")
+        yield Static(id="plan-bar", markup=False)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#source-tree", ProjectTree).border_title = "source"
+        self.query_one("#target-tree", ProjectTree).border_title = "target"
+        self.query_one("#detail", DetailPane).border_title = "details"
+        self.query_one("#source-tree", ProjectTree).focus()
+        self.refresh_header()
+        self._show_plan_bar()
+        if self.app.view is not None:
+            self.plan_changed(True)
+
+    # -- broadcasts from the app -------------------------------------------------------------
+    def planning_started(self) -> None:
+        self.refresh_header()
+        self._show_plan_bar()
+
+    def plan_changed(self, rescanned: bool) -> None:
+        view = self.app.view
+        if view is None:
+            return
+        if rescanned:
+            self._cache.clear()
+        for tree in self.query(ProjectTree):
+            tree.show_view(view, rebuild=rescanned)
+        self.refresh_header()
+        self._show_plan_bar()
+        self._show_detail()
+
+    def plan_failed(self, text: str) -> None:
+        self.refresh_header()
+        self._show_plan_bar()
+
+    def locks_changed(self) -> None:
+        self.refresh_header()
+
+    def sync_started(self) -> None:
+        self._show_plan_bar()
+
+    def sync_finished(self, summary: object) -> None:
+        self._show_plan_bar()
+
+    def sync_failed(self, text: str) -> None:
+        self._show_plan_bar()
+
+    def rules_changed(self) -> None:
+        self._show_plan_bar()
+
+    # -- drawing ----------------------------------------------------------------------------
+    def refresh_header(self) -> None:
+        self.query_one(ProjectsHeader).show(self.app.sides)  # type: ignore[arg-type]
+
+    def _show_plan_bar(self) -> None:
+        app = self.app
+        bar = self.query_one("#plan-bar", Static)
+        if app.sync_running:
+            text = Text("a sync is running: s shows it", style="bold yellow")
+        elif app.planning:
+            text = Text("planning…", style="yellow")
+        elif app.plan_error:
+            text = Text(f"plan failed: {app.plan_error}", style="bold red")
+        elif app.plan is not None:
+            text = plan_summary(app.plan)
+        else:
+            text = Text("")
+        text.append(f"  ·  {rules_brief(app.rules)}", style="dim")
+        bar.update(text)
+
+    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[NodeData]) -> None:
+        if event.control.has_focus or self._highlight is None:
+            self._highlight = event.node.data
+            self._show_detail()
+
+    def on_descendant_focus(self, event: object) -> None:
+        tree = self.focused
+        if isinstance(tree, ProjectTree) and tree.cursor_node is not None:
+            self._highlight = tree.cursor_node.data
+            self._show_detail()
+
+    def _show_detail(self) -> None:
+        view = self.app.view
+        data = self._highlight
+        pane = self.query_one("#detail", DetailPane)
+        if view is None or data is None:
+            return
+        self._token += 1
+        if data.kind == "entity" and data.ref is not None:
+            ep = view.entity_plan(data.side, data.ref)
+            other = view.counterpart(data.side, data.ref)
+            pair = (data.ref, other) if data.side == "source" else (other, data.ref)
+            line = plan_line(ep, side=data.side)
+            key = pair
+            if key in self._cache:
+                pane.show(line, *self._cache[key])
+                return
+            pane.loading(line)
+            self._inspect(view, pair[0], pair[1], key, line, self._token)
+        elif data.kind == "project":
+            line = Text("projects  ", style="bold")
+            line.append(counts_text(view.source.totals, include_same=True))
+            pane.loading(line)
+            self._inspect_projects(view, line, self._token)
+        else:
+            line, left, right = self._folder_detail(view, data)
+            pane.show(line, left, right, source_empty="no such folder in the source",
+                      target_empty="no such folder in the target")
+
+    def _folder_detail(self, view: PlanView, data: NodeData) -> tuple[Text, Shown | None, Shown | None]:
+        """Runs and folders: counts and sizes per side, no I/O."""
+        rules = self.app.job.rules
+        if data.side == "source":
+            src_run = data.run
+            tgt_run = rules.map_name("runs", data.run) if data.run else None
+        else:
+            tgt_run = data.run
+            src_run = rules.inverse().map_name("runs", data.run) if data.run else None
+        wanted = folder_filter(data)
+        out: list[Shown | None] = []
+        for side, run in (("source", src_run), ("target", tgt_run)):
+            index = view.side(side)
+            if data.kind == "run" and run not in index.runs:
+                out.append(None)
+                continue
+            ents = [e for e in index.by_run.get(run, []) if wanted(e)]
+            if data.kind != "run" and not ents:
+                out.append(None)
+                continue
+            counts = Counter(index.status.get(e.ref, "only") for e in ents)
+            kinds = Counter(e.ref.kind.label for e in ents)
+            fields = [("entities", f"{len(ents)} ({human_bytes(sum(e.size for e in ents))})"),
+                      ("status", counts_text(counts, include_same=True).plain or "-")]
+            fields += [(k, str(n)) for k, n in sorted(kinds.items())]
+            title = f"run {run}" if data.kind == "run" else (data.path or "").rsplit("/", 1)[-1].lstrip("*")
+            out.append(Shown(title, fields))
+        line = Text(f"{'voxel spacing' if data.kind == 'vs' else data.kind} ", style="bold")
+        line.append(f"{data.run}" if data.kind == "run" else (data.path or ""))
+        if data.run and src_run != tgt_run:
+            line.append(f"  (run {src_run} → {tgt_run})", style="italic")
+        return line, out[0], out[1]
+
+    @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
+    def _inspect(self, view: PlanView, source: EntityRef | None, target: EntityRef | None,
+                 key: tuple, line: Text, token: int) -> None:
+        pair = inspect_pair(view, source, target)
+        self.app.call_from_thread(self._inspected, key, pair, line, token)
+
+    @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
+    def _inspect_projects(self, view: PlanView, line: Text, token: int) -> None:
+        pair = (inspect_project(view.source.catalog), inspect_project(view.target.catalog))
+        self.app.call_from_thread(self._inspected, None, pair, line, token)
+
+    def _inspected(self, key: tuple | None, pair: tuple[Shown | None, Shown | None], line: Text,
+                   token: int) -> None:
+        if key is not None:
+            if len(self._cache) >= INSPECT_CACHE:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = pair
+        if token == self._token and self.is_attached:
+            self.query_one("#detail", DetailPane).show(line, *pair)
+
+    # -- what the keys act on ----------------------------------------------------------------
+    def _subject(self) -> tuple[EntityRef | None, str | None, str | None] | None:
+        """(source entity, source run, source folder path) of the highlighted node."""
+        view = self.app.view
+        tree = self.focused if isinstance(self.focused, ProjectTree) else None
+        node = tree.cursor_node if tree is not None else None
+        data = node.data if node is not None else None
+        if view is None or data is None:
+            self.notify("Nothing highlighted (or the plan is not ready).", severity="warning")
+            return None
+        if data.kind == "project":
+            self.notify("Pick a run, a folder or an entity first.", severity="warning")
+            return None
+        if data.kind == "entity" and data.ref is not None:
+            if data.side == "source":
+                return data.ref, data.ref.run, None
+            ep = view.by_target.get(data.ref)
+            if ep is None or ep.source is None:
+                self.notify("Only in the target: rules choose among the source's entities.",
+                            severity="warning")
+                return None
+            return ep.source, ep.source.run, None
+        run = data.run
+        path = data.path
+        if data.side == "target" and run is not None:
+            src_run = self.app.job.rules.inverse().map_name("runs", run)
+            if path is not None:
+                path = path.replace(f"ExperimentRuns/{run}", f"ExperimentRuns/{src_run}", 1)
+            run = src_run
+        return None, run, path
+
+    # -- actions -----------------------------------------------------------------------------
+    def action_exclude(self) -> None:
+        subject = self._subject()
+        if subject is None:
+            return
+        ref, run, path = subject
+        target = ref.path if ref is not None else path
+        if target is None:
+            return
+        if ref is not None and target not in self.app.rules.exclude.get("paths", []):
+            why = self.app.rules.why_excluded(ref)
+            if why is not None:
+                self.notify(f"Already excluded: {why}. Change it in the rules screen (r).",
+                            severity="warning")
+                return
+        rules, message = rule_edits.toggle_exclude_path(self.app.rules, target)
+        self.app.apply_rules(rules, message)
+
+    def _scope_filter(self, side: str) -> None:
+        subject = self._subject()
+        if subject is None:
+            return
+        ref, run, path = subject
+        scopes = rule_edits.scopes_for(ref, run=run, path=path)
+        from synctui.tui.screens.scope import ScopeScreen
+
+        title = "Exclude everything with…" if side == "exclude" else "Sync only what has…"
+
+        def chosen(scope: rule_edits.Scope | None) -> None:
+            if scope is not None:
+                rules, message = rule_edits.add_filter(self.app.rules, side, scope)
+                self.app.apply_rules(rules, message)
+
+        self.app.push_screen(ScopeScreen(title, scopes), chosen)
+
+    def action_exclude_scope(self) -> None:
+        self._scope_filter("exclude")
+
+    def action_include_only(self) -> None:
+        self._scope_filter("include")
+
+    def action_map_name(self) -> None:
+        subject = self._subject()
+        if subject is None:
+            return
+        ref, run, _ = subject
+        choices = rule_edits.map_choices(ref, run)
+        if not choices:
+            self.notify("Nothing here has a name to map.", severity="warning")
+            return
+        view = self.app.view
+        assert view is not None
+        from synctui.tui.screens.map_name import MapNameScreen, MapResult
+
+        def mapped(result: MapResult | None) -> None:
+            if result is not None:
+                rules, message = rule_edits.set_mapping(self.app.rules, *result)
+                self.app.apply_rules(rules, message)
+
+        self.app.push_screen(MapNameScreen(self.app.rules, choices=choices,
+                                           source_names=view.source_names,
+                                           target_names=view.target_names), mapped)
+
+    def action_preview(self) -> None:
+        from synctui.tui.screens.preview import PreviewScreen
+
+        self.app.push_screen(PreviewScreen())
+
+    def action_rules(self) -> None:
+        from synctui.tui.screens.rules import RulesScreen
+
+        self.app.push_screen(RulesScreen())
+
+    def action_sync(self) -> None:
+        from synctui.tui.screens.run import request_sync
+
+        request_sync(self.app)
+
+    def action_rescan(self) -> None:
+        self.app.replan(rescan=True)

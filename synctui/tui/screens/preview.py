@@ -1,0 +1,341 @@
+"""The dry run: what the sync would do to every run, entity and file, and why.
+
+Grouped by run, filterable by action and text, paged (one DataTable page of
+``PAGE_SIZE`` rows at a time) so a plan of 100k files stays responsive.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.columns import Columns
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from synctui.format import human_bytes
+from synctui.sync.plan import Plan
+from synctui.tui import rule_edits
+from synctui.tui.preview_rows import (
+    ACTION_FILTERS,
+    PAGE_SIZE,
+    Row,
+    build_rows,
+    page_count,
+    page_of,
+)
+from synctui.tui.status import badge, look
+from synctui.tui.widgets.inputs import steady_input
+
+if TYPE_CHECKING:
+    from synctui.tui.app import SyncTuiApp
+
+_ARROWS = {True: "▸ ", False: "▾ "}
+
+
+def preview_summary(plan: Plan) -> Columns | Text:
+    """Each action present: symbol, count, word and bytes (wraps between actions only)."""
+    items: list[Text] = []
+    for act, c in plan.counts().items():
+        if not (c.entities or c.files):
+            continue
+        lk = look(act)
+        item = Text(f"{lk.symbol} {c.entities or c.files} {act.value}", style=lk.style, no_wrap=True)
+        if c.bytes:
+            item.append(f" {human_bytes(c.bytes)}", style="dim")
+        items.append(item)
+    if not items:
+        return Text("the source has nothing these rules would sync", style="dim")
+    return Columns(items, padding=(0, 3))
+
+
+def row_why(row: Row) -> Text:
+    """The full path and reason of a row, for the line under the table."""
+    out = Text()
+    if row.file is not None:
+        out.append(row.file.target_path)
+    elif row.entity is not None:
+        out.append(row.entity.source_path or row.entity.target_path)
+        if row.entity.source is not None and row.entity.target != row.entity.source:
+            out.append(f" → {row.entity.target_path}", style="italic")
+    else:
+        out.append(row.item, style="bold")
+    out.append("  ")
+    out.append(row.reason, style="dim")
+    return out
+
+
+class PreviewScreen(Screen[None]):
+    """The plan as a paged table, with its reasons."""
+
+    app: SyncTuiApp
+
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="preview.back", key_display="esc",
+                tooltip="Back to the browser (in the filter box: back to the table)"),
+        Binding("a", "next_action", "Show", id="preview.action",
+                tooltip="Cycle the action filter: all, changes, create, update, delete ..."),
+        Binding("A", "prev_action", "Show (back)", id="preview.action_back", key_display="A",
+                show=False, tooltip="Cycle the action filter backwards"),
+        Binding("slash", "focus_filter", "Filter", id="preview.filter", key_display="/",
+                tooltip="Filter the rows by text (path, kind or reason)"),
+        Binding("space", "toggle", "Open", id="preview.toggle",
+                tooltip="Show or hide an entity's files, or a run's entities"),
+        Binding("enter", "details", "Details", id="preview.details", show=False,
+                tooltip="Source and target of the entity side by side"),
+        Binding("x", "exclude", "Exclude", id="preview.exclude",
+                tooltip="Exclude the row's entity or run (again: include it back)"),
+        Binding("right_square_bracket", "next_page", "Next", id="preview.next_page", key_display="]",
+                tooltip=f"Next page ({PAGE_SIZE} rows a page)"),
+        Binding("left_square_bracket", "prev_page", "Prev", id="preview.prev_page", key_display="[",
+                show=False, tooltip="Previous page"),
+        Binding("s", "sync", "Sync", id="preview.sync", tooltip="Run this plan (asks first)"),
+        Binding("r", "rules", "Rules", id="preview.rules", show=False,
+                tooltip="Edit filters and mappings"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action_filter = "all"
+        self.text_filter = ""
+        self.page = 0
+        self.rows: list[Row] = []
+        self.page_rows: dict[str, Row] = {}
+        self.collapsed: set[str] = set()
+        self.expanded: set[str] = set()
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="preview-title", markup=False)
+        yield Static(id="preview-summary", markup=False)
+        with Horizontal(id="preview-bar"):
+            yield Static(id="preview-action", markup=False)
+            yield steady_input(placeholder="filter… (/)", id="preview-filter")
+            yield Static(id="preview-page", markup=False)
+        yield DataTable(id="preview-table", cursor_type="row", zebra_stripes=False)
+        yield Static(id="preview-why", markup=False)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        self._columns(table)
+        table.focus()
+        self.plan_changed(False)
+
+    def _columns(self, table: DataTable) -> None:
+        # border 2, vertical scrollbar 1, cell padding 2 x 4 columns, action 12, size 9
+        avail = max(80, self.app.size.width) - 2 - 1 - 8 - 12 - 9
+        item = max(28, avail * 45 // 100)
+        table.clear(columns=True)
+        table.add_column("action", width=12, key="action")
+        table.add_column("item", width=item, key="item")
+        table.add_column("size", width=9, key="size")
+        table.add_column("why", width=max(10, avail - item), key="why")
+
+    # -- broadcasts --------------------------------------------------------------------------
+    def planning_started(self) -> None:
+        self._title()
+
+    def plan_changed(self, rescanned: bool) -> None:
+        self._title()
+        plan = self.app.plan
+        self.query_one("#preview-summary", Static).update(
+            preview_summary(plan) if plan is not None else Text("planning…", style="yellow"))
+        self.refresh_rows(keep=self._cursor_key())
+
+    def plan_failed(self, text: str) -> None:
+        self._title()
+
+    def _title(self) -> None:
+        app = self.app
+        title = Text("Dry run  ", style="bold")
+        title.append(app.sides["source"].config.label)
+        title.append(" → ")
+        title.append(app.sides["target"].config.label)
+        if app.planning:
+            title.append("   re-planning…", style="yellow")
+        elif app.plan_error:
+            title.append(f"   plan failed: {app.plan_error}", style="bold red")
+        self.query_one("#preview-title", Static).update(title)
+
+    # -- rows -------------------------------------------------------------------------------
+    def _cursor_key(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        try:
+            return str(table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value)
+        except Exception:  # noqa: BLE001 - an empty or shrinking table has no cursor
+            return None
+
+    def current_row(self) -> Row | None:
+        key = self._cursor_key()
+        return self.page_rows.get(key) if key else None
+
+    def refresh_rows(self, keep: str | None = None) -> None:
+        """Rebuild the visible rows and show the page holding ``keep`` (or the current one)."""
+        plan = self.app.plan
+        self.rows = build_rows(plan, action=self.action_filter, text=self.text_filter,
+                               collapsed=self.collapsed, expanded=self.expanded) if plan else []
+        pages = page_count(len(self.rows))
+        cursor = 0
+        if keep is not None:
+            for i, row in enumerate(self.rows):
+                if row.key == keep:
+                    self.page, cursor = divmod(i, PAGE_SIZE)
+                    break
+        self.page = min(self.page, pages - 1)
+        self._fill(cursor)
+
+    def _fill(self, cursor: int = 0) -> None:
+        table = self.query_one(DataTable)
+        rows = page_of(self.rows, self.page)
+        self.page_rows = {r.key: r for r in rows}
+        with self.app.batch_update():
+            table.clear()
+            for row in rows:
+                table.add_row(*self._cells(row), key=row.key)
+            if rows:
+                cursor = min(cursor, len(rows) - 1)
+                table.move_cursor(row=cursor, animate=False)
+            self.query_one("#preview-why", Static).update(row_why(rows[cursor]) if rows else Text(""))
+        label = Text("show ", style="dim")
+        label.append(self.action_filter, style="bold")
+        label.append(" (a)", style="dim")
+        self.query_one("#preview-action", Static).update(label)
+        pages = page_count(len(self.rows))
+        start = self.page * PAGE_SIZE
+        info = (f"page {self.page + 1}/{pages} · {start + 1}-{start + len(rows)} of {len(self.rows)}"
+                if rows else "no rows")
+        self.query_one("#preview-page", Static).update(Text(info, style="dim"))
+
+    def _cells(self, row: Row) -> tuple[Text, Text, Text, Text]:
+        if row.level == 0:
+            item = Text(_ARROWS[row.key in self.collapsed], style="bold")
+            item.append(row.item, style="bold")
+        elif row.level == 1:
+            item = Text("  ")
+            item.append(_ARROWS[row.key not in self.expanded] if row.expandable else "  ")
+            item.append(row.item)
+        else:
+            item = Text("      ")
+            item.append(row.item, style="dim")
+        shown = row.size is not None and (row.size or (row.level and row.status not in ("skip", "exists")))
+        size = Text(human_bytes(row.size or 0) if shown else "", justify="right")
+        return badge(row.status), item, size, Text(row.reason, style="dim" if row.level == 0 else "")
+
+    # -- filter box -------------------------------------------------------------------------
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.text_filter = event.value
+        self.page = 0
+        self.refresh_rows()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.query_one(DataTable).focus()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        row = self.page_rows.get(str(event.row_key.value))
+        self.query_one("#preview-why", Static).update(row_why(row) if row else Text(""))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_details()
+
+    # -- actions -----------------------------------------------------------------------------
+    def action_back(self) -> None:
+        if isinstance(self.focused, Input):
+            self.query_one(DataTable).focus()
+            return
+        self.dismiss()
+
+    def _cycle(self, step: int) -> None:
+        i = ACTION_FILTERS.index(self.action_filter)
+        self.action_filter = ACTION_FILTERS[(i + step) % len(ACTION_FILTERS)]
+        self.page = 0
+        self.refresh_rows()
+
+    def action_next_action(self) -> None:
+        self._cycle(1)
+
+    def action_prev_action(self) -> None:
+        self._cycle(-1)
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#preview-filter", Input).focus()
+
+    def action_next_page(self) -> None:
+        if self.page + 1 < page_count(len(self.rows)):
+            self.page += 1
+            self._fill()
+
+    def action_prev_page(self) -> None:
+        if self.page > 0:
+            self.page -= 1
+            self._fill()
+
+    def action_toggle(self) -> None:
+        row = self.current_row()
+        if row is None:
+            return
+        if row.level == 0:
+            self.collapsed ^= {row.key}
+            self.refresh_rows(keep=row.key)
+        elif row.level == 1 and row.expandable:
+            self.expanded ^= {row.key}
+            self.refresh_rows(keep=row.key)
+        elif row.level == 2:
+            parent = row.key.split(".", 1)[0]
+            self.expanded.discard(parent)
+            self.refresh_rows(keep=parent)
+
+    def action_details(self) -> None:
+        row = self.current_row()
+        view = self.app.view
+        if row is None or view is None:
+            return
+        if row.entity is None:
+            self.action_toggle()
+            return
+        from synctui.tui.screens.compare import CompareScreen
+
+        self.app.push_screen(CompareScreen(view, row.entity))
+
+    def action_exclude(self) -> None:
+        row = self.current_row()
+        if row is None:
+            return
+        rules = self.app.rules
+        if row.entity is not None:
+            ep = row.entity
+            if ep.source is None:
+                self.notify("Not from the source: rules choose among the source's entities.",
+                            severity="warning")
+                return
+            path = ep.source.path
+            if path not in rules.exclude.get("paths", []) and (why := rules.why_excluded(ep.source)):
+                self.notify(f"Already excluded: {why}. Change it in the rules screen (r).",
+                            severity="warning")
+                return
+        elif row.level == 0 and row.run and not row.run.startswith("("):
+            src_run = rules.inverse().map_name("runs", row.run)
+            path = f"ExperimentRuns/{src_run}"
+        else:
+            self.notify("Pick a run or an entity row.", severity="warning")
+            return
+        new, message = rule_edits.toggle_exclude_path(rules, path)
+        self.app.apply_rules(new, message)
+
+    def action_sync(self) -> None:
+        from synctui.tui.screens.run import request_sync
+
+        request_sync(self.app)
+
+    def action_rules(self) -> None:
+        from synctui.tui.screens.rules import RulesScreen
+
+        self.app.push_screen(RulesScreen())

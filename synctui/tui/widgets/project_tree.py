@@ -1,0 +1,264 @@
+"""One project as a lazy tree: project -> runs -> voxel spacings / groups -> entities.
+
+Runs are added in chunks (yielding to the event loop between chunks) so a
+project of thousands of runs opens at once; a run's children are made the
+first time it is expanded.  Labels are ``rich.text.Text`` (names are never
+parsed as markup) with the plan status of each node against the other side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass, field
+
+from rich.text import Text
+from textual import work
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from synctui.project.catalog import Entity
+from synctui.project.layout import EntityRef, Kind, format_vs
+from synctui.tui.status import PlanView, counts_text, node_label, worst
+
+RUN_CHUNK = 200
+
+#: the folders of a run, in the order copick users know them
+GROUPS: list[tuple[str, str, frozenset[Kind]]] = [
+    ("picks", "Picks", frozenset({Kind.PICKS})),
+    ("filaments", "Filaments", frozenset({Kind.FILAMENTS})),
+    ("meshes", "Meshes", frozenset({Kind.MESH})),
+    ("segmentations", "Segmentations",
+     frozenset({Kind.SEGMENTATION, Kind.MULTILABEL, Kind.INSTANCE, Kind.PANOPTIC})),
+]
+GROUP_KINDS = {key: kinds for key, _, kinds in GROUPS}
+#: path patterns (for path filters) of each group; segmentations span three folders
+_GROUP_FOLDER = {"picks": "Picks", "filaments": "Filaments", "meshes": "Meshes",
+                 "segmentations": "*Segmentations"}
+VS_KINDS = frozenset({Kind.VS_META, Kind.TOMOGRAM, Kind.FEATURES})
+
+
+@dataclass
+class NodeData:
+    """What a tree node stands for.  ``key`` is stable across rebuilds."""
+
+    kind: str  # project, run, vs, group, entity
+    side: str
+    key: str
+    run: str | None = None
+    ref: EntityRef | None = None
+    entities: list[Entity] = field(default_factory=list)
+    path: str | None = None  # folder path of run / vs / group nodes
+    loaded: bool = False
+
+
+def entity_name(ref: EntityRef) -> str:
+    """A short name for a tree leaf: its parent node already says run and folder."""
+    k = ref.kind
+    if k is Kind.RUN_META or k is Kind.VS_META:
+        return ".meta"
+    if k is Kind.TOMOGRAM:
+        return f"{ref.tomo_type}"
+    if k is Kind.FEATURES:
+        return f"{ref.tomo_type} {ref.feature_type} features"
+    if k is Kind.DENSITY_MAP:
+        return f"{ref.name}"
+    return ref.display
+
+
+class ProjectTree(Tree[NodeData]):
+    """The source or target project, with plan statuses."""
+
+    def __init__(self, side: str, *, id: str | None = None) -> None:
+        super().__init__(Text(side), data=NodeData("project", side, "project"), id=id)
+        self.side = side
+        self.view: PlanView | None = None
+        self.auto_expand = True
+        self.guide_depth = 2
+        self._by_key: dict[str, TreeNode[NodeData]] = {}
+        self._built = False
+        self._wanted_cursor: str | None = None
+
+    # -- public --------------------------------------------------------------------------
+    def show_view(self, view: PlanView, rebuild: bool) -> None:
+        """Relabel for a new plan; rebuild when the catalog itself changed."""
+        self.view = view
+        if rebuild or not self._built:
+            self._rebuild()
+        else:
+            self._relabel()
+
+    def node_for(self, key: str) -> TreeNode[NodeData] | None:
+        return self._by_key.get(key)
+
+    def ensure_loaded(self, node: TreeNode[NodeData]) -> None:
+        data = node.data
+        if data is not None and data.kind == "run" and not data.loaded:
+            self._populate_run(node)
+
+    def focus_key(self, key: str) -> bool:
+        """Expand down to the node ``key`` and put the cursor on it (tests, restores)."""
+        node = self._by_key.get(key)
+        if node is None and key.startswith(("vs:", "group:", "ent:")):
+            run = self._run_of_key(key)
+            if run is not None and (run_node := self._by_key.get(f"run:{run}")) is not None:
+                self.ensure_loaded(run_node)
+                node = self._by_key.get(key)
+        if node is None:
+            return False
+        parent = node.parent
+        while parent is not None:
+            if parent.data is not None:
+                self.ensure_loaded(parent)
+            parent.expand()
+            parent = parent.parent
+        self.move_to(node)
+        return True
+
+    def move_to(self, node: TreeNode[NodeData]) -> None:
+        """``move_cursor`` once the lines are rebuilt (a just-expanded node has no line yet)."""
+        _ = self._tree_lines  # rebuilds the line cache after expand()
+        self.move_cursor(node)
+
+    # -- building ------------------------------------------------------------------------
+    def _rebuild(self) -> None:
+        assert self.view is not None
+        expanded = {k for k, n in self._by_key.items() if n.is_expanded and n.data and n.data.kind == "run"}
+        cursor = self.cursor_node.data.key if self.cursor_node is not None and self.cursor_node.data else None
+        self._wanted_cursor = cursor
+        self.clear()
+        self._by_key = {"project": self.root}
+        self._built = True
+        side = self.view.side(self.side)
+        self.root.data = NodeData("project", self.side, "project")
+        self.root.set_label(self._project_label())
+        self.root.expand()
+        self._load_runs(side.runs, expanded, self.view)
+
+    @work(exclusive=True, group="tree-load")
+    async def _load_runs(self, runs: list[str], expanded: set[str], view: PlanView) -> None:
+        """Add run nodes in chunks so a big project never blocks the screen."""
+        side = view.side(self.side)
+        for start in range(0, len(runs), RUN_CHUNK):
+            if view is not self.view:
+                return
+            for run in runs[start:start + RUN_CHUNK]:
+                data = NodeData("run", self.side, f"run:{run}", run=run,
+                                path=f"ExperimentRuns/{run}")
+                node = self.root.add(self._label(data), data, allow_expand=True)
+                self._by_key[data.key] = node
+                if data.key in expanded:
+                    self._populate_run(node)
+                    node.expand()
+            await asyncio.sleep(0)
+        maps = side.by_run.get(None, [])
+        if maps:
+            data = NodeData("group", self.side, "group::density-maps", entities=maps, path="Objects",
+                            loaded=True)
+            node = self.root.add(self._label(data), data)
+            self._by_key[data.key] = node
+            self._add_entities(node, maps)
+        if self._wanted_cursor and self._wanted_cursor in self._by_key:
+            self.move_to(self._by_key[self._wanted_cursor])
+        self._wanted_cursor = None
+
+    def _populate_run(self, node: TreeNode[NodeData]) -> None:
+        assert self.view is not None and node.data is not None
+        data = node.data
+        data.loaded = True
+        run = data.run
+        ents = self.view.side(self.side).by_run.get(run, [])
+        data.entities = ents
+        by_vs: dict[float, list[Entity]] = {}
+        groups: dict[str, list[Entity]] = {g: [] for g, _, _ in GROUPS}
+        metas: list[Entity] = []
+        for ent in ents:
+            k = ent.ref.kind
+            if k in VS_KINDS:
+                by_vs.setdefault(ent.ref.voxel_spacing or 0.0, []).append(ent)
+            elif k is Kind.RUN_META:
+                metas.append(ent)
+            else:
+                for key, _, kinds in GROUPS:
+                    if k in kinds:
+                        groups[key].append(ent)
+                        break
+        for vs in sorted(by_vs):
+            vs_ents = sorted(by_vs[vs], key=lambda e: (e.ref.kind is not Kind.VS_META, e.ref.kind.value,
+                                                       e.ref.tomo_type or "", e.ref.feature_type or ""))
+            label = f"VoxelSpacing{format_vs(vs)}"
+            vd = NodeData("vs", self.side, f"vs:{run}:{format_vs(vs)}", run=run, entities=vs_ents,
+                          path=f"ExperimentRuns/{run}/{label}", loaded=True)
+            vnode = node.add(self._label(vd), vd)
+            self._by_key[vd.key] = vnode
+            self._add_entities(vnode, vs_ents)
+        for key, _title, _ in GROUPS:
+            if not groups[key]:
+                continue
+            folder = _GROUP_FOLDER[key]
+            gd = NodeData("group", self.side, f"group:{run}:{key}", run=run, entities=groups[key],
+                          path=f"ExperimentRuns/{run}/{folder}", loaded=True)
+            gnode = node.add(self._label(gd), gd)
+            self._by_key[gd.key] = gnode
+            self._add_entities(gnode, groups[key])
+        self._add_entities(node, metas)
+
+    def _add_entities(self, parent: TreeNode[NodeData], ents: list[Entity]) -> None:
+        for ent in ents:
+            data = NodeData("entity", self.side, f"ent:{ent.path}", run=ent.ref.run, ref=ent.ref)
+            leaf = parent.add_leaf(self._label(data), data)
+            self._by_key[data.key] = leaf
+
+    @staticmethod
+    def _run_of_key(key: str) -> str | None:
+        kind, _, rest = key.partition(":")
+        if kind == "ent":
+            parts = rest.split("/")
+            return parts[1] if len(parts) > 2 and parts[0] == "ExperimentRuns" else None
+        return rest.rsplit(":", 1)[0] or None
+
+    # -- labels -----------------------------------------------------------------------------
+    def _relabel(self) -> None:
+        self.root.set_label(self._project_label())
+        for key, node in self._by_key.items():
+            if key != "project" and node.data is not None:
+                node.set_label(self._label(node.data))
+
+    def _project_label(self) -> Text:
+        assert self.view is not None
+        side = self.view.side(self.side)
+        counts = side.totals
+        label = node_label(worst(counts), side.catalog.config.label)
+        extra = counts_text(counts)
+        if extra:
+            label.append("  ")
+            label.append(extra)
+        return label
+
+    def _label(self, data: NodeData) -> Text:
+        assert self.view is not None
+        side = self.view.side(self.side)
+        if data.kind == "entity" and data.ref is not None:
+            status = side.status.get(data.ref, "only")
+            name = entity_name(data.ref)
+            extra: Text | None = None
+            if self.side == "source":
+                ep = self.view.by_source.get(data.ref)
+                if ep is not None and ep.target != data.ref and ep.action.value != "excluded":
+                    extra = Text(f"→ {entity_name(ep.target)}", style="italic")
+            return node_label(status, name, extra)
+        if data.kind == "run":
+            counts = side.run_counts.get(data.run, Counter())
+            return node_label(worst(counts) if counts else "only", data.run or "", counts_text(counts))
+        counts = Counter(side.status.get(e.ref, "only") for e in data.entities)
+        if data.kind == "vs":
+            name = (data.path or "").rsplit("/", 1)[-1]
+        elif data.key == "group::density-maps":
+            name = "Density maps"
+        else:
+            name = dict((g, t) for g, t, _ in GROUPS).get(data.key.rsplit(":", 1)[-1], data.key)
+        return node_label(worst(counts), f"{name} ({len(data.entities)})", counts_text(counts))
+
+    # -- events -------------------------------------------------------------------------------
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded[NodeData]) -> None:
+        self.ensure_loaded(event.node)

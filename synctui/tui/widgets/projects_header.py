@@ -1,0 +1,69 @@
+"""The top two lines: each project's name, root, connection and lock state."""
+
+from __future__ import annotations
+
+import os
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Static
+
+from synctui.storage.url import Location
+
+_CONNECTION = {"scanning": ("scanning…", "yellow"), "local": ("local", "green"),
+               "connected": ("connected", "green"), "failed": ("unreachable", "bold red")}
+
+
+def short_root(location: Location) -> str:
+    """A root as a user would type it: relative below the current folder, ~ for home."""
+    if location.protocol != "local":
+        return location.display
+    return short_path(location.display)
+
+
+def short_path(text: str) -> str:
+    """A local path relative below the current folder, with ~ for home, else as is."""
+    path = os.path.normpath(os.path.abspath(text))
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        cwd = ""
+    if cwd and (path == cwd or path.startswith(cwd.rstrip(os.sep) + os.sep)):
+        return "./" + os.path.relpath(path, cwd) if path != cwd else "."
+    home = os.path.expanduser("~")
+    if home not in ("", "/") and path.startswith(home.rstrip(os.sep) + os.sep):
+        return "~/" + os.path.relpath(path, home)
+    return path
+
+
+def side_text(side_name: str, state: object) -> Text:
+    """Two lines for one side: title, connection and lock; then the roots."""
+    cfg = state.config  # type: ignore[attr-defined]
+    word, style = _CONNECTION.get(state.connection, (state.connection, ""))  # type: ignore[attr-defined]
+    out = Text()
+    out.append(side_name.upper(), style="bold reverse")
+    out.append(" ")
+    out.append(cfg.label, style="bold")
+    out.append("  ")
+    out.append("● ", style=style)
+    out.append(word, style=style)
+    out.append("\n")
+    out.append_text(state.lock.text())  # type: ignore[attr-defined]
+    out.append("  ")
+    out.append(short_root(cfg.overlay), style="dim")
+    if cfg.static is not None:
+        out.append(" +static", style="dim")
+    return out
+
+
+class ProjectsHeader(Horizontal):
+    """Source | target, like the trees below it."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="header-source", classes="header-side", markup=False)
+        yield Static(id="header-target", classes="header-side", markup=False)
+
+    def show(self, sides: dict[str, object]) -> None:
+        for name, state in sides.items():
+            self.query_one(f"#header-{name}", Static).update(side_text(name, state))

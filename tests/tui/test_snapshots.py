@@ -1,0 +1,188 @@
+"""Snapshots of every screen on the demo projects (pytest-textual-snapshot).
+
+Plain ``def`` tests (snap_compare runs its own loop), fixed terminal sizes, the
+theme pinned and NO_COLOR ignored, roots shown relative to the test folder, and
+nothing time-dependent on screen (durations and sync ids are fixed before the
+shot).  Regenerate with ``pytest tests/tui/test_snapshots.py --snapshot-update``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import DataTable, Input
+from tui_helpers import make_app, settle
+
+BOB = "ent:ExperimentRuns/TS_001/Picks/bob_1_ribosome.json"
+
+
+@pytest.fixture
+def snap_demo(demo: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.chdir(tmp_path)  # header roots read ./demo/...: the same on every machine
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    return demo
+
+
+def app_for(demo: Any):
+    return make_app(demo, honour_no_color=False)
+
+
+async def open_bob(pilot) -> None:
+    await settle(pilot)
+    tree = pilot.app.screen.query_one("#source-tree")
+    tree.focus()
+    tree.focus_key(BOB)
+    await settle(pilot)
+
+
+async def synced(pilot) -> None:
+    await settle(pilot)
+    await pilot.press("s", "y")
+    await settle(pilot)
+    app = pilot.app
+    app.summary = dataclasses.replace(app.summary, duration=0.5,
+                                      trash=".synctui-trash/20260101T000000-abcdef")
+    app.screen.sync_finished(app.summary)
+    await pilot.pause()
+
+
+def test_browse_start(snap_compare, snap_demo) -> None:
+    assert snap_compare(app_for(snap_demo), run_before=settle, terminal_size=(80, 24))
+
+
+def test_browse_entity(snap_compare, snap_demo) -> None:
+    assert snap_compare(app_for(snap_demo), run_before=open_bob, terminal_size=(80, 24))
+
+
+def test_browse_entity_120x36(snap_compare, snap_demo) -> None:
+    assert snap_compare(app_for(snap_demo), run_before=open_bob, terminal_size=(120, 36))
+
+
+def test_browse_entity_200x60(snap_compare, snap_demo) -> None:
+    assert snap_compare(app_for(snap_demo), run_before=open_bob, terminal_size=(200, 60))
+
+
+def test_browse_target_side(snap_compare, snap_demo) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        tree = pilot.app.screen.query_one("#target-tree")
+        tree.focus()
+        tree.focus_key("ent:ExperimentRuns/TS_002/VoxelSpacing10.000/wbp.zarr")
+        await settle(pilot)
+
+    assert snap_compare(app_for(snap_demo), run_before=run_before, terminal_size=(80, 24))
+
+
+def test_scope_dialog(snap_compare, snap_demo) -> None:
+    assert snap_compare(app_for(snap_demo), run_before=open_bob, press=["X"], terminal_size=(80, 24))
+
+
+def test_map_dialog_refuses_a_bad_name(snap_compare, snap_demo) -> None:
+    async def run_before(pilot) -> None:
+        await open_bob(pilot)
+        await pilot.press("m")
+        await pilot.pause()
+        pilot.app.screen.query_one("#map-dest", Input).value = "ribo_some"
+        await pilot.pause()
+
+    assert snap_compare(app_for(snap_demo), run_before=run_before, terminal_size=(80, 24))
+
+
+def test_preview(snap_compare, snap_demo) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("p")
+        await settle(pilot)
+        pilot.app.screen.query_one(DataTable).move_cursor(row=7)
+        await pilot.pause()
+
+    assert snap_compare(app_for(snap_demo), run_before=run_before, terminal_size=(80, 24))
+
+
+def test_preview_200x60(snap_compare, snap_demo) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("p")
+        await settle(pilot)
+        table = pilot.app.screen.query_one(DataTable)
+        row = next(i for i, r in enumerate(pilot.app.screen.rows)
+                   if r.entity and r.entity.action.value == "update" and r.entity.files[-1:]
+                   and r.entity.files[-1].action.value == "delete")
+        table.move_cursor(row=row)
+        await pilot.press("space")
+        await pilot.pause()
+
+    assert snap_compare(app_for(snap_demo), run_before=run_before, terminal_size=(200, 60))
+
+
+def test_preview_filtered(snap_compare, snap_demo) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("p", "a", "slash", *"picks", "enter")
+        await settle(pilot)
+
+    assert snap_compare(app_for(snap_demo), run_before=run_before, terminal_size=(80, 24))
+
+
+def test_compare_dialog(snap_compare, snap_demo) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("p")
+        await settle(pilot)
+        screen = pilot.app.screen
+        row = next(i for i, r in enumerate(screen.rows) if r.key.startswith("e") and r.entity
+                   and r.entity.source_path == BOB[4:])
+        screen.query_one(DataTable).move_cursor(row=row)
+        await pilot.press("enter")
+        await settle(pilot)
+
+    assert snap_compare(app_for(snap_demo), run_before=run_before, terminal_size=(80, 24))
+
+
+def test_rules(snap_compare, snap_demo) -> None:
+    assert snap_compare(app_for(snap_demo), run_before=settle, press=["r"], terminal_size=(80, 24))
+
+
+def test_filter_dialog(snap_compare, snap_demo) -> None:
+    assert snap_compare(app_for(snap_demo), run_before=settle, press=["r", "e"], terminal_size=(80, 24))
+
+
+def test_confirm_sync(snap_compare, snap_demo) -> None:
+    assert snap_compare(app_for(snap_demo), run_before=settle, press=["s"], terminal_size=(80, 24))
+
+
+def test_run_finished(snap_compare, snap_demo) -> None:
+    assert snap_compare(app_for(snap_demo), run_before=synced, terminal_size=(80, 24))
+
+
+def test_run_finished_120x36(snap_compare, snap_demo) -> None:
+    assert snap_compare(app_for(snap_demo), run_before=synced, terminal_size=(120, 36))
+
+
+def test_browse_after_sync(snap_compare, snap_demo) -> None:
+    async def run_before(pilot) -> None:
+        await synced(pilot)
+        await pilot.press("b")
+        await settle(pilot)
+        pilot.app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(app_for(snap_demo), run_before=run_before, terminal_size=(80, 24))
+
+
+def test_help(snap_compare, snap_demo) -> None:
+    assert snap_compare(app_for(snap_demo), run_before=settle, press=["question_mark"],
+                        terminal_size=(80, 24))
+
+
+def test_error_dialog(snap_compare, snap_demo) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        pilot.app.show_error("Sync failed", "target ./demo/target/overlay is locked: write lock held "
+                             "by alice@elsewhere (pid 4242, sync other) for 5m00s")
+        await pilot.pause()
+
+    assert snap_compare(app_for(snap_demo), run_before=run_before, terminal_size=(80, 24))
