@@ -109,8 +109,9 @@ SOURCE_OBJECTS: list[dict[str, Any]] = [
      "pdb_id": "5GJR", "identifier": "GO:0000502", "radius": 100.0},
     {"name": "apoferritin", "is_particle": True, "label": 4, "color": [76, 0, 92, 255],
      "pdb_id": "4V1W", "identifier": "GO:0070288", "radius": 60.0},
-    {"name": "microtubule", "is_particle": False, "label": 5, "color": [25, 25, 25, 255],
-     "identifier": "GO:0005874", "radius": 125.0},
+    {"name": "microtubule", "is_particle": True, "label": 5, "color": [25, 25, 25, 255],
+     "identifier": "GO:0005874", "radius": 125.0,
+     "metadata": {"copick": {"filament": {"polar": True, "helical_rise_a": 9.4}}}},
 ]
 PARTICLES = {"ribosome": 12, "apoferritin": 8, "proteasome": 5}  # true particles per run
 RADIUS = {o["name"]: o.get("radius") for o in SOURCE_OBJECTS}
@@ -327,17 +328,9 @@ def _picks(world: _World, run: str, obj: str, user: str, session: str, *,
     return {**_header(obj, user, session, run), "points": points, "trust_orientation": True}
 
 
-def _frame(tangent: np.ndarray) -> np.ndarray:
-    """A rotation whose z axis follows ``tangent`` (filament points face along it)."""
-    zaxis = tangent / np.linalg.norm(tangent)
-    helper = np.array([1.0, 0, 0]) if abs(zaxis[0]) < 0.9 else np.array([0, 1.0, 0])
-    xaxis = np.cross(helper, zaxis)
-    xaxis /= np.linalg.norm(xaxis)
-    return np.column_stack([xaxis, np.cross(zaxis, xaxis), zaxis])
-
-
 def _filaments(run: str, obj: str, user: str, session: str) -> dict[str, Any]:
-    """Two gently curved filaments sampled every 40 Å."""
+    """Two gently curved filaments sampled every 40 Å, in copick's filaments format
+    (``instance_id`` >= 1, ``points`` as ``[x, y, z]`` lists, integer ``version``)."""
     rng = _rng("filaments", run, obj)
     filaments = []
     for f in range(2):
@@ -348,11 +341,11 @@ def _filaments(run: str, obj: str, user: str, session: str) -> dict[str, Any]:
         points, pos = [], start
         for i in range(12):
             tangent = direction + bend * i * 40
-            points.append(_point(pos, _frame(tangent), f + 1, 1.0))
+            points.append([round(float(c), 3) for c in pos])
             pos = pos + 40 * tangent / np.linalg.norm(tangent)
-        filaments.append(points)
-    return {**_header(obj, user, session, run), "trust_orientation": True, "version": "1.0",
-            "filaments": filaments}
+        filaments.append({"instance_id": f + 1, "points": points, "polarity_known": False,
+                          "score": 1.0, "radius": 125.0, "metadata": {}, "curve": None})
+    return {**_header(obj, user, session, run), "version": 1, "filaments": filaments}
 
 
 def _json_bytes(data: Any) -> bytes:

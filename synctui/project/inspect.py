@@ -210,13 +210,21 @@ def _inspect_filaments(insp: Inspection, store: Store, entity: Entity) -> None:
     filaments = data.get("filaments", [])
     if not isinstance(filaments, list):
         raise _Bad(f"filaments must be a list, got {type(filaments).__name__}")
-    all_points: list[dict[str, Any]] = []
+    # copick: each filament is {instance_id, points: [[x, y, z], ...], polarity_known, score, radius}
+    locations: list[dict[str, float]] = []
     for i, fil in enumerate(filaments):
-        pts = fil.get("points") if isinstance(fil, dict) else fil
-        all_points.extend(_point_list(pts, f"filaments[{i}]"))
+        pts = fil.get("points") if isinstance(fil, dict) else None
+        if not isinstance(pts, list):
+            raise _Bad(f"filaments[{i}] has no points list")
+        for j, pt in enumerate(pts):
+            if not (isinstance(pt, (list, tuple)) and len(pt) == 3
+                    and all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in pt)):
+                raise _Bad(f"filaments[{i}].points[{j}] is not [x, y, z]")
+            locations.append({"x": pt[0], "y": pt[1], "z": pt[2]})
     insp.add("Filaments", f"{len(filaments):,}")
-    insp.add("Points", f"{len(all_points):,}")
-    _point_stats(insp, all_points)
+    insp.add("Points", f"{len(locations):,}")
+    if locations:
+        insp.add("Extent", _extent(locations))
 
 
 def _inspect_mesh(insp: Inspection, store: Store, entity: Entity) -> None:

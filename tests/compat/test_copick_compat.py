@@ -44,9 +44,6 @@ PROBE = Path(__file__).with_name("copick_probe.py")
 REPO = Path(__file__).resolve().parents[2]
 
 ZARR_V3 = "zarr v3 (needs copick 2.x)"  # copick_probe.ZARR_V3
-#: Known incompatibility, see test_copick_reads_demo_filaments: the demo writes
-#: filaments in a shape copick 1.31's CopickFilamentsFile rejects.
-FILAMENTS_PREFIX = "filaments:"
 
 SYNCED = {"create", "update", "skip"}  # the target holds the source's content afterwards
 VOLUME_FIELDS = ("format", "levels", "dtype", "shape", "sha256", "values")
@@ -351,14 +348,13 @@ def test_synced_entities_read_back_identical(synced: Synced) -> None:
         sid, tid = ref_id(ent["source"]), ref_id(ent["target"])
         mine, theirs = source[sid], target[tid]
         if not (_readable(mine) and _readable(theirs)):
-            assert mine.get("unreadable") == theirs.get("unreadable") or (
-                sid.startswith(FILAMENTS_PREFIX)), f"{sid} -> {tid}: {mine} vs {theirs}"
+            assert mine.get("unreadable") == theirs.get("unreadable"), f"{sid} -> {tid}: {mine} vs {theirs}"
             continue
         fields = SAME_FIELDS.get(_kind(tid), ())
         for field in fields:
             assert mine.get(field) == theirs.get(field), f"{sid} -> {tid}: {field} differs"
         compared += bool(fields)
-    assert compared == 16, f"{compared} entities compared; the demo has 16 with content"
+    assert compared == 17, f"{compared} entities compared; the demo has 17 with content (filaments included)"
     # the update that also had a stale chunk removed reads like the source
     wbp = "tomogram:TS_002:10.000:wbp"
     assert target[wbp]["sha256"] == source[wbp]["sha256"]
@@ -443,16 +439,10 @@ def test_only_zarr_v3_is_unreadable(synced: Synced) -> None:
     for report in (synced.source, synced.target):
         v3 = [u["id"] for u in report["unreadable"] if u["reason"] == ZARR_V3]
         assert v3 == ["tomogram:TS_001:10.000:denoised"]
-        others = [u for u in report["unreadable"] if u["reason"] != ZARR_V3
-                  and not u["id"].startswith(FILAMENTS_PREFIX)]  # see the xfail below
+        others = [u for u in report["unreadable"] if u["reason"] != ZARR_V3]
         assert others == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "synctui's demo writes each filament as a list of picks-style points "
-    "({location, transformation_, instance_id, score}); copick 1.31's CopickFilamentsFile "
-    "wants {instance_id, points: [[x, y, z], ...], ...}. Fix synctui/project/demo.py "
-    "(and inspect.py, which rejects copick's own filaments), then drop this mark."))
 def test_copick_reads_demo_filaments(synced: Synced) -> None:
     for report in (synced.source, synced.target):
         fil = report["entities"]["filaments:TS_001:alice:1:microtubule"]

@@ -195,12 +195,6 @@ def test_stale_store_differs_in_one_chunk(demo: DemoPaths) -> None:
     assert dst_keys - src_keys == {"0/2/0/0"}
 
 
-def _points(data: dict) -> list[dict]:
-    if "points" in data:
-        return data["points"]
-    return [p for fil in data["filaments"] for p in fil]
-
-
 def test_picks_and_filaments_are_copick_json(catalogs) -> None:
     source, _ = catalogs
     annotations = [e for e in source.entities.values() if e.ref.kind in (Kind.PICKS, Kind.FILAMENTS)]
@@ -210,11 +204,16 @@ def test_picks_and_filaments_are_copick_json(catalogs) -> None:
         ref = ent.ref
         assert (data["pickable_object_name"], data["user_id"], data["session_id"], data["run_name"]) \
             == (ref.name, ref.user, ref.session, ref.run)
-        assert data["unit"] == "angstrom" and data["trust_orientation"] is True
+        assert data["unit"] == "angstrom"
         assert data["voxel_spacing"] == 10.0
-        if ref.kind is Kind.FILAMENTS:
-            assert "version" in data and len(data["filaments"]) >= 1
-        for point in _points(data):
+        if ref.kind is Kind.FILAMENTS:  # copick's CopickFilamentsFile
+            assert data["version"] == 1 and len(data["filaments"]) >= 1
+            for fil in data["filaments"]:
+                assert fil["instance_id"] >= 1 and len(fil["points"]) >= 2
+                assert all(len(p) == 3 for p in fil["points"])
+            continue
+        assert data["trust_orientation"] is True
+        for point in data["points"]:
             assert set(point["location"]) == {"x", "y", "z"}
             mat = np.array(point["transformation_"])
             assert mat.shape == (4, 4)

@@ -171,7 +171,7 @@ def test_picks_whose_names_disagree_with_the_file(tmp_path) -> None:
 
 def test_bad_filaments_give_error(tmp_path) -> None:
     ref = EntityRef(Kind.FILAMENTS, run="TS_001", user="alice", session="1", name="microtubule")
-    _write(str(tmp_path), ref.path, b'{"filaments": [[{"nolocation": 1}]]}')
+    _write(str(tmp_path), ref.path, b'{"filaments": [{"instance_id": 1, "points": [[1, 2]]}]}')
     insp = inspect_entity(*_entity(str(tmp_path), ref))
     assert insp.error is not None and "filaments[0]" in insp.error
 
