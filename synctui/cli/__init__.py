@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"synctui {__version__}")
     _add_project_args(parser, required=False)
+    parser.add_argument("--rules", dest="app_rules", metavar="FILE", help="with --source/--target: open the app with this rules file")
     parser.add_argument("--log", metavar="FILE", help="write the debug log (with tracebacks) to FILE")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 

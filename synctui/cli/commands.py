@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from synctui.errors import EXIT_BAD_INPUT, EXIT_CONFLICTS, EXIT_OK, RulesError, SyncTuiError
+from synctui.errors import EXIT_CONFLICTS, EXIT_OK, RulesError, SyncTuiError
 from synctui.sync.rules import DIMENSIONS, RuleSet, parse_copick_list, parse_copick_mapping
 
 _DIM_ALIASES = {d: d for d in DIMENSIONS} | {v.replace(" ", "_"): d for d, v in DIMENSIONS.items()} | {
@@ -290,7 +290,7 @@ def _demo_headless(paths) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    return _open_app(args.source, args.target, None)
+    return _open_app(args.source, args.target, args.app_rules)
 
 
 def _open_app(source: str, target: str, rules: str | None) -> int:
@@ -300,10 +300,6 @@ def _open_app(source: str, target: str, rules: str | None) -> int:
     load_config(target)
     if not sys.stdout.isatty():
         raise SyncTuiError("the app needs a terminal; use `synctui plan` / `synctui sync` in scripts")
-    try:
-        from synctui.tui.app import run_app
-    except ImportError:
-        print("the app is not available in this build; use `synctui plan` and `synctui sync`",
-              file=sys.stderr)
-        return EXIT_BAD_INPUT
+    from synctui.tui.app import run_app
+
     return run_app(source, target, rules)

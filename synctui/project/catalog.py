@@ -89,6 +89,7 @@ def build_entities(files: Iterable[FileInfo], root: str, temp_files: list[str] |
     entities: dict[EntityRef, Entity] = {}
     runs: set[str] = set()
     unknown: dict[str, Unrecognised] = {}
+    stores: dict[str, Entity] = {}  # "<...>/X.zarr" -> its entity, so chunks skip parse_path
     for info in files:
         path = info.path
         if info.kind == "dir":
@@ -96,6 +97,13 @@ def build_entities(files: Iterable[FileInfo], root: str, temp_files: list[str] |
             if len(parts) == 2 and parts[0] == RUNS_DIR and not parts[1].startswith("."):
                 runs.add(parts[1])
             continue
+        cut = path.find(".zarr/")
+        if cut > 0:  # a zarr member: its store was parsed once already
+            ent = stores.get(path[:cut + 5])
+            member = path[cut + 6:]
+            if ent is not None and not member.startswith(".") and "/." not in member:
+                ent.files[member] = info
+                continue
         parsed = parse_path(path)
         if parsed is None:
             if temp_files is not None and TEMP_PREFIX in path:
@@ -109,6 +117,8 @@ def build_entities(files: Iterable[FileInfo], root: str, temp_files: list[str] |
         if ent is None:
             ent = entities[ref] = Entity(ref, root)
         ent.files[member] = info
+        if ref.kind.is_zarr:
+            stores[ent.path] = ent
         if ref.run:
             runs.add(ref.run)
     return entities, runs, list(unknown.values())

@@ -102,6 +102,10 @@ def parse_location(url: object, fs_args: dict[str, Any] | None = None, *,
         if not base:
             raise LocationError(f"{what} {url!r}: webdav:// roots need base_url in fs_args")
         rel = (parts.netloc + path).strip("/")
+        bparts = urlsplit(str(base))
+        if bparts.username:  # credentials belong in auth, never in a displayed URL or state key
+            args.setdefault("auth", [unquote(bparts.username), unquote(bparts.password or "")])
+            base = bparts._replace(netloc=bparts.netloc.rsplit("@", 1)[-1]).geturl()
         return Location("webdav", "/" + rel, base_url=str(base).rstrip("/"), fs_args=args,
                         original=url)
     # http(s)://host/path: WebDAV at that URL

@@ -68,6 +68,7 @@ class SyncJob:
         self._plan: Plan | None = None
         self._engine: Engine | None = None
         self._thread: threading.Thread | None = None
+        self._done = threading.Event()
         self._cancel = threading.Event()
         self._state = None
         self.locks: list = []
@@ -102,9 +103,19 @@ class SyncJob:
     def scan(self) -> tuple[Catalog, Catalog]:
         """(Re)scan both projects."""
         opts = {"fsync": self.job_options.fsync}
+        self.close_stores()  # a rescan must not leak remote connections
         self.source = open_project(self.source_config, **opts)
         self.target = open_project(self.target_config, **opts)
         return self.source, self.target
+
+    def close_stores(self) -> None:
+        for cat in (self.source, self.target):
+            for store in (cat.stores.values() if cat is not None else ()):
+                try:
+                    store.close()
+                except Exception:  # noqa: BLE001 - closing is best effort
+                    log.debug("closing %r failed", store, exc_info=True)
+        self.source = self.target = None
 
     def check_rules(self) -> list[str]:
         """Raise RulesError on errors; return warnings (as one-line strings)."""
@@ -228,6 +239,8 @@ class SyncJob:
         if self.is_running:
             raise SyncTuiError("this sync is already running")
 
+        self._done = threading.Event()
+
         def target() -> None:
             try:
                 self.run(plan, verify=verify)
@@ -236,6 +249,8 @@ class SyncJob:
             except Exception as exc:  # noqa: BLE001 - surfaced through .error, logged in full
                 log.exception("sync failed")
                 self.error = SyncTuiError(f"sync failed: {type(exc).__name__}: {exc}")
+            finally:
+                self._done.set()
 
         self._thread = threading.Thread(target=target, name="synctui-job", daemon=True)
         self._thread.start()
@@ -243,7 +258,7 @@ class SyncJob:
 
     @property
     def is_running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._thread is not None and not self._done.is_set()
 
     @property
     def progress(self) -> float:
@@ -254,8 +269,9 @@ class SyncJob:
         """Wait for a started job; True when it has finished."""
         if self._thread is None:
             return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        # an Event, not Thread.join: a Ctrl-C landing inside join() can make a live
+        # thread look finished on CPython 3.11
+        return self._done.wait(timeout)
 
     def cancel(self) -> None:
         self._cancel.set()

@@ -36,6 +36,7 @@ from synctui.sync.events import (
     ItemSkipped,
     ItemStarted,
     Note,
+    Progress,
     SyncFinished,
     SyncStarted,
 )
@@ -155,10 +156,9 @@ class Engine:
     def run(self) -> Summary:
         plan, s = self.plan, self.summary
         t0 = time.monotonic()
-        prog = self.sink.progress
-        prog.total_files = plan.transfer_files
-        prog.total_bytes = plan.transfer_bytes
-        prog.started_at = time.monotonic()
+        # each run counts from zero, even on a sink an earlier run used
+        prog = self.sink.progress = Progress(total_files=plan.transfer_files,
+                                             total_bytes=plan.transfer_bytes)
         self.sink.emit(SyncStarted(self.sync_id, len(plan.entities), prog.total_files, prog.total_bytes))
         self._count_static()
         try:

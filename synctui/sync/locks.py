@@ -102,10 +102,13 @@ def _pid_alive(pid: int) -> bool:
 
 
 def read_lock(store: Store, path: str) -> LockInfo | None:
-    """The lock at ``path``; an unreadable one counts as stale garbage."""
+    """The lock at ``path`` (None: there is none); an unparsable one counts as stale
+    garbage.  A transient store error propagates: "cannot tell" is not "no lock"."""
     try:
         raw = store.read_bytes(path)
-    except StoreError:
+    except StoreError as exc:
+        if exc.transient:
+            raise
         return None
     try:
         data = json.loads(raw)
