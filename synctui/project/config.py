@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from synctui.errors import ConfigError, LocationError
+from synctui.errors import ConfigError, LocationError, SyncTuiError
 from synctui.project.names import name_problem
 from synctui.storage.url import Location, parse_location
 
@@ -101,6 +101,29 @@ def save_config_dict(path: str, data: dict[str, Any]) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def read_json_file(path: str, error: type[SyncTuiError], what: str) -> Any:
+    """Parse a JSON file the user named, or raise ``error`` with a one-line reason."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        raise error(f"{path}: {what} not found") from None
+    except json.JSONDecodeError as exc:
+        raise error(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except UnicodeDecodeError:
+        raise error(f"{path}: {what} is not UTF-8 text") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+
+
+def write_json_file(path: str, data: Any, error: type[SyncTuiError], what: str) -> None:
+    """Atomic JSON write with a one-line ``error`` instead of an OSError."""
+    try:
+        save_config_dict(path, data)
+    except OSError as exc:
+        raise error(f"{path}: cannot write the {what} ({exc.strerror or exc})") from None
 
 
 def load_config(source: str | os.PathLike[str] | dict[str, Any]) -> ProjectConfig:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import json
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -211,25 +210,15 @@ class Plan:
             raise PlanError(f"{where}: damaged plan file ({type(exc).__name__}: {exc})") from None
 
     def save(self, path: str) -> None:
-        from synctui.project.config import save_config_dict
+        from synctui.project.config import write_json_file
 
-        try:
-            save_config_dict(path, self.to_dict())
-        except OSError as exc:
-            raise PlanError(f"{path}: cannot write the plan file ({exc.strerror or exc})") from None
+        write_json_file(path, self.to_dict(), PlanError, "plan file")
 
     @classmethod
     def load(cls, path: str) -> Plan:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                data = json.load(fh)
-        except FileNotFoundError:
-            raise PlanError(f"{path}: plan file not found") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise PlanError(f"{path}: malformed plan file ({exc})") from None
-        except OSError as exc:
-            raise PlanError(f"{path}: cannot read plan file ({exc.strerror or exc})") from None
-        return cls.from_dict(data, path)
+        from synctui.project.config import read_json_file
+
+        return cls.from_dict(read_json_file(path, PlanError, "plan file"), path)
 
 
 def _ref_to_dict(ref: EntityRef | None) -> dict[str, Any] | None:

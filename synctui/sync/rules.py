@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import fnmatch
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -309,25 +308,15 @@ class RuleSet:
             raise RulesError(f"{where}: {exc}") from None
 
     def save(self, path: str) -> None:
-        from synctui.project.config import save_config_dict
+        from synctui.project.config import write_json_file
 
-        try:
-            save_config_dict(path, self.to_dict())
-        except OSError as exc:
-            raise RulesError(f"{path}: cannot write the rules file ({exc.strerror or exc})") from None
+        write_json_file(path, self.to_dict(), RulesError, "rules file")
 
     @classmethod
     def load(cls, path: str) -> RuleSet:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                data = json.load(fh)
-        except FileNotFoundError:
-            raise RulesError(f"{path}: rules file not found") from None
-        except json.JSONDecodeError as exc:
-            raise RulesError(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-        except OSError as exc:
-            raise RulesError(f"{path}: cannot read rules file ({exc.strerror})") from None
-        return cls.from_dict(data, os.fspath(path))
+        from synctui.project.config import read_json_file
+
+        return cls.from_dict(read_json_file(os.fspath(path), RulesError, "rules file"), os.fspath(path))
 
     def copy(self) -> RuleSet:
         return RuleSet.from_dict(self.to_dict())
