@@ -31,7 +31,7 @@ EXIT_CODES = f"""exit codes:
   {EXIT_BAD_INPUT}   bad input: config, rules, URL, names or flags; nothing was written
   {EXIT_LOCKED}   a lock is held by another sync (owner and age are shown)
   {EXIT_CANCELLED}   cancelled (Ctrl-C or a signal); finished files are kept, none is partial
-  {EXIT_CONFLICTS}   conflicts were left untouched (see --overwrite-conflicts)
+  {EXIT_CONFLICTS}   with --fail-on-conflict: conflicts were left untouched (they are always listed)
   {EXIT_CONNECTION}   a remote store could not be reached, authenticated or trusted
   {EXIT_INTERNAL}  internal error (a bug: the log has the traceback)
 """
@@ -123,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--verbose", "-v", action="store_true", help="print every file as it is done")
     g.add_argument("--no-fsync", action="store_true", help="do not fsync each file before renaming it (faster, less durable)")
     g.add_argument("--log", dest="sub_log", metavar="FILE", help="write the debug log to FILE")
+    g.add_argument("--fail-on-conflict", action="store_true",
+                   help=f"exit {EXIT_CONFLICTS} when conflicts were left untouched (default: report them, exit 0)")
     g.add_argument("--break-lock", action="store_true",
                    help="break stale locks (a dead process or no heartbeat); live locks are never broken")
     g.add_argument("--max-delete", type=int, metavar="N",

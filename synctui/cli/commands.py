@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from synctui.errors import EXIT_CONFLICTS, EXIT_OK, RulesError, SyncTuiError
+from synctui.errors import EXIT_OK, RulesError, SyncTuiError
 from synctui.sync.rules import DIMENSIONS, RuleSet, parse_copick_list, parse_copick_mapping
 
 _DIM_ALIASES = {d: d for d in DIMENSIONS} | {v.replace(" ", "_"): d for d, v in DIMENSIONS.items()} | {
@@ -161,7 +161,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         plan.save(args.save_plan)
     summary = render.run_with_progress(job, plan, progress=not (args.no_progress or args.json),
                                        verbose=args.verbose, verify=bool(args.plan), as_json=args.json)
-    return summary.exit_code
+    return summary.exit_code_strict() if args.fail_on_conflict else summary.exit_code
 
 
 def _watch(args: argparse.Namespace, job) -> int:
@@ -182,7 +182,7 @@ def _watch(args: argparse.Namespace, job) -> int:
                 con.print(f"{stamp} {plan.transfer_files} file(s) to sync")
                 summary = render.run_with_progress(job, plan, progress=False, verbose=args.verbose,
                                                    verify=False, as_json=args.json)
-                code = summary.exit_code
+                code = summary.exit_code_strict() if args.fail_on_conflict else summary.exit_code
                 if summary.cancelled:
                     return code
             time.sleep(args.watch)
@@ -285,8 +285,7 @@ def _demo_headless(paths) -> int:
     plan = job.plan()
     render.plan_table(render.console(), plan, job.source, job.target)
     summary = render.run_with_progress(job, plan, progress=False, verbose=False, verify=False)
-    # the demo's conflict is there on purpose: left untouched, which is not a failure here
-    return EXIT_OK if summary.exit_code in (EXIT_OK, EXIT_CONFLICTS) else summary.exit_code
+    return summary.exit_code
 
 
 def cmd_app(args: argparse.Namespace) -> int:

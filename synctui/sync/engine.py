@@ -95,9 +95,12 @@ class Summary:
             return EXIT_CANCELLED
         if self.errors:
             return EXIT_PARTIAL
-        if self.conflicts:
-            return EXIT_CONFLICTS
-        return EXIT_OK
+        return EXIT_OK  # conflicts left untouched are reported, not a failure
+
+    def exit_code_strict(self) -> int:
+        """Like ``exit_code`` but conflicts left untouched give EXIT_CONFLICTS (--fail-on-conflict)."""
+        code = self.exit_code
+        return EXIT_CONFLICTS if code == EXIT_OK and self.conflicts else code
 
     @property
     def nothing_to_do(self) -> bool:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import signal
 import sys
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,13 +27,13 @@ from textual.filter import Monochrome, NoColor
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from synctui.errors import EXIT_CANCELLED, EXIT_OK, SyncTuiError
+from synctui.errors import EXIT_CANCELLED, EXIT_OK, LockHeldError, PlanError, SyncTuiError
 from synctui.project.catalog import Catalog
 from synctui.project.config import ProjectConfig, load_config
 from synctui.sync.api import SyncJob
 from synctui.sync.engine import Summary
 from synctui.sync.events import EventSink, ItemFailed, ItemRetry, LockChanged, Note, Progress
-from synctui.sync.plan import Plan
+from synctui.sync.plan import Act, EntityPlan, Plan, resolve_conflict
 from synctui.sync.rules import RuleSet
 from synctui.tui.commands import SyncTuiCommands
 from synctui.tui.locks import LockBadge, lock_badge
@@ -48,6 +50,9 @@ DRAIN_INTERVAL = 0.1
 DRAIN_LIMIT = 50_000
 #: how long quitting waits for a cancelled sync to finish its files in flight
 QUIT_GRACE = 15.0
+#: seconds between two checks of the source while watching
+WATCH_INTERVAL = 10.0
+_HOLDER = re.compile(r"held by (.+?) \(pid (\d+)")
 
 
 @dataclass
@@ -74,7 +79,8 @@ class SyncTuiApp(App[int]):
 
     def __init__(self, source: str | dict[str, Any], target: str | dict[str, Any],
                  rules_file: str | None = None, *, max_workers: int = 4,
-                 honour_no_color: bool = True, install_signals: bool = False) -> None:
+                 honour_no_color: bool = True, install_signals: bool = False,
+                 watch_interval: float = WATCH_INTERVAL) -> None:
         """Load both configs and the rules file now: a bad one raises before any screen."""
         rules = RuleSet.load(rules_file) if rules_file else RuleSet()
         self.job = SyncJob(source, target, rules, max_workers=max_workers)
@@ -103,6 +109,14 @@ class SyncTuiApp(App[int]):
         self._install_signals = install_signals
         #: set when quitting waits for a cancelled sync to wind down
         self._quit_code: int | None = None
+        #: the user's conflict decisions (target path -> choice), re-applied to every new plan
+        self.conflict_choices: dict[str, str] = {}
+        #: watch mode: re-plan every ``watch_interval`` s after a sync, sync what changed
+        self.watch_interval = watch_interval
+        self.watching = False
+        self.watch_last: str = ""
+        self._watch_timer: Any = None
+        self._watch_generation: int | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
     def get_default_screen(self) -> Screen:
@@ -119,7 +133,16 @@ class SyncTuiApp(App[int]):
                     loop.add_signal_handler(sig, self.hang_up)
                 except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover
                     pass
+        from synctui.tui.remote_prompts import install
+
+        # host-key, password and WebDAV login questions from worker threads become modals
+        self._prompts = install(self)
         self.replan(rescan=True)
+
+    def on_unmount(self) -> None:
+        prompts = getattr(self, "_prompts", None)
+        if prompts is not None:
+            prompts.uninstall()
 
     def hang_up(self) -> None:
         """The terminal went away (SIGHUP) or we were asked to stop: cancel, then exit."""
@@ -176,6 +199,7 @@ class SyncTuiApp(App[int]):
                              "target": lock_badge(job.target.stores["overlay"])}
                     rescan = True
                 plan = job.plan(rescan=False)
+                self._reapply_choices(plan, dict(self.conflict_choices))
             except BaseException:
                 job.rules = previous
                 raise
@@ -184,6 +208,36 @@ class SyncTuiApp(App[int]):
         msg = PlanReady(plan, view, generation, rescan)
         msg.locks = locks  # type: ignore[attr-defined]
         self.post_message(msg)
+
+    @staticmethod
+    def _reapply_choices(plan: Plan, choices: dict[str, str]) -> None:
+        """A re-plan forgets the user's conflict decisions: apply them again."""
+        if not choices:
+            return
+        for ep in plan.entities:
+            choice = choices.get(ep.target_path)
+            if choice and ep.action is Act.CONFLICT:
+                try:
+                    resolve_conflict(ep, choice)
+                except PlanError:
+                    log.debug("conflict choice %s no longer applies to %s", choice, ep.target_path)
+
+    def resolve(self, ep: EntityPlan, choice: str) -> bool:
+        """Apply a conflict decision to the current plan (the one a sync will run)."""
+        if self.sync_running:
+            self.notify("A sync is running: decide when it has finished.", severity="warning")
+            return False
+        try:
+            resolve_conflict(ep, choice)
+        except PlanError as exc:
+            self.notify(" ".join(str(exc).split()), severity="warning")
+            return False
+        self.conflict_choices[ep.target_path] = choice
+        if self.plan is not None and self.job.source is not None and self.job.target is not None:
+            self.view = build_view(self.plan, self.job.source, self.job.target)
+        with self.batch_update():
+            self.broadcast("plan_changed", False)
+        return True
 
     def on_plan_ready(self, message: PlanReady) -> None:
         if message.generation != self._generation:
@@ -201,9 +255,12 @@ class SyncTuiApp(App[int]):
                     self.sides[name].lock = badge
         with self.batch_update():
             self.broadcast("plan_changed", message.rescanned)
+        if self._watch_generation == message.generation:
+            self._watch_generation = None
+            self._watch_checked(message.plan)
 
     # -- syncing --------------------------------------------------------------------------
-    def start_sync(self) -> bool:
+    def start_sync(self, *, break_lock: bool = False) -> bool:
         """Run the current plan exactly as previewed (what changed since is skipped)."""
         if self.sync_running:
             return False
@@ -217,13 +274,17 @@ class SyncTuiApp(App[int]):
         self.sync_error = None
         self.sync_running = True
         self.sync_plan = self.plan
-        self._sync_worker(self.plan)
+        self._sync_worker(self.plan, break_lock)
         self.broadcast("sync_started")
         return True
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="sync")
-    def _sync_worker(self, plan: Plan) -> None:
-        summary = self.job.run(plan, verify=True)
+    def _sync_worker(self, plan: Plan, break_lock: bool = False) -> None:
+        self.job.job_options.break_lock = break_lock  # stale locks only, this run only
+        try:
+            summary = self.job.run(plan, verify=True)
+        finally:
+            self.job.job_options.break_lock = False
         self.post_message(SyncDone(summary))
 
     def cancel_sync(self) -> None:
@@ -236,9 +297,12 @@ class SyncTuiApp(App[int]):
         self.drain_events()
         self.sync_running = False
         self.summary = message.summary
+        self.conflict_choices.clear()  # decided and done: the next plan starts afresh
         if self._quit_code is not None:
             self._exit_after_sync()
             return
+        if self.watching:
+            self._schedule_watch()
         with self.batch_update():
             self.broadcast("sync_finished", message.summary)
         from synctui.tui.screens.run import RunScreen
@@ -295,6 +359,14 @@ class SyncTuiApp(App[int]):
                 if getattr(self.job, name) is None:
                     self.sides[name].connection = "failed"
             self.broadcast("plan_failed", text)
+            if self._watch_generation is not None:
+                # a watch check failed: say so quietly and try again next time
+                self._watch_generation = None
+                self.watch_last = f"{time.strftime('%H:%M:%S')} check failed"
+                self.notify(f"Watch: planning failed: {text}", severity="error", timeout=6)
+                self.broadcast("watch_changed")
+                self._schedule_watch()
+                return
             self.show_error("Planning failed", text)
         elif group == "sync":
             self.drain_events()
@@ -304,9 +376,84 @@ class SyncTuiApp(App[int]):
                 return
             self.sync_error = text
             self.broadcast("sync_failed", text)
-            self.show_error("Sync failed", text)
+            if isinstance(error, LockHeldError) and "stale" in text and "--break-lock" in text:
+                self.offer_break_lock(text)
+            else:
+                self.show_error("Sync failed", text)
+            if self.watching:
+                self._schedule_watch()
         else:
             self.notify(text, severity="error", title="Error")
+
+    def offer_break_lock(self, text: str) -> None:
+        """A stale lock (never a live one) stopped the sync: offer to break it and run again."""
+        from rich.text import Text
+
+        from synctui.tui.screens.confirm import ConfirmScreen
+
+        found = _HOLDER.search(text)
+        holder = f"{found.group(1)} (pid {found.group(2)})" if found else "another sync"
+
+        def answer(ok: bool | None) -> None:
+            if ok:
+                self.start_sync(break_lock=True)
+
+        details = Text(text.replace(" — use --break-lock to break it", ""))
+        details.append("\nThe holder stopped sending heartbeats; only a stale lock is broken.",
+                       style="dim")
+        self.push_screen(ConfirmScreen(f"Break the stale lock held by {holder}?", details=details,
+                                       yes="Break it and sync", no="Leave it"), answer)
+
+    # -- watch ---------------------------------------------------------------------------
+    def toggle_watch(self) -> bool:
+        """Watch on: check the source every ``watch_interval`` s and sync what changed."""
+        self.watching = not self.watching
+        if self.watching:
+            if not self.sync_running:
+                self._schedule_watch()
+        else:
+            if self._watch_timer is not None:
+                self._watch_timer.stop()
+            self._watch_timer = None
+            self._watch_generation = None
+        self.broadcast("watch_changed")
+        return self.watching
+
+    def _schedule_watch(self) -> None:
+        if self._watch_timer is not None:
+            self._watch_timer.stop()
+        self._watch_timer = self.set_timer(self.watch_interval, self._watch_check, name="watch")
+
+    def _watch_check(self) -> None:
+        self._watch_timer = None
+        if not self.watching or self._quit_code is not None:
+            return
+        if self.sync_running or self.planning or self._watch_generation is not None:
+            self._schedule_watch()  # busy: look again later
+            return
+        if self.replan(rescan=True):
+            self._watch_generation = self._generation
+        else:
+            self._schedule_watch()
+
+    def _watch_checked(self, plan: Plan) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        if not self.watching:
+            return
+        if plan.is_noop:
+            self.watch_last = f"{stamp} up to date"
+            self._schedule_watch()
+        elif self.start_sync():
+            self.watch_last = f"{stamp} {plan.transfer_files} file(s) to sync"
+        else:
+            self._schedule_watch()
+        self.broadcast("watch_changed")
+
+    def action_history(self) -> None:
+        from synctui.tui.screens.history import HistoryScreen
+
+        if not isinstance(self.screen, HistoryScreen):
+            self.push_screen(HistoryScreen())
 
     def show_error(self, title: str, text: str) -> None:
         from synctui.tui.screens.error import ErrorScreen

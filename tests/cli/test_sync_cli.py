@@ -196,9 +196,11 @@ def test_exit_1_when_some_items_fail(tmp_path: Path, cli) -> None:
     assert "33 written" in out
 
 
-def test_exit_5_when_conflicts_are_left(tmp_path: Path, cli) -> None:
+def test_conflicts_are_reported_and_exit_5_only_when_asked(tmp_path: Path, cli) -> None:
     pair = conflict_pair(tmp_path)
     code, out, _ = cli("sync", "-s", pair.src, "-t", pair.dst, "--no-progress")
+    assert code == EXIT_OK and "conflicts: 1 entity left untouched" in out
+    code, out, _ = cli("sync", "-s", pair.src, "-t", pair.dst, "--no-progress", "--fail-on-conflict")
     assert code == EXIT_CONFLICTS and "conflicts: 1 entity left untouched" in out
     code, out, _ = cli("sync", "-s", pair.src, "-t", pair.dst, "--no-progress", "--overwrite-conflicts")
     assert code == EXIT_OK
@@ -274,7 +276,7 @@ def test_demo_sync_then_nothing_to_do(tmp_path: Path) -> None:
     args = ["sync", "--no-progress", "--source", paths.source_config, "--target", paths.target_config,
             "--rules", paths.rules_file]
     first = run_cli(*args, "--json")
-    assert first.returncode in (EXIT_OK, EXIT_CONFLICTS), first.stderr
+    assert first.returncode == EXIT_OK, first.stderr
     assert_no_traceback(first.stderr)
     one = json.loads(first.stdout)
     assert one["errors"] == [] and one["files_written"] > 0

@@ -186,3 +186,73 @@ def test_error_dialog(snap_compare, snap_demo) -> None:
         await pilot.pause()
 
     assert snap_compare(app_for(snap_demo), run_before=run_before, terminal_size=(80, 24))
+
+
+# -- history, conflict choice, watch -----------------------------------------------------
+
+
+@pytest.fixture
+def fixed_history(snap_demo: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Three past syncs of the demo pair at fixed times, shown in UTC."""
+    import time
+    from types import SimpleNamespace
+
+    from synctui.project.config import load_config
+    from synctui.sync.state import StateDB
+
+    monkeypatch.setenv("SYNCTUI_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    db = StateDB()
+    pair = db.pair_id(load_config(snap_demo.source_config).overlay.key,
+                      load_config(snap_demo.target_config).overlay.key)
+    base = 1767225600.0  # 2026-01-01 00:00:00 UTC
+    for i, (status, created, errors, took) in enumerate(
+            [("ok", 12, 0, 2.5), ("partial", 0, 3, 61.0), ("ok", 1, 0, 0.4)]):
+        sid = f"2026010{i + 1}T000000-fixed{i}"
+        db.start_sync(pair, sid, "saved-plan")
+        db.finish_sync(sid, SimpleNamespace(checked=100, created=created, updated=2 * i, skipped=90,
+                                            deleted=i, conflicts=1, bytes=1_500_000 * (i + 1),
+                                            errors=[None] * errors, status=status))
+        start = base + i * 86400 + 3600 * i
+        db._conn.execute("UPDATE history SET started=?, ended=? WHERE sync_id=?", (start, start + took, sid))
+    db._conn.commit()
+    db.close()
+    yield snap_demo
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_history(snap_compare, fixed_history) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("h")
+        await settle(pilot)
+
+    assert snap_compare(app_for(fixed_history), run_before=run_before, terminal_size=(80, 24))
+
+
+def test_conflict_dialog(snap_compare, snap_demo) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("p")
+        await settle(pilot)
+        screen = pilot.app.screen
+        row = next(i for i, r in enumerate(screen.rows) if r.level == 1 and r.entity is not None
+                   and r.entity.action.value == "conflict")
+        screen.query_one(DataTable).move_cursor(row=row)
+        await pilot.press("c")
+        await settle(pilot)
+
+    assert snap_compare(app_for(snap_demo), run_before=run_before, terminal_size=(80, 24))
+
+
+def test_break_lock_dialog(snap_compare, snap_demo) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        pilot.app.offer_break_lock(
+            "target ./demo/target/overlay: write lock held by ghost@elsewhere (pid 1, sync ghost) for 1h00m, "
+            "stale: no heartbeat for 3600 s (TTL 60 s) — use --break-lock to break it")
+        await pilot.pause()
+
+    assert snap_compare(app_for(snap_demo), run_before=run_before, terminal_size=(80, 24))

@@ -72,6 +72,8 @@ class BrowseScreen(Screen[None]):
                 tooltip="Run the plan as previewed (asks first)"),
         Binding("R", "rescan", "Rescan", id="browse.rescan", key_display="R", show=False,
                 tooltip="Scan both projects again and re-plan"),
+        Binding("h", "history", "History", id="browse.history",
+                tooltip="Past syncs of this source and target"),
     ]
 
     def __init__(self) -> None:
@@ -358,3 +360,6 @@ class BrowseScreen(Screen[None]):
 
     def action_rescan(self) -> None:
         self.app.replan(rescan=True)
+
+    def action_history(self) -> None:
+        self.app.action_history()

@@ -15,12 +15,15 @@ def binding_sections() -> list[tuple[str, list[Binding]]]:
     """(section title, bindings) in the order a user meets the screens."""
     from synctui.tui.app import SyncTuiApp
     from synctui.tui.screens.browse import BrowseScreen
+    from synctui.tui.screens.conflict import ConflictScreen
+    from synctui.tui.screens.history import HistoryScreen
     from synctui.tui.screens.preview import PreviewScreen
     from synctui.tui.screens.rules import RulesScreen
     from synctui.tui.screens.run import RunScreen
 
     sections = [("Everywhere", SyncTuiApp), ("Browse", BrowseScreen), ("Preview (dry run)", PreviewScreen),
-                ("Rules", RulesScreen), ("Sync", RunScreen)]
+                ("Rules", RulesScreen), ("Sync", RunScreen), ("Conflict", ConflictScreen),
+                ("History", HistoryScreen)]
     out = []
     for title, cls in sections:
         out.append((title, [b for b in cls.BINDINGS if isinstance(b, Binding)]))

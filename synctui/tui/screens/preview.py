@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from synctui.format import human_bytes
-from synctui.sync.plan import Plan
+from synctui.sync.plan import Act, Plan
 from synctui.tui import rule_edits
 from synctui.tui.preview_rows import (
     ACTION_FILTERS,
@@ -92,6 +92,8 @@ class PreviewScreen(Screen[None]):
                 tooltip=f"Next page ({PAGE_SIZE} rows a page)"),
         Binding("left_square_bracket", "prev_page", "Prev", id="preview.prev_page", key_display="[",
                 show=False, tooltip="Previous page"),
+        Binding("c", "conflict", "Resolve", id="preview.conflict",
+                tooltip="On a conflict: keep the target, take the source or keep both"),
         Binding("s", "sync", "Sync", id="preview.sync", tooltip="Run this plan (asks first)"),
         Binding("r", "rules", "Rules", id="preview.rules", show=False,
                 tooltip="Edit filters and mappings"),
@@ -339,3 +341,17 @@ class PreviewScreen(Screen[None]):
         from synctui.tui.screens.rules import RulesScreen
 
         self.app.push_screen(RulesScreen())
+
+    def action_conflict(self) -> None:
+        row = self.current_row()
+        ep = row.entity if row is not None and row.level == 1 else None
+        if ep is None or not (ep.action is Act.CONFLICT or "(your choice)" in ep.reason):
+            self.notify("Pick a conflict row (an entity marked conflict).", severity="warning")
+            return
+        from synctui.tui.screens.conflict import ConflictScreen
+
+        def chosen(choice: str | None) -> None:
+            if choice:
+                self.app.resolve(ep, choice)
+
+        self.app.push_screen(ConflictScreen(ep), chosen)

@@ -110,6 +110,10 @@ class RunScreen(Screen[None]):
                 tooltip="Stop after the files in flight (asks first)"),
         Binding("b,escape", "back", "Back", id="run.back", key_display="b",
                 tooltip="Back to the browser; re-plans when the sync is over, a running sync goes on"),
+        Binding("w", "watch", "Watch", id="run.watch",
+                tooltip="Watch on/off: re-check the source every few seconds and sync what changed"),
+        Binding("h", "history", "History", id="run.history",
+                tooltip="Past syncs of this source and target"),
     ]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -120,6 +124,7 @@ class RunScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(id="run-title", markup=False)
         yield Static(id="run-locks", markup=False)
+        yield Static(id="run-watch", markup=False)
         with Horizontal(classes="progress-row"):
             yield Static("bytes", classes="progress-label")
             yield ProgressBar(total=1, show_eta=False, id="bytes-bar")
@@ -142,6 +147,7 @@ class RunScreen(Screen[None]):
         self.query_one("#run-buttons").display = False
         self._title()
         self.locks_changed()
+        self.watch_changed()
         if app.errors:
             self.query_one("#run-log", Log).write_lines(list(app.errors))
         self.sync_tick(app.job.sink.progress, [])
@@ -173,6 +179,17 @@ class RunScreen(Screen[None]):
             text.append(f"{name} ", style="bold")
             text.append_text(side.lock.text())
         self.query_one("#run-locks", Static).update(text)
+
+    def watch_changed(self) -> None:
+        app = self.app
+        text = Text("watch: ", style="bold")
+        text.append("on" if app.watching else "off", style="bold green" if app.watching else "dim")
+        if app.watching:
+            text.append(f" every {app.watch_interval:g} s", style="dim")
+        if app.watch_last:
+            text.append(f" · last check {app.watch_last}", style="dim")
+        text.append("  (w)", style="dim")
+        self.query_one("#run-watch", Static).update(text)
 
     def sync_tick(self, progress: Progress, lines: list[str]) -> None:
         tb, tf = progress.total_bytes, progress.total_files
@@ -255,3 +272,10 @@ class RunScreen(Screen[None]):
         self.dismiss()
         if not running:
             self.app.replan(rescan=True)
+
+    def action_watch(self) -> None:
+        on = self.app.toggle_watch()
+        self.notify(f"Watch {'on' if on else 'off'}.", timeout=2)
+
+    def action_history(self) -> None:
+        self.app.action_history()

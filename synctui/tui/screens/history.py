@@ -1,0 +1,100 @@
+"""Past syncs of this source -> target pair, newest first, from the state database."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from synctui.format import human_bytes, human_duration
+
+if TYPE_CHECKING:
+    from synctui.sync.state import HistoryRow
+    from synctui.tui.app import SyncTuiApp
+
+HISTORY_LIMIT = 200
+COLUMNS = ("started", "status", "created", "updated", "deleted", "conflicts", "errors", "bytes", "took")
+_STATUS_STYLES = {"ok": "green", "partial": "yellow", "failed": "bold red", "cancelled": "yellow",
+                  "running": "cyan"}
+
+
+def history_cells(row: HistoryRow) -> tuple[Text, ...]:
+    """One table row: local start time, status and counts (numbers right-aligned)."""
+    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.started))
+    took = human_duration(row.ended - row.started) if row.ended else "–"
+
+    def num(n: int | None) -> Text:
+        return Text(str(n or 0), justify="right", style="" if n else "dim")
+
+    return (Text(started), Text(row.status, style=_STATUS_STYLES.get(row.status, "")),
+            num(row.created), num(row.updated), num(row.deleted), num(row.conflicts),
+            Text(str(row.errors or 0), justify="right", style="bold red" if row.errors else "dim"),
+            Text(human_bytes(row.bytes or 0), justify="right"), Text(took, justify="right"))
+
+
+class HistoryScreen(Screen[None]):
+    """A table of the past syncs of the app's pair (loaded in a thread)."""
+
+    app: SyncTuiApp
+
+    BINDINGS = [
+        Binding("escape,b", "back", "Back", id="history.back", key_display="esc",
+                tooltip="Back to where you were"),
+        Binding("R", "reload", "Reload", id="history.reload", key_display="R",
+                tooltip="Read the history again"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="history-title", markup=False)
+        yield DataTable(id="history-table", cursor_type="row", zebra_stripes=False)
+        yield Static(id="history-status", markup=False)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for name in COLUMNS:
+            table.add_column(name, key=name)
+        title = Text("History  ", style="bold")
+        title.append(self.app.sides["source"].config.label)
+        title.append(" → ")
+        title.append(self.app.sides["target"].config.label)
+        self.query_one("#history-title", Static).update(title)
+        table.focus()
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        self.query_one("#history-status", Static).update(Text("loading…", style="dim"))
+        self._load()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="history")
+    def _load(self) -> None:
+        job = self.app.job
+        db = job.state
+        if db is None:
+            self.app.call_from_thread(self.show_rows, None)
+            return
+        source, target = job.pair_key
+        rows = [r for r in db.history(source=source, target=target, limit=HISTORY_LIMIT)
+                if (r.source, r.target) == (source, target)]
+        self.app.call_from_thread(self.show_rows, rows)
+
+    def show_rows(self, rows: list[HistoryRow] | None) -> None:
+        table = self.query_one(DataTable)
+        status = self.query_one("#history-status", Static)
+        table.clear()
+        if rows is None:
+            status.update(Text("the state database is off for this job: no history", style="dim"))
+            return
+        for i, row in enumerate(rows):
+            table.add_row(*history_cells(row), key=f"{i}:{row.sync_id}")
+        status.update(Text(f"{len(rows)} past sync(s), newest first" if rows
+                           else "no syncs of this pair yet", style="dim"))
+
+    def action_back(self) -> None:
+        self.dismiss()
