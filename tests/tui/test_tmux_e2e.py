@@ -72,7 +72,7 @@ class Terminal:
             time.sleep(0.1)
         raise AssertionError("the app never started")
 
-    def wait_exit(self, timeout: float = 15.0) -> bool:
+    def wait_exit(self, timeout: float = 40.0) -> bool:
         pid = self.pid
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
