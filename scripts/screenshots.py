@@ -110,6 +110,41 @@ async def error(pilot: Pilot) -> None:
     await pilot.pause()
 
 
+async def history(pilot: Pilot) -> None:
+    await synced(pilot)
+    await pilot.press("b")
+    await settle(pilot)
+    pilot.app.clear_notifications()
+    await pilot.press("h")
+    await settle(pilot)
+
+
+async def conflict(pilot: Pilot) -> None:
+    await keys("p")(pilot)
+    screen = pilot.app.screen
+    row = next(i for i, r in enumerate(screen.rows)  # type: ignore[attr-defined]
+               if r.level == 1 and r.entity and r.entity.action.value == "conflict")
+    screen.query_one(DataTable).move_cursor(row=row)
+    await pilot.press("c")
+    await settle(pilot)
+
+
+async def break_lock(pilot: Pilot) -> None:
+    await settle(pilot)
+    pilot.app.offer_break_lock(  # type: ignore[attr-defined]
+        "target ./demo/target/overlay: write lock held by ghost@elsewhere (pid 1, sync ghost) for 1h00m, "
+        "stale: no heartbeat for 3600 s (TTL 60 s) — use --break-lock to break it")
+    await pilot.pause()
+
+
+async def watching(pilot: Pilot) -> None:
+    await synced(pilot)
+    await pilot.press("w")
+    await pilot.pause()
+    pilot.app.clear_notifications()
+    await pilot.pause()
+
+
 async def palette(pilot: Pilot) -> None:
     await settle(pilot)
     await pilot.press("ctrl+p")
@@ -136,6 +171,10 @@ SHOTS: dict[str, tuple[tuple[int, int], Steps]] = {
     "help": ((80, 24), keys("question_mark")),
     "error": ((80, 24), error),
     "palette": ((80, 24), palette),
+    "history": ((80, 24), history),
+    "conflict": ((80, 24), conflict),
+    "break-lock": ((80, 24), break_lock),
+    "run-watch": ((80, 24), watching),
 }
 
 

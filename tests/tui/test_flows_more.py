@@ -216,12 +216,12 @@ async def test_a_stale_lock_is_offered_for_breaking(demo) -> None:
         await settle(pilot)
         await pilot.press("s", "y")
         await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, ConfirmScreen)
-        question = screen.question
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        question = app.screen.question
         assert "Break the stale lock held by ghost@elsewhere (pid 1)?" in str(question)
         await pilot.press("y")
         await settle(pilot)
+        await wait_for(pilot, lambda: app.summary is not None and not app.sync_running)
         assert app.summary is not None and app.summary.status == "ok"
         assert app.job.job_options.break_lock is False
         assert not lock.exists()
@@ -235,7 +235,8 @@ async def test_a_live_lock_is_never_offered(demo) -> None:
         await settle(pilot)
         await pilot.press("s", "y")
         await settle(pilot)
-        assert isinstance(app.screen, ErrorScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorScreen))
+        assert "held by ghost@elsewhere" in str(app.screen.message)
         assert app.summary is None
 
 

@@ -20,13 +20,16 @@ if TYPE_CHECKING:
 
 HISTORY_LIMIT = 200
 COLUMNS = ("started", "status", "created", "updated", "deleted", "conflicts", "errors", "bytes", "took")
+#: below ``WIDE`` columns the counts get short headers so every column fits in 80
+SHORT = {"created": "new", "updated": "upd", "deleted": "del", "conflicts": "confl", "errors": "err"}
+WIDE = 100
 _STATUS_STYLES = {"ok": "green", "partial": "yellow", "failed": "bold red", "cancelled": "yellow",
                   "running": "cyan"}
 
 
 def history_cells(row: HistoryRow) -> tuple[Text, ...]:
     """One table row: local start time, status and counts (numbers right-aligned)."""
-    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.started))
+    started = time.strftime("%Y-%m-%d %H:%M", time.localtime(row.started))
     took = human_duration(row.ended - row.started) if row.ended else "–"
 
     def num(n: int | None) -> Text:
@@ -58,8 +61,11 @@ class HistoryScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
+        wide = self.app.size.width >= WIDE
         for name in COLUMNS:
-            table.add_column(name, key=name)
+            label = name if wide else SHORT.get(name, name)
+            table.add_column(Text(label, justify="left" if name in ("started", "status") else "right"),
+                             key=name)
         title = Text("History  ", style="bold")
         title.append(self.app.sides["source"].config.label)
         title.append(" → ")
@@ -93,7 +99,8 @@ class HistoryScreen(Screen[None]):
             return
         for i, row in enumerate(rows):
             table.add_row(*history_cells(row), key=f"{i}:{row.sync_id}")
-        status.update(Text(f"{len(rows)} past sync(s), newest first" if rows
+        legend = "" if self.app.size.width >= WIDE else " · new/upd/del = created/updated/deleted"
+        status.update(Text(f"{len(rows)} past sync(s), newest first{legend}" if rows
                            else "no syncs of this pair yet", style="dim"))
 
     def action_back(self) -> None:

@@ -92,9 +92,9 @@ class PreviewScreen(Screen[None]):
                 tooltip=f"Next page ({PAGE_SIZE} rows a page)"),
         Binding("left_square_bracket", "prev_page", "Prev", id="preview.prev_page", key_display="[",
                 show=False, tooltip="Previous page"),
+        Binding("s", "sync", "Sync", id="preview.sync", tooltip="Run this plan (asks first)"),
         Binding("c", "conflict", "Resolve", id="preview.conflict",
                 tooltip="On a conflict: keep the target, take the source or keep both"),
-        Binding("s", "sync", "Sync", id="preview.sync", tooltip="Run this plan (asks first)"),
         Binding("r", "rules", "Rules", id="preview.rules", show=False,
                 tooltip="Edit filters and mappings"),
     ]
