@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -32,7 +34,10 @@ def binding_sections() -> list[tuple[str, list[Binding]]]:
     return out
 
 
+@lru_cache(maxsize=4)
 def keys_table(width: int) -> Table:
+    """Built once per width: bindings never change while the app runs, and rebuilding
+    it on every `?` cost ~30 ms of key latency during a sync."""
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column(no_wrap=True)
