@@ -76,15 +76,26 @@ class Terminal:
         pid = self.pid
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if not _alive(pid):
                 return True
             time.sleep(0.1)
         return False
 
     def close(self) -> None:
         self.tmux("kill-server")
+
+
+def _alive(pid: int) -> bool:
+    """Running, and not a zombie its parent (the tmux server) has yet to reap."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def app_command(demo) -> str:
@@ -110,7 +121,7 @@ def test_preview_then_sync_in_a_real_terminal(demo, tmp_path: Path) -> None:
         term.keys("Escape")
         term.wait_for("nothing to do")
         term.keys("q")
-        assert term.wait_exit(), "the app did not exit on q"
+        assert term.wait_exit(), f"the app did not exit on q; the screen was:\n{term.screen()}"
     finally:
         term.close()
     target = Path(demo.target_overlay)
