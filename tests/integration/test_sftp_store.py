@@ -10,9 +10,12 @@ import stat
 import subprocess
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from conftest import Remote
+
+if TYPE_CHECKING:  # a type only: at run time 'conftest' may be another folder's
+    from conftest import Remote
 
 from synctui.errors import ConnectionFailed, PathEscapeError, StoreError
 from synctui.storage import sftp as sftp_mod

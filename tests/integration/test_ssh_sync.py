@@ -17,9 +17,12 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from conftest import Remote
+
+if TYPE_CHECKING:  # a type only: at run time 'conftest' may be another folder's
+    from conftest import Remote
 from sync_helpers import (
     SRC_MTIME,
     TRASH,
