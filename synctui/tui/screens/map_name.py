@@ -10,19 +10,20 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Select, Static
 
 from synctui.sync.rules import MAP_DIMENSIONS, RuleSet
 from synctui.tui.rule_edits import mapping_problem
+from synctui.tui.screens.checked_dialog import CheckedDialog
 from synctui.tui.widgets.inputs import steady_input
 
 MapResult = tuple[str, str, str]  # (dimension, source name, target name; "" = keep)
 
 
-class MapNameScreen(ModalScreen[MapResult | None]):
+class MapNameScreen(CheckedDialog[MapResult]):
     """Pick what to rename (when there is a choice), type the new name, Enter."""
 
+    FIELD_ID, PROBLEM_ID = "map-dest", "map-problem"
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="map.cancel", tooltip="Change nothing")]
 
     def __init__(self, rules: RuleSet, *, choices: list[tuple[str, str]] | None = None,
@@ -40,7 +41,6 @@ class MapNameScreen(ModalScreen[MapResult | None]):
         self.initial_dest = dest
         self.source_names = source_names
         self.target_names = target_names
-        self.problem: str | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -60,53 +60,28 @@ class MapNameScreen(ModalScreen[MapResult | None]):
             yield Static(Text("enter: apply   esc: cancel   empty: remove the mapping", style="dim"),
                          classes="dialog-hint")
 
-    def on_mount(self) -> None:
-        self.query_one("#map-dest", Input).focus()
-        self._validate()
-
     def _current_dest(self) -> str:
         if self.initial_dest is not None:
             return self.initial_dest
         return self.rules.maps.get(self.dim, {}).get(self.source, self.source)
 
-    def _validate(self) -> None:
+    def check(self) -> tuple[str | None, str]:
         dest = self.query_one("#map-dest", Input).value.strip()
         if self.source_editable:
             self.source = self.query_one("#map-source", Input).value.strip()
-        self.problem = mapping_problem(self.rules, self.dim, self.source, dest, self.source_names,
-                                       self.target_names, replacing=self.replacing)
-        out = self.query_one("#map-problem", Static)
-        dest_input = self.query_one("#map-dest", Input)
-        dest_input.set_class(self.problem is not None, "-invalid")
-        if self.problem:
-            out.update(Text(f"✗ {self.problem}", style="bold red"))
-        elif not dest or dest == self.source:
-            out.update(Text(f"✓ {self.source or '…'} keeps its name", style="green"))
-        else:
-            out.update(Text(f"✓ {self.source} → {dest}", style="green"))
+        problem = mapping_problem(self.rules, self.dim, self.source, dest, self.source_names,
+                                  self.target_names, replacing=self.replacing)
+        if not dest or dest == self.source:
+            return problem, f"✓ {self.source or '…'} keeps its name"
+        return problem, f"✓ {self.source} → {dest}"
 
-    def on_input_changed(self, event: Input.Changed) -> None:
-        event.stop()
-        self._validate()
-
-    def on_select_changed(self, event: Select.Changed) -> None:
-        event.stop()
+    def select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "map-choice" and isinstance(event.value, int):
             self.dim, self.source = self.choices[event.value]
             self.query_one("#map-dest", Input).value = self.rules.maps.get(self.dim, {}).get(
                 self.source, self.source)
         elif event.select.id == "map-dim" and isinstance(event.value, str):
             self.dim = event.value
-        self._validate()
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self._validate()
-        if self.problem:
-            self.app.bell()
-            return
-        dest = self.query_one("#map-dest", Input).value.strip()
-        self.dismiss((self.dim, self.source, dest))
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+    def result(self) -> MapResult:
+        return (self.dim, self.source, self.query_one("#map-dest", Input).value.strip())
