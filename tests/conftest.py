@@ -10,6 +10,10 @@ from typing import Any
 
 import pytest
 
+# real servers (sshd, wsgidav, nginx) for any test folder; assert rewriting for their helpers
+pytest.register_assert_rewrite("server_fixtures", "webdav_servers")
+pytest_plugins = ["server_fixtures", "webdav_servers"]
+
 #: two objects, enough for picks, segmentations and mapping tests
 DEFAULT_OBJECTS: list[dict[str, Any]] = [
     {"name": "ribosome", "is_particle": True, "label": 1, "color": [0, 117, 220, 255],

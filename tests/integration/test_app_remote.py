@@ -4,7 +4,6 @@ Driven by keys through Pilot at 80x24.  The stores ask their questions (trust th
 host, a passphrase or password, a WebDAV login) from worker threads; the app turns
 them into modals (``synctui.tui.remote_prompts``) and these tests answer them.
 On loopback both servers serve local folders, so the results are checked on disk.
-(No ``from conftest import ...`` here: run with tests/tui, that name is tests/tui's conftest.)
 """
 
 from __future__ import annotations
@@ -20,8 +19,6 @@ from typing import Any
 
 import pytest
 from sync_helpers import Pair, read_tree, write_config, write_tree
-
-pytest.register_assert_rewrite("webdav_servers")
 from webdav_servers import Dav  # noqa: E402
 
 from synctui.storage import ssh_connect, webdav_auth  # noqa: E402
@@ -32,7 +29,6 @@ from synctui.tui.screens.prompt import (  # noqa: E402
     SecretPromptScreen,
 )
 
-pytest_plugins = ["webdav_servers"]
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 SIZE = (80, 24)

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-if TYPE_CHECKING:  # a type only: at run time 'conftest' may be another folder's
-    from conftest import Remote
+if TYPE_CHECKING:
+    from server_fixtures import Remote
 
 from synctui.errors import ConnectionFailed, PathEscapeError, StoreError
 from synctui.storage import sftp as sftp_mod

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-if TYPE_CHECKING:  # a type only: at run time 'conftest' may be another folder's
-    from conftest import Remote
+if TYPE_CHECKING:
+    from server_fixtures import Remote
 from sync_helpers import (
     SRC_MTIME,
     TRASH,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from webdav_servers import Dav, FailFirstPuts, free_port, self_signed_cert  # noqa: E402
 
 from synctui.errors import ConnectionFailed, PathEscapeError, StoreError
 from synctui.storage import webdav as webdav_mod
@@ -21,10 +22,6 @@ from synctui.storage.url import parse_location
 from synctui.storage.webdav import Capabilities, WebDAVStore, hidden_candidates
 from synctui.storage.webdav_auth import Credentials, set_auth_prompt
 
-pytest.register_assert_rewrite("webdav_servers")  # before importing it: it is our pytest plugin too
-from webdav_servers import Dav, FailFirstPuts, free_port, self_signed_cert  # noqa: E402
-
-pytest_plugins = ["webdav_servers"]
 pytestmark = pytest.mark.integration
 
 NS = 1_000_000_000

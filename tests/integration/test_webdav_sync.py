@@ -23,6 +23,7 @@ from sync_helpers import (
     write_config,
     write_tree,
 )
+from webdav_servers import Dav, FailFirstPuts  # noqa: E402
 
 from synctui.errors import LockHeldError
 from synctui.sync.api import JobOptions, SyncJob
@@ -31,10 +32,6 @@ from synctui.sync.locks import Lock
 from synctui.sync.plan import Act
 from synctui.sync.rules import RuleSet
 
-pytest.register_assert_rewrite("webdav_servers")  # before importing it: it is our pytest plugin too
-from webdav_servers import Dav, FailFirstPuts  # noqa: E402
-
-pytest_plugins = ["webdav_servers"]
 pytestmark = pytest.mark.integration
 
 

@@ -8,7 +8,7 @@
   ``libnginx-mod-http-dav-ext``), the stricter server of DESIGN §7.
 
 Test modules use the fixtures at the bottom through
-``pytest_plugins = ["webdav_servers"]``: ``dav`` is parametrised over both
+the root conftest (``pytest_plugins``): ``dav`` is parametrised over both
 servers and gives each test a fresh, empty collection.  A server that cannot
 start skips its tests locally and fails them when ``SYNCTUI_REQUIRE_SERVERS=1``
 or ``CI=true``.
