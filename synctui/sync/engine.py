@@ -47,6 +47,10 @@ log = logging.getLogger("synctui.engine")
 
 TRASH_DIR = ".synctui-trash"
 SMALL_FILE = 8 << 20  # read whole below this; stream above
+# small files travel in batches where a store has a batch API (SFTP: one tar stream)
+BATCH_FILE_MAX = 1 << 20
+BATCH_FILES = 256
+BATCH_BYTES = 16 << 20
 
 
 @dataclass
@@ -151,6 +155,11 @@ class Engine:
         self._follow: list[tuple[_EntityRun, int]] = []
         self._follow_cv = threading.Condition()
         self._outstanding = 0
+        # per source root: files waiting to go as one batch
+        self._batches: dict[str, list[tuple[_EntityRun, int, FileAction]]] = {}
+        self._batch_bytes: dict[str, int] = {}
+        # verify mode: one fresh listing per store instead of a stat per file
+        self._fresh: dict[str, dict[str, FileInfo] | None] = {}
 
     # -- public ------------------------------------------------------------------
     def cancel(self) -> None:
@@ -165,6 +174,8 @@ class Engine:
         self.sink.emit(SyncStarted(self.sync_id, len(plan.entities), prog.total_files, prog.total_bytes))
         self._count_static()
         try:
+            if self.verify:
+                self._list_fresh()
             self._add_objects()
             self._execute()
         finally:
@@ -228,8 +239,9 @@ class Engine:
                 run = _EntityRun(ent, _phases(ent))
                 if run.phases:
                     self._start_phase(run, 0)
-                self._drain_follow()
+                self._drain_follow(flush=False)
             while True:
+                self._flush_batches()
                 with self._follow_cv:
                     while not self._follow and self._outstanding:
                         self._follow_cv.wait(0.5)
@@ -238,11 +250,13 @@ class Engine:
                 self._drain_follow()
         self._finish_entities()
 
-    def _drain_follow(self) -> None:
+    def _drain_follow(self, *, flush: bool = True) -> None:
         with self._follow_cv:
             ready, self._follow = self._follow, []
         for run, phase in ready:
             self._start_phase(run, phase)
+        if flush and ready:
+            self._flush_batches()
 
     def _start_phase(self, run: _EntityRun, phase: int) -> None:
         files = run.phases[phase]
@@ -259,15 +273,41 @@ class Engine:
         with run.lock:
             run.pending = len(files)
         for fa in files:
-            self._inflight.acquire()
-            with self._follow_cv:
-                self._outstanding += 1
-            fut = self._pool.submit(self._do_file, run.plan, fa)
-            fut.add_done_callback(lambda f, r=run, p=phase: self._file_done(f, r, p))
+            key = self._batch_key(run.plan, fa)
+            if key is None:
+                self._submit([(run, phase)], self._do_file, run.plan, fa)
+                continue
+            batch = self._batches.setdefault(key, [])
+            batch.append((run, phase, fa))
+            self._batch_bytes[key] = self._batch_bytes.get(key, 0) + fa.size
+            if len(batch) >= BATCH_FILES or self._batch_bytes[key] >= BATCH_BYTES:
+                self._flush_batches(key)
 
-    def _file_done(self, fut: Future, run: _EntityRun, phase: int) -> None:
+    def _submit(self, items: list[tuple[_EntityRun, int]], fn: Callable[..., object], *args: object) -> None:
+        """One task on the pool; ``fn`` returns one outcome per item (or one for one item)."""
+        self._inflight.acquire()
+        with self._follow_cv:
+            self._outstanding += 1
+        fut = self._pool.submit(fn, *args)
+        fut.add_done_callback(lambda f: self._task_done(f, items))
+
+    def _task_done(self, fut: Future, items: list[tuple[_EntityRun, int]]) -> None:
         self._inflight.release()
-        ok = fut.result()
+        try:
+            out = fut.result()
+        except BaseException as exc:  # noqa: BLE001 - the tasks report their own errors; be safe
+            log.exception("task failed")
+            out = [False] * len(items)
+            self._fail("engine", f"internal error: {type(exc).__name__}: {exc}")
+        outcomes = out if isinstance(out, list) else [out]
+        with self._follow_cv:
+            for (run, phase), ok in zip(items, outcomes, strict=True):
+                self._item_done(run, phase, ok)
+            self._outstanding -= 1
+            self._follow_cv.notify_all()
+
+    def _item_done(self, run: _EntityRun, phase: int, ok: bool | None) -> None:
+        """One file of ``run`` finished (called under the follow condition)."""
         with run.lock:
             run.pending -= 1
             if ok is None:
@@ -275,14 +315,104 @@ class Engine:
             elif not ok:
                 run.failed += 1
             last = run.pending == 0
-        with self._follow_cv:
-            if last:
-                if phase + 1 < len(run.phases):
-                    self._follow.append((run, phase + 1))
-                else:
-                    self._entity_done(run)
-            self._outstanding -= 1
-            self._follow_cv.notify_all()
+        if last:
+            if phase + 1 < len(run.phases):
+                self._follow.append((run, phase + 1))
+            else:
+                self._entity_done(run)
+
+    # -- batches of small files --------------------------------------------------------
+    def _batch_key(self, ent: EntityPlan, fa: FileAction) -> str | None:
+        """The source root a small plain copy batches under, or None to go alone."""
+        if ent.transform or fa.action is Act.DELETE or fa.source_path is None:
+            return None
+        size = fa.src_size if fa.src_size is not None else fa.size
+        if size > BATCH_FILE_MAX:
+            return None
+        key = ent.source_root or "overlay"
+        src = self.source.stores[key]
+        if hasattr(self.tstore, "write_many") or hasattr(src, "read_many"):
+            return key
+        return None
+
+    def _flush_batches(self, key: str | None = None) -> None:
+        for k in [key] if key is not None else list(self._batches):
+            batch = self._batches.pop(k, None)
+            self._batch_bytes.pop(k, None)
+            if batch:
+                self._submit([(r, p) for r, p, _ in batch], self._do_batch, k,
+                             [(r.plan, fa) for r, _, fa in batch])
+
+    def _do_batch(self, key: str, items: list[tuple[EntityPlan, FileAction]]) -> list[bool | None]:
+        """Read then write many small files at once; anything a batch cannot do goes alone."""
+        if self._check_lock() or len(items) == 1:
+            return [self._do_file(ent, fa) for ent, fa in items]
+        prog = self.sink.progress
+        for _, fa in items:
+            prog.in_flight[fa.target_path] = fa.size
+            self.sink.emit(ItemStarted(fa.target_path, fa.size))
+        out: list[bool | None] = [False] * len(items)
+        settled: set[int] = set()  # done, failed or held for good
+        try:
+            if self.verify:
+                for i, (ent, fa) in enumerate(items):
+                    if why := self._precondition_broken(ent, fa):
+                        self._skip(fa, why, changed=True)
+                        out[i] = None
+                        settled.add(i)
+            todo = [i for i in range(len(items)) if i not in settled]
+            data = self._read_batch(self.source.stores[key], [items[i][1].source_path or "" for i in todo])
+            writes, where = [], []
+            for i, got in zip(todo, data, strict=True):
+                fa = items[i][1]
+                if isinstance(got, StoreError) and not got.transient:
+                    self._fail(fa.target_path, str(got))
+                    settled.add(i)
+                elif isinstance(got, bytes):
+                    writes.append((fa.target_path, got, fa.src_mtime_ns))
+                    where.append(i)
+            for i, res in zip(where, self._write_batch(writes), strict=True):
+                ent, fa = items[i]
+                if isinstance(res, FileInfo):
+                    self._done_ok(ent, fa, res)
+                    out[i] = True
+                    settled.add(i)
+                elif isinstance(res, StoreError) and not res.transient:
+                    self._fail(fa.target_path, str(res))
+                    settled.add(i)
+        except Exception as exc:  # noqa: BLE001 - the batch broke as a whole: each file alone
+            log.info("batch of %d files failed (%s); going one by one", len(items), exc)
+        finally:
+            for _, fa in items:
+                prog.in_flight.pop(fa.target_path, None)
+        for i in range(len(items)):  # transient trouble: the single-file path retries with backoff
+            if i not in settled:
+                out[i] = self._do_file(*items[i])
+        return out
+
+    def _read_batch(self, src: Store, paths: list[str]) -> list[bytes | BaseException]:
+        many = getattr(src, "read_many", None)
+        if many is not None:
+            return [got for _, got in many(paths)]
+        out: list[bytes | BaseException] = []
+        for path in paths:
+            try:
+                out.append(src.read_bytes(path))
+            except SyncTuiError as exc:
+                out.append(exc if isinstance(exc, StoreError) else StoreError(str(exc)))
+        return out
+
+    def _write_batch(self, writes: list[tuple[str, bytes, int | None]]) -> list[FileInfo | BaseException]:
+        many = getattr(self.tstore, "write_many", None)
+        if many is not None:
+            return list(many(writes))
+        out: list[FileInfo | BaseException] = []
+        for path, data, mtime in writes:
+            try:
+                out.append(self.tstore.write_atomic(path, data, mtime_ns=mtime))
+            except SyncTuiError as exc:
+                out.append(exc if isinstance(exc, StoreError) else StoreError(str(exc)))
+        return out
 
     def _entity_done(self, run: _EntityRun) -> None:
         if run.failed or run.held:
@@ -314,10 +444,7 @@ class Engine:
     # -- one file -----------------------------------------------------------------------
     def _do_file(self, ent: EntityPlan, fa: FileAction) -> bool | None:
         """True: done; False: failed or cancelled; None: skipped, changed since the plan."""
-        if self.lost_lock is not None and not self.cancel_event.is_set() and self.lost_lock():
-            self._fail("lock", "our lock on the target was broken by someone else: stopping")
-            self.cancel_event.set()
-        if self.cancel_event.is_set():
+        if self._check_lock():
             self._skip(fa, "cancelled")
             return False
         prog = self.sink.progress
@@ -347,6 +474,18 @@ class Engine:
             return False
         finally:
             prog.in_flight.pop(fa.target_path, None)
+        self._done_ok(ent, fa, info)
+        return True
+
+    def _check_lock(self) -> bool:
+        """True when we must stop: cancelled, or our target lock was taken from us."""
+        if self.lost_lock is not None and not self.cancel_event.is_set() and self.lost_lock():
+            self._fail("lock", "our lock on the target was broken by someone else: stopping")
+            self.cancel_event.set()
+        return self.cancel_event.is_set()
+
+    def _done_ok(self, ent: EntityPlan, fa: FileAction, info: FileInfo | None) -> None:
+        prog = self.sink.progress
         with self._lock:
             if fa.action is Act.DELETE:
                 self.summary.files_deleted += 1
@@ -361,7 +500,6 @@ class Engine:
             except Exception:  # noqa: BLE001 - losing a record never loses data
                 log.exception("could not record %s in the state database", fa.target_path)
         self.sink.emit(ItemFinished(fa.target_path, fa.action.value, fa.size))
-        return True
 
     def _source_store(self, ent: EntityPlan) -> Store:
         return self.source.stores[ent.source_root or "overlay"]
@@ -396,15 +534,33 @@ class Engine:
             return
         self.tstore.rename(path, f"{TRASH_DIR}/{self.sync_id}/{path}")
 
+    def _list_fresh(self) -> None:
+        """List the stores a saved plan touches, once: its checks then cost no round trips."""
+        keys = {ent.source_root or "overlay" for ent in self.plan.entities
+                if ent.action.writes and ent.source_path is not None}
+        stores = {f"source:{k}": self.source.stores[k] for k in keys if k in self.source.stores}
+        stores["target"] = self.tstore
+        for key, store in stores.items():
+            try:
+                self._fresh[key] = {f.path: f for f in store.scan()}
+            except SyncTuiError as exc:  # checked file by file instead
+                log.info("cannot list %s for the plan check (%s); checking file by file", key, exc)
+                self._fresh[key] = None
+
+    def _stat(self, key: str, store: Store, path: str) -> FileInfo | None:
+        listing = self._fresh.get(key)
+        return listing.get(path) if listing is not None else store.stat(path)
+
     def _precondition_broken(self, ent: EntityPlan, fa: FileAction) -> str | None:
         """For a saved plan: has either side changed since it was made?"""
         if fa.source_path is not None:
-            s = self._source_store(ent).stat(fa.source_path)
+            s = self._stat(f"source:{ent.source_root or 'overlay'}", self._source_store(ent),
+                           fa.source_path)
             if s is None:
                 return "source file vanished since the plan was made"
             if s.size != fa.src_size or s.mtime_ns != fa.src_mtime_ns:
                 return "source changed since the plan was made"
-        t = self.tstore.stat(fa.target_path)
+        t = self._stat("target", self.tstore, fa.target_path)
         if fa.dst_size is None:
             if t is not None and fa.action is Act.CREATE:
                 return "target file appeared since the plan was made"
