@@ -98,6 +98,7 @@ SH_MARK = b"SYNCTUI-SH\n"
 NO_FIND = 97  # exit status of the listing script when find has no -printf
 #: prints FIND_MARK when the shell has a find with -printf (tests replace it to force the fallback)
 FIND_PROBE = "find / -maxdepth 0 -printf 'SYNCTUI-FIND\\0'"
+RUNS_DIR = "ExperimentRuns"  # its run folders are the subtrees a full listing may skip
 WRITE_WINDOW = 64  # outstanding write requests per file (x 255 KiB on OpenSSH)
 READ_WINDOW = 32  # outstanding read requests of a streaming reader
 BATCH = 64  # files per pipelined batch (OpenSSH allows 512 open handles)
@@ -132,7 +133,7 @@ class SFTPStore:
     def __init__(self, location: Location | str, *, prompt: Prompter | None = None,
                  listing: str | None = None, max_idle: int | None = None,
                  fsync: bool | None = None, remote_fsync: bool | None = None,
-                 **_ignored: object) -> None:
+                 listing_cache: bool | None = None, **_ignored: object) -> None:
         if isinstance(location, str):
             from synctui.storage.url import parse_location
 
@@ -165,6 +166,17 @@ class SFTPStore:
         self.skipped_links: list[str] = []
         self.skipped_names: list[str] = []
         self.last_listing: str | None = None  # "find" or "sftp": how the last scan listed
+        # opt-in: full listings skip run folders whose server-side digest is unchanged.
+        # It sends a digest per run instead of every name: a win on slow links, a loss
+        # on a fast one (the server hashes), so it is off unless asked for.
+        from synctui.storage.listing_cache import ListingCache, enabled_by_env
+
+        use_cache = listing_cache if listing_cache is not None else args.get("listing_cache")
+        self.listing_cache: ListingCache | None = (
+            ListingCache() if (_truthy(use_cache) if use_cache is not None else enabled_by_env()) else None)
+        self.listing_stats: dict[str, int] = {}
+        s = self._connector.settings
+        self._cache_key = f"ssh://{s.username}@{s.hostname}:{s.port}{self.root}"
 
     def __repr__(self) -> str:
         return f"SFTPStore({self.location.display!r})"
@@ -271,6 +283,8 @@ class SFTPStore:
     def close(self) -> None:
         self._pool.close()
         self._pool.reopen()  # a closed store may be used again: it dials afresh
+        if self.listing_cache is not None:
+            self.listing_cache.close()
 
     # -- known folders ---------------------------------------------------------------------
     def _known_dir(self, rel: str) -> None:
@@ -386,17 +400,27 @@ class SFTPStore:
                 log.info("%s: connection lost before listing; reconnecting", self.display)
 
     def _scan_find(self, rel0: str, dirs: bool) -> Iterator[FileInfo]:
+        if not rel0 and self.listing_cache is not None:
+            yield from self._scan_digests(dirs)
+            return
         start = self._abs(rel0)
         script = (f"{FIND_PROBE} 2>/dev/null || exit {NO_FIND}; "
                   f"[ -d {shlex.quote(start)} ] || exit 0; "
                   f"LC_ALL=C exec find -H {shlex.quote(start)} -mindepth 1 -printf '%y %s %T@ %P\\0'")
         base = rel0 + "/" if rel0 else ""
+        for rec in self._exec_records(script, rel0):
+            info = self._parse_find(rec, base, dirs)
+            if info is not None:
+                yield info
+
+    def _exec_records(self, script: str, rel0: str, err_out: bytearray | None = None) -> Iterator[bytes]:
+        """Run a listing script; yield its NUL-separated records after FIND_MARK."""
         with self._conn("list", rel0 or self.root) as conn:
             chan = open_exec(conn, script)
             if chan is None:
                 raise _NoFind()
             try:
-                err = bytearray()
+                err = bytearray() if err_out is None else err_out
                 buf = b""
                 marked = False
                 while True:
@@ -422,10 +446,7 @@ class SFTPStore:
                         marked = True
                     records = buf.split(b"\0")
                     buf = records.pop()
-                    for rec in records:
-                        info = self._parse_find(rec, base, dirs)
-                        if info is not None:
-                            yield info
+                    yield from records
                 status = exit_status(chan, conn)
                 drain_stderr(chan, err)
                 if status is None:
@@ -437,11 +458,75 @@ class SFTPStore:
                     why = line[0] if line else f"find exited with status {status}"
                     raise StoreError(f"cannot list {rel0 or self.root} on {self.display}: {why}")
                 if buf:
-                    info = self._parse_find(buf, base, dirs)
-                    if info is not None:
-                        yield info
+                    yield buf
             finally:
                 chan.close()
+
+    def _scan_digests(self, dirs: bool) -> Iterator[FileInfo]:
+        """A full listing that skips the run folders whose server-side digest is unchanged.
+
+        One round trip lists everything outside ``ExperimentRuns/<run>/`` and prints a
+        digest of each run folder's listing; a second fetches only the run folders
+        whose digest differs from the cached one.  Any stderr output (an unreadable
+        folder) makes every digest untrusted.
+        """
+        cache = self.listing_cache
+        assert cache is not None
+        q = shlex.quote(self.root)
+        fmt = "'%y %s %T@ %P\\0'"
+        script = (f"{FIND_PROBE} 2>/dev/null || exit {NO_FIND}; [ -d {q} ] || exit 0; cd {q} || exit 1; "
+                  "H=md5sum; command -v md5sum >/dev/null 2>&1 || H=cksum; "
+                  f"LC_ALL=C find -H . -mindepth 1 -printf {fmt} -path './{RUNS_DIR}/[!.]*' -prune "
+                  "|| exit $?; "
+                  f"for d in {RUNS_DIR}/*/; do d=${{d%/}}; [ -d \"$d\" ] && [ ! -L \"$d\" ] || continue; "
+                  f"s=$(LC_ALL=C find -H \"$d\" -mindepth 1 -printf {fmt} | $H) || exit $?; "
+                  "printf 'h 0 %s %s\\0' \"$(printf %s \"$s\" | tr -c '0-9a-zA-Z' _)\" \"$d\"; done")
+        key = self._cache_key
+        known = cache.digests(key)
+        err = bytearray()
+        digests: dict[str, str] = {}
+        for rec in self._exec_records(script, "", err):
+            if rec.startswith(b"h 0 "):
+                _, _, digest, name = rec.split(b" ", 3)
+                digests[name.decode("utf-8", "surrogateescape")] = digest.decode("ascii", "replace")
+                continue
+            info = self._parse_find(rec, "", dirs)
+            if info is not None:
+                yield info
+        trusted = not err.strip()
+        hits = [d for d, dig in digests.items() if trusted and known.get(d) == dig]
+        misses = [d for d in digests if d not in hits]
+        self.listing_stats = {"subtrees": len(digests), "cached": len(hits), "fetched": len(misses)}
+        for sub in hits:
+            recs = cache.records(key, sub)
+            if recs is None:
+                misses.append(sub)
+                continue
+            for rec in recs.split(b"\0"):
+                if rec:
+                    info = self._parse_find(rec, "", dirs)
+                    if info is not None:
+                        yield info
+        fresh: dict[str, tuple[str, bytes]] = {}
+        for start in range(0, len(misses), 200):
+            group = misses[start:start + 200]
+            names = " ".join(shlex.quote(d) for d in group)
+            fetch = (f"{FIND_PROBE} 2>/dev/null || exit {NO_FIND}; cd {q} || exit 1; "
+                     f"LC_ALL=C exec find -H {names} -mindepth 1 -printf '%y %s %T@ %p\\0'")
+            per: dict[str, list[bytes]] = {d: [] for d in group}
+            for rec in self._exec_records(fetch, RUNS_DIR):
+                info = self._parse_find(rec, "", dirs)
+                if info is not None:
+                    yield info
+                name = rec.split(b" ", 3)[-1].decode("utf-8", "surrogateescape")
+                parts = name.split("/", 2)
+                sub = "/".join(parts[:2])
+                if sub in per:
+                    per[sub].append(rec)
+            for sub in group:
+                if trusted:
+                    fresh[sub] = (digests[sub], b"\0".join(per[sub]))
+        cache.update(key, fresh, set(digests) if trusted else set())
 
     def _parse_find(self, rec: bytes, base: str, dirs: bool) -> FileInfo | None:
         try:
@@ -644,7 +729,7 @@ class SFTPStore:
 
     # -- writing ---------------------------------------------------------------------------
     def write_atomic(self, path: str, data: bytes | Iterable[bytes], *,
-                     mtime_ns: int | None = None) -> FileInfo:
+                     mtime_ns: int | None = None, size: int | None = None) -> FileInfo:
         rel = clean_relpath(path)
         retry = isinstance(data, (bytes, bytearray, memoryview))
         return self._call("write", rel, lambda conn: self._put(conn, rel, data, mtime_ns), retry=retry)
