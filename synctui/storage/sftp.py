@@ -834,9 +834,9 @@ class SFTPStore:
                 pipe.send(CMD_CLOSE, handle)
             pipe.ok(pipe.send(CMD_REMOVE, tmp))
         except Exception:  # noqa: BLE001 - the original error matters more
-            if not conn.alive():
-                with self._dirs_lock:
-                    self._orphans.append(tmp)
+            # the connection may be dying without knowing it yet: sweep it on the next call
+            with self._dirs_lock:
+                self._orphans.append(tmp)
 
     def makedirs(self, path: str) -> None:
         rel = clean_relpath(path, allow_root=True)
