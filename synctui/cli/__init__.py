@@ -79,6 +79,15 @@ def _add_rule_args(p: argparse.ArgumentParser) -> None:
                    help="only entities changed after DATE (ISO date/time, or an age like 2h, 3d)")
 
 
+def _add_tls_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
+    g = p.add_argument_group("TLS (https WebDAV roots of either project; override their fs_args)")
+    g.add_argument("--ca-bundle", dest=f"{prefix}ca_bundle", metavar="PATH",
+                   help="trust the server certificate or CA in this PEM file (self-signed servers)")
+    g.add_argument("--insecure", dest=f"{prefix}insecure", action="store_true",
+                   help="do not check certificates at all (warns: anyone on the network path can "
+                        "read and change the sync)")
+
+
 def _add_output_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("output")
     g.add_argument("--itemize", "-i", action="store_true", help="one line per file, like rsync -i")
@@ -97,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_project_args(parser, required=False)
     parser.add_argument("--rules", dest="app_rules", metavar="FILE", help="with --source/--target: open the app with this rules file")
     parser.add_argument("--log", metavar="FILE", help="write the debug log (with tracebacks) to FILE")
+    _add_tls_args(parser, prefix="app_")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("demo", help="write two demo projects and open the app on them",
@@ -109,12 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_project_args(p)
     _add_rule_args(p)
     _add_output_args(p)
+    _add_tls_args(p)
 
     p = sub.add_parser("sync", help="sync source into target (incremental)",
                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_project_args(p, required=False)
     _add_rule_args(p)
     _add_output_args(p)
+    _add_tls_args(p)
     g = p.add_argument_group("running")
     g.add_argument("--plan", metavar="FILE", help="run a saved plan exactly as previewed (skips what changed since)")
     g.add_argument("--dry-run", "-n", action="store_true", help="only show the plan (same output as `plan`)")

@@ -101,13 +101,37 @@ def _job_options(args: argparse.Namespace):
                       max_delete=getattr(args, "max_delete", None))
 
 
+def _tls(args: argparse.Namespace):
+    """--ca-bundle / --insecure (after the command, or before it), checked: bad ones exit 2."""
+    from synctui.storage.tls import TLSOptions
+
+    tls = TLSOptions(getattr(args, "ca_bundle", None) or getattr(args, "app_ca_bundle", None),
+                     bool(getattr(args, "insecure", False) or getattr(args, "app_insecure", False)))
+    return tls.checked()
+
+
+def _configs(args: argparse.Namespace, source: str, target: str, tls=None):
+    """Both configs, the TLS flags applied to their https WebDAV roots (warnings on stderr)."""
+    from synctui.project.config import load_config
+
+    tls = _tls(args) if tls is None else tls
+    src, dst = load_config(source), load_config(target)
+    if tls:
+        src, dst = tls.apply(src), tls.apply(dst)
+        for warning in tls.warnings((src, dst)):
+            print(f"synctui: warning: {warning}", file=sys.stderr)
+    return src, dst
+
+
 def _job(args: argparse.Namespace):
     from synctui.sync.api import SyncJob
 
     if not (args.source and args.target):
         raise SyncTuiError("--source and --target are needed (or --plan FILE)")
-    return SyncJob(args.source, args.target, rules_from_args(args), options=_options(args),
-                   job_options=_job_options(args))
+    tls = _tls(args)
+    rules, options, job_options = rules_from_args(args), _options(args), _job_options(args)
+    source, target = _configs(args, args.source, args.target, tls)
+    return SyncJob(source, target, rules, options=options, job_options=job_options)
 
 
 def _show_plan(args: argparse.Namespace, job, plan) -> None:
@@ -146,8 +170,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
         plan = Plan.load(args.plan)
         if not (plan.source_config and plan.target_config):
             raise SyncTuiError(f"{args.plan}: the plan does not name its config files")
-        job = SyncJob(plan.source_config, plan.target_config, RuleSet.from_dict(plan.rules),
-                      options=plan.options, job_options=_job_options(args))
+        job_options = _job_options(args)
+        source, target = _configs(args, plan.source_config, plan.target_config)
+        job = SyncJob(source, target, RuleSet.from_dict(plan.rules), options=plan.options,
+                      job_options=job_options)
         job.scan()
     else:
         job = _job(args)
@@ -289,16 +315,19 @@ def _demo_headless(paths) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    return _open_app(args.source, args.target, args.app_rules)
+    return _open_app(args.source, args.target, args.app_rules, tls=_tls(args))
 
 
-def _open_app(source: str, target: str, rules: str | None) -> int:
+def _open_app(source: str, target: str, rules: str | None, *, tls=None) -> int:
     from synctui.project.config import load_config
 
-    load_config(source)  # bad configs fail here, before any screen opens
-    load_config(target)
+    if tls:
+        _configs(argparse.Namespace(), source, target, tls)  # the same checks, and warnings on stderr
+    else:
+        load_config(source)  # bad configs fail here, before any screen opens
+        load_config(target)
     if not sys.stdout.isatty():
         raise SyncTuiError("the app needs a terminal; use `synctui plan` / `synctui sync` in scripts")
     from synctui.tui.app import run_app
 
-    return run_app(source, target, rules)
+    return run_app(source, target, rules, tls=tls)

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from synctui.errors import PathEscapeError
+from synctui.errors import PathEscapeError, StoreError
 
 CHUNK = 1 << 20
 TEMP_PREFIX = ".synctui-tmp-"
@@ -41,7 +41,14 @@ class Store(Protocol):
     def open_read(self, path: str) -> BinaryIO: ...
     def read_bytes(self, path: str) -> bytes: ...
     def write_atomic(self, path: str, data: bytes | Iterable[bytes], *,
-                     mtime_ns: int | None = None) -> FileInfo: ...
+                     mtime_ns: int | None = None, size: int | None = None) -> FileInfo:
+        """Write ``data`` to ``path`` so the final path never shows a partial file.
+
+        ``size``, when known, is the number of bytes ``data`` holds.  WebDAV sends it
+        as the Content-Length (no chunked encoding); local and WebDAV stores refuse a
+        body of another length with a StoreError, leaving the final path untouched.
+        """
+        ...
     def makedirs(self, path: str) -> None: ...
     def remove(self, path: str) -> None: ...
     def remove_tree(self, path: str) -> None: ...
@@ -73,6 +80,13 @@ def iter_chunks(data: bytes | Iterable[bytes]) -> Iterator[bytes]:
         yield bytes(data)
     else:
         yield from data
+
+
+def size_mismatch(path: str, got: int, size: int) -> StoreError:
+    """The error for a body that is not the ``size`` bytes its writer promised."""
+    what = f"{got} bytes, not the {size}" if got < size else f"more than the {size} bytes"
+    return StoreError(f"cannot write {path}: the data had {what} expected (did the source change "
+                      "while it was read? sync again)")
 
 
 def read_stream(fh: BinaryIO, size: int = CHUNK) -> Iterator[bytes]:

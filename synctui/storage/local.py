@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 from synctui.errors import PathEscapeError, StoreError
-from synctui.storage.base import TEMP_PREFIX, FileInfo, clean_relpath, iter_chunks
+from synctui.storage.base import TEMP_PREFIX, FileInfo, clean_relpath, iter_chunks, size_mismatch
 from synctui.storage.url import Location
 
 _TRANSIENT = {errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.ETIMEDOUT}
@@ -53,11 +53,16 @@ class LocalStore:
         return f"LocalStore({self.root!r})"
 
     # -- paths ---------------------------------------------------------------
-    def _abs(self, path: str, *, allow_root: bool = False) -> str:
+    def _abs(self, path: str, *, allow_root: bool = False, replace: bool = False) -> str:
+        """The full path, refused if it leads outside the root through a symlink.
+
+        ``replace``: the path is only ever replaced by a rename, which swaps a symlink
+        itself and never follows it, so the final component needs no check.
+        """
         rel = clean_relpath(path, allow_root=allow_root)
         full = os.path.join(self.root, rel) if rel else self.root
         self._confine(os.path.dirname(full) if rel else full, rel)
-        if rel and os.path.islink(full):
+        if rel and not replace and os.path.islink(full):
             self._check_real(os.path.realpath(full), rel)
         return full
 
@@ -68,9 +73,15 @@ class LocalStore:
         probe = directory
         while not os.path.lexists(probe) and len(probe) > len(self.root):
             probe = os.path.dirname(probe)
-        self._check_real(os.path.realpath(probe), rel)
+        if probe not in self._safe_dirs:  # folders we made, or checked, need no realpath
+            self._check_real(os.path.realpath(probe), rel)
         if probe == directory:
             self._safe_dirs.add(directory)
+
+    def _made(self, directory: str) -> None:
+        """``directory`` exists now, made by makedirs below a checked folder: it is safe."""
+        self._made_dirs.add(directory)
+        self._safe_dirs.add(directory)
 
     def _check_real(self, real: str, rel: str) -> None:
         if real != self.real_root and not real.startswith(self.real_root + os.sep):
@@ -150,17 +161,25 @@ class LocalStore:
 
     # -- writing -------------------------------------------------------------
     def write_atomic(self, path: str, data: bytes | Iterable[bytes], *,
-                     mtime_ns: int | None = None) -> FileInfo:
-        full = self._abs(path)
+                     mtime_ns: int | None = None, size: int | None = None) -> FileInfo:
+        """Temp file in the same folder, renamed into place.  With ``size``, a body
+        of another length is refused (StoreError) and the final path left alone."""
+        full = self._abs(path, replace=True)
         directory, name = os.path.split(full)
         tmp = os.path.join(directory, f"{TEMP_PREFIX}{name}.{uuid.uuid4().hex[:12]}")
         try:
-            os.makedirs(directory, exist_ok=True)
+            if directory not in self._made_dirs:
+                os.makedirs(directory, exist_ok=True)
+                self._made(directory)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             try:
                 with os.fdopen(fd, "wb", buffering=0) as fh:
+                    written = 0
                     for block in iter_chunks(data):
                         fh.write(block)
+                        written += len(block)
+                    if size is not None and written != size:
+                        raise size_mismatch(clean_relpath(path), written, size)
                     if self.fsync:
                         os.fsync(fh.fileno())
                 if mtime_ns is not None:
@@ -171,6 +190,7 @@ class LocalStore:
                 raise
             st = os.stat(full)
         except OSError as exc:
+            self._made_dirs.discard(directory)
             raise os_error(exc, "write", path) from exc
         return FileInfo(clean_relpath(path), st.st_size, st.st_mtime_ns)
 
@@ -183,7 +203,7 @@ class LocalStore:
         if not isinstance(source, LocalStore):
             return None
         src_full = source._abs(src_path)
-        full = self._abs(path)
+        full = self._abs(path, replace=True)
         directory, name = os.path.split(full)
         tmp = os.path.join(directory, f"{TEMP_PREFIX}{name}.{uuid.uuid4().hex[:12]}")
         try:
@@ -196,7 +216,7 @@ class LocalStore:
             size = os.fstat(src_fd).st_size
             if directory not in self._made_dirs:
                 os.makedirs(directory, exist_ok=True)
-                self._made_dirs.add(directory)
+                self._made(directory)
             dst_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             try:
                 try:

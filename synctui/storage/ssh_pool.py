@@ -404,6 +404,28 @@ def open_exec(conn: Conn, script: str, *, stdin: bool = False) -> Any:
     return chan
 
 
+def read_to_eof(chan: Any, conn: Conn, err: bytearray, what: str, out: bytearray | None = None,
+                limit: int = 1 << 20) -> int | None:
+    """Read a channel to EOF (stdout kept in ``out`` up to ``limit``, stderr in ``err``)
+    and return its exit status: None when the connection died before telling it."""
+    while True:
+        try:
+            data = chan.recv(1 << 16)
+        except TimeoutError:
+            drain_stderr(chan, err)
+            if not conn.alive():
+                raise ConnectionLost(f"connection lost while {what}") from None
+            continue
+        drain_stderr(chan, err)
+        if not data:
+            break
+        if out is not None and len(out) < limit:
+            out += data
+    status = exit_status(chan, conn)
+    drain_stderr(chan, err)
+    return status
+
+
 def run_exec(conn: Conn, script: str) -> tuple[int, bytes, bytes]:
     """Run a small shell script: (status, stdout, stderr); status -1 when it could not run."""
     chan = open_exec(conn, script)
@@ -412,21 +434,7 @@ def run_exec(conn: Conn, script: str) -> tuple[int, bytes, bytes]:
     try:
         out = bytearray()
         err = bytearray()
-        while True:
-            try:
-                data = chan.recv(1 << 16)
-            except TimeoutError:
-                drain_stderr(chan, err)
-                if not conn.alive():
-                    raise ConnectionLost("connection lost while running a remote command") from None
-                continue
-            drain_stderr(chan, err)
-            if not data:
-                break
-            if len(out) < 1 << 20:
-                out += data
-        status = exit_status(chan, conn)
-        drain_stderr(chan, err)
+        status = read_to_eof(chan, conn, err, "running a remote command", out)
         if status is None:
             if not conn.alive():
                 raise ConnectionLost("connection lost while running a remote command")

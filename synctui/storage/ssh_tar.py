@@ -23,8 +23,8 @@ from synctui.storage.ssh_pool import (
     Conn,
     ConnectionLost,
     drain_stderr,
-    exit_status,
     open_exec,
+    read_to_eof,
     send_all,
 )
 
@@ -64,19 +64,7 @@ def _await_mark(chan: Any, conn: Conn, err: bytearray) -> bytes:
 
 
 def _finish(chan: Any, conn: Conn, err: bytearray) -> int:
-    while True:
-        try:
-            data = chan.recv(1 << 16)
-        except TimeoutError:
-            drain_stderr(chan, err)
-            if not conn.alive():
-                raise ConnectionLost("connection lost while waiting for tar") from None
-            continue
-        drain_stderr(chan, err)
-        if not data:
-            break
-    status = exit_status(chan, conn)
-    drain_stderr(chan, err)
+    status = read_to_eof(chan, conn, err, "waiting for tar")
     if status is None:
         raise ConnectionLost("connection lost while waiting for tar")
     return status

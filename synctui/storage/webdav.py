@@ -10,7 +10,7 @@ How it talks to servers follows DESIGN §7, because servers differ a lot:
   collections exist), PUT to a hidden ``.synctui-tmp-...`` name in the same
   collection, then MOVE it over the final name with ``Overwrite: T``, so a final
   path never shows a partial file; never a ranged PUT; large bodies stream
-  (chunked);
+  (with a Content-Length when the caller knows the size, else chunked);
 * exclusive creates (locks) PUT a temp file and MOVE it with ``Overwrite: F``:
   412 means someone else was first.  nginx ignores ``If-None-Match: *`` on PUT
   (it overwrites), MOVE's overwrite check works on every server we know;
@@ -45,7 +45,7 @@ from urllib.parse import quote, unquote, urlsplit
 from synctui import __version__
 from synctui.errors import ConnectionFailed, LocationError, PathEscapeError, StoreError
 from synctui.storage._httpx import httpx
-from synctui.storage.base import TEMP_PREFIX, FileInfo, clean_relpath
+from synctui.storage.base import TEMP_PREFIX, FileInfo, clean_relpath, size_mismatch
 from synctui.storage.url import Location
 from synctui.storage.webdav_auth import (
     AuthPrompt,
@@ -82,6 +82,8 @@ _MISSING: list[FileInfo] = []
 UPLOAD_PIECE = 32 * 1024
 #: a streamed body of unknown size up to this is sent in one piece with a Content-Length
 GATHER_LIMIT = 16 << 20
+#: after an upload broke off mid-body: when to look again for a temp the server makes late (s)
+DISCARD_DELAYS = (0.05, 0.1, 0.25, 0.5, 1.0)
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND"})
 _XML = {"Content-Type": 'application/xml; charset="utf-8"'}
 
@@ -357,8 +359,9 @@ class WebDAVStore:
             if isinstance(cause, ssl.SSLCertVerificationError):
                 return ConnectionFailed(
                     f"{self.display}: the server's TLS certificate is not trusted "
-                    f"({cause.verify_message or 'verification failed'}): pass ca_bundle (a PEM file) "
-                    "in the root's fs_args, or insecure=true if you accept the risk")
+                    f"({cause.verify_message or 'verification failed'}): trust its certificate with "
+                    "--ca-bundle PEM_FILE (or ca_bundle in the root's fs_args), or use --insecure "
+                    "(insecure: true) if you accept the risk")
             if isinstance(cause, ssl.SSLError):
                 return ConnectionFailed(f"{self.display}: TLS handshake failed ({cause.reason or cause}): "
                                         "is this an https server?")
@@ -866,8 +869,23 @@ class WebDAVStore:
         if resp.status_code == 409:
             self._forget_dirs(parent)
         if resp.status_code not in (200, 201, 204):
-            raise self._status_error(resp, "write", final)
+            err = self._status_error(resp, "write", final)
+            err.answered = True  # type: ignore[attr-defined]  # the server is done with the request
+            raise err
         return resp
+
+    def _discard_temp(self, tmp: str, *, late: bool = False) -> None:
+        """Remove the temp of a failed upload.  With ``late``, the request broke off
+        mid-body: what was sent can sit in network buffers while the server is still
+        reading it, and a server that takes the end of the connection as the end of the
+        body (wsgidav) makes the temp after our DELETE; so look again for a while.  A
+        temp left even so is removed by the next sync."""
+        url = self._file_url(tmp)
+        self._delete(url, tmp)
+        if late:
+            for delay in DISCARD_DELAYS:
+                time.sleep(delay)
+                self._delete(url, tmp)
 
     def _move(self, src: str, dst: str, *, overwrite: bool, collection: bool = False) -> int:
         resp = self._send("MOVE", self._url(self._abs(src), collection=collection), action="rename",
@@ -882,22 +900,37 @@ class WebDAVStore:
 
         That is learnt from the PUT response where the connect probe showed it to be
         reliable (mtime set by us, ETag kept by MOVE), else by one PROPFIND Depth 0.
-        A streamed body (an iterable) of known ``size`` is sent with a Content-Length;
-        of unknown size, small ones are gathered into one body and larger ones are
-        sent chunked (some PHP servers mishandle chunked bodies: pass ``size``).
+        A streamed body (an iterable) of known ``size`` is sent with that Content-Length
+        (never chunked); its last piece goes out only once the iterable has ended with
+        exactly ``size`` bytes, so a body of another length fails (StoreError) before
+        the server can take it as complete, and the temp is removed.  Of unknown size,
+        small ones are gathered into one body and larger ones are sent chunked (some
+        PHP servers mishandle chunked bodies: pass ``size``).
         """
         rel = clean_relpath(path)
+        if size is not None and size < 0:
+            raise ValueError(f"size must not be negative, got {size}")
+        counter = _Counter()
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            counter.n = len(data)
+            if size is not None and counter.n != size:
+                raise size_mismatch(rel, counter.n, size)
+        elif size == 0 or (size is not None and size <= UPLOAD_PIECE):
+            # small enough to check before anything is sent (and a bytes body can be retried)
+            data = _gather(data, size)
+            if not isinstance(data, bytes):
+                raise size_mismatch(rel, size + 1, size)
+            if len(data) != size:
+                raise size_mismatch(rel, len(data), size)
+            counter.n = size
         self._prefetch = None
         self._ensure_probed()
         cap = self.capabilities
         headers: dict[str, str] = {}
-        counter = _Counter()
-        if isinstance(data, (bytes, bytearray, memoryview)):
-            counter.n = len(data)
-        else:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
             if size is not None:
                 headers["Content-Length"] = str(size)
-                data = counter.count(data)
+                data = counter.count(_exact(data, size, rel))
             else:
                 data = _gather(data, GATHER_LIMIT)
                 if isinstance(data, bytes):
@@ -912,8 +945,12 @@ class WebDAVStore:
             tmp = self._temp_for(rel)
             try:
                 resp = self._put_with_parents(tmp, rel, data, headers)
-            except BaseException:
-                self._delete(self._file_url(tmp), tmp)  # a half-written temp, if the server kept one
+            except BaseException as exc:
+                # a half-written temp, if the server kept one; a body that broke off may
+                # still be on its way to the server, which can then make the temp late
+                late = not isinstance(data, (bytes, bytearray, memoryview)) \
+                    and not getattr(exc, "answered", False)
+                self._discard_temp(tmp, late=late)
                 raise
             try:
                 code = self._move(tmp, rel, overwrite=True)
@@ -930,7 +967,7 @@ class WebDAVStore:
                 if not isinstance(data, (bytes, bytearray, memoryview)):
                     raise StoreError(f"cannot write {rel}: the server refuses MOVE; retrying in place",
                                      transient=True)
-                return self.write_atomic(path, data, mtime_ns=mtime_ns)
+                return self.write_atomic(path, data, mtime_ns=mtime_ns, size=size)
             if code not in (200, 201, 204):
                 self._delete(self._file_url(tmp), tmp)
                 raise self._status_error(_Fake(code), "write", rel)
@@ -1103,6 +1140,31 @@ class _Counter:
         for block in data:
             self.n += len(block)
             yield block
+
+
+def _exact(data: Iterable[bytes], size: int, rel: str) -> Iterator[bytes]:
+    """``data``, refused (StoreError) unless it holds exactly ``size`` bytes.
+
+    One piece is held back until the next arrives and the last until the iterable
+    has ended, so when the count is wrong the server has been sent fewer than
+    ``size`` bytes and the connection is dropped: never a complete body (a server
+    that takes the drop as the end has a short temp, which is never moved into place).
+    """
+    total = 0
+    held: bytes | None = None
+    for block in data:
+        if not block:
+            continue
+        total += len(block)
+        if total > size:
+            raise size_mismatch(rel, total, size)
+        if held is not None:
+            yield held
+        held = bytes(block)
+    if total != size:
+        raise size_mismatch(rel, total, size)
+    if held is not None:
+        yield held
 
 
 def _pieces(data: Iterable[bytes], piece: int = UPLOAD_PIECE) -> Iterator[bytes]:

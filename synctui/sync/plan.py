@@ -301,15 +301,26 @@ class _Planner:
                 h.update(block)
         return h.hexdigest()
 
+    def _as_written(self, base: Baseline, t: FileInfo) -> bool:
+        """Is the target file still what the last sync wrote (and recorded in ``base``)?
+
+        The etag decides when both the record and the listing have one (a WebDAV
+        server's mtime is its own, whole seconds); else size and mtime, within the
+        planner's tolerance.
+        """
+        if base.dst_size != t.size:
+            return False
+        if t.etag is not None and base.dst_etag is not None:
+            return t.etag == base.dst_etag
+        return base.dst_mtime_ns is not None and abs(t.mtime_ns - base.dst_mtime_ns) <= self.tol
+
     def _differs(self, sent: Entity, tent: Entity, member: str, s: FileInfo, t: FileInfo,
                  target_path: str) -> tuple[str | None, bool]:
         """(reason the file must be copied or None, whether the target changed on its own)."""
         if s.size == t.size and not self.options.checksum and abs(s.mtime_ns - t.mtime_ns) <= self.tol:
             return None, False  # the quick check: no need to ask the state database
         base = self.baseline.get(target_path)
-        if base is not None and base.dst_size == t.size and (
-                (t.etag is not None and t.etag == base.dst_etag)
-                or (base.dst_mtime_ns is not None and abs(t.mtime_ns - base.dst_mtime_ns) <= self.tol)):
+        if base is not None and self._as_written(base, t):
             # the target is exactly what we wrote last time: only the source can have moved
             if s.size == base.src_size and abs(s.mtime_ns - base.src_mtime_ns) <= self.tol:
                 return None, False
@@ -435,7 +446,7 @@ class _Planner:
             ep.reason = "unchanged (after rewriting names)"
             return ep
         base = self.baseline.get(tpath)
-        edited = (base is not None and not (base.dst_size == t.size and base.dst_mtime_ns == t.mtime_ns)) \
+        edited = (base is not None and not self._as_written(base, t)) \
             or (base is None and t.mtime_ns > s.mtime_ns + self.tol)
         reason = "overwrite policy 'always'" if same else "content differs after rewriting names"
         fa = FileAction(Act.UPDATE, tpath, spath, len(new), reason, s.size, s.mtime_ns, t.size,

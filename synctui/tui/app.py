@@ -30,6 +30,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from synctui.errors import EXIT_CANCELLED, EXIT_OK, LockHeldError, PlanError, SyncTuiError
 from synctui.project.catalog import Catalog
 from synctui.project.config import ProjectConfig, load_config
+from synctui.storage.tls import TLSOptions
 from synctui.sync.api import SyncJob
 from synctui.sync.engine import Summary
 from synctui.sync.events import EventSink, ItemFailed, ItemRetry, LockChanged, Note, Progress
@@ -80,9 +81,16 @@ class SyncTuiApp(App[int]):
     def __init__(self, source: str | dict[str, Any], target: str | dict[str, Any],
                  rules_file: str | None = None, *, max_workers: int = 4,
                  honour_no_color: bool = True, install_signals: bool = False,
-                 watch_interval: float = WATCH_INTERVAL) -> None:
-        """Load both configs and the rules file now: a bad one raises before any screen."""
+                 watch_interval: float = WATCH_INTERVAL, tls: TLSOptions | None = None) -> None:
+        """Load both configs and the rules file now: a bad one raises before any screen.
+
+        ``tls`` (the CLI's ``--ca-bundle`` / ``--insecure``) applies to the https WebDAV
+        roots of both projects, also after the configs are re-read."""
         rules = RuleSet.load(rules_file) if rules_file else RuleSet()
+        self.tls = tls or TLSOptions()
+        if self.tls:
+            source, target = (self.tls.apply(c if isinstance(c, ProjectConfig) else load_config(c))
+                              for c in (source, target))
         self.job = SyncJob(source, target, rules, max_workers=max_workers)
         super().__init__()
         self.theme = THEME
@@ -137,6 +145,9 @@ class SyncTuiApp(App[int]):
 
         # host-key, password and WebDAV login questions from worker threads become modals
         self._prompts = install(self)
+        if self.tls.insecure:
+            for warning in self.tls.warnings((self.job.source_config, self.job.target_config)):
+                self.notify(warning, severity="warning", title="TLS", timeout=10)
         self.replan(rescan=True)
 
     def on_unmount(self) -> None:
@@ -188,9 +199,9 @@ class SyncTuiApp(App[int]):
                 if rescan or job.source is None or job.target is None:
                     # re-read the configs: a sync may have added pickable objects
                     if job.source_config.path:
-                        job.source_config = load_config(job.source_config.path)
+                        job.source_config = self.tls.apply(load_config(job.source_config.path))
                     if job.target_config.path:
-                        job.target_config = load_config(job.target_config.path)
+                        job.target_config = self.tls.apply(load_config(job.target_config.path))
                     _close_stores(job.source, job.target)
                     job.source = job.target = None
                     job.scan()
@@ -527,10 +538,11 @@ def _close_stores(*catalogs: Catalog | None) -> None:
                 log.debug("closing %s failed", store, exc_info=True)
 
 
-def run_app(source: str, target: str, rules_file: str | None = None) -> int:
+def run_app(source: str, target: str, rules_file: str | None = None, *,
+            tls: TLSOptions | None = None) -> int:
     """Open the app; a bad config or rules file prints one line and returns non-zero."""
     try:
-        app = SyncTuiApp(source, target, rules_file, install_signals=True)
+        app = SyncTuiApp(source, target, rules_file, install_signals=True, tls=tls)
     except SyncTuiError as exc:
         print(f"synctui: {exc}", file=sys.stderr)
         return exc.exit_code

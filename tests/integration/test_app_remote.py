@@ -304,6 +304,29 @@ async def test_cancelling_the_webdav_login_is_a_one_line_error(dav_factory, tmp_
         assert "401" in app.plan_error and "\n" not in app.plan_error
 
 
+@pytest.mark.parametrize("insecure", [False, True])
+async def test_self_signed_webdav_with_the_tls_flags(dav_factory, tmp_path: Path, insecure: bool) -> None:
+    """--ca-bundle / --insecure reach the app (and survive its re-reading the configs);
+    --insecure is also a warning notification."""
+    from webdav_servers import self_signed_cert
+
+    from synctui.storage.tls import TLSOptions
+    from synctui.tui.app import SyncTuiApp
+
+    cert, key = self_signed_cert(str(tmp_path))
+    _, dav = dav_factory(tls=(cert, key))
+    src, files = local_source(tmp_path)
+    dst = dav_config(tmp_path / "dst.json", dav, "proj/overlay")
+    tls = TLSOptions(insecure=True) if insecure else TLSOptions(cert).checked()
+    app = SyncTuiApp(str(src), str(dst), tls=tls)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_plan(pilot)
+        notes = [str(n.message) for n in app._notifications]
+        assert any("TLS certificate checks are OFF" in n for n in notes) is insecure, notes
+        await sync_to_the_end(pilot)
+    assert visible(read_tree(dav.disk / "proj" / "overlay")) == files
+
+
 # -- helpers -------------------------------------------------------------------------------
 
 

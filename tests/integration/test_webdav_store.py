@@ -263,6 +263,64 @@ def test_streamed_upload_and_download(store: WebDAVStore, dav: Dav, tmp_path: Pa
     assert leftovers(dav.disk) == []
 
 
+def _blocks(data: bytes, piece: int = 1 << 20) -> Iterator[bytes]:
+    for i in range(0, len(data), piece):
+        yield data[i:i + piece]
+
+
+def test_sized_stream_over_16_mib_goes_with_a_content_length(dav: Dav) -> None:
+    """A streamed body of known size is never chunked, however large (issue #8)."""
+    data = os.urandom(webdav_mod.GATHER_LIMIT + (1 << 20) + 123)
+    rec = Recorder()
+    with WebDAVStore(dav.location(), transport=rec) as st:
+        info = st.write_atomic("vol/sized.bin", _blocks(data), size=len(data))
+        unsized = st.write_atomic("vol/unsized.bin", _blocks(data))
+    assert info.size == unsized.size == len(data)
+    assert (dav.disk / "vol/sized.bin").read_bytes() == data
+    assert (dav.disk / "vol/unsized.bin").read_bytes() == data
+    puts = [r for r in rec.requests if r.method == "PUT"]
+    sized = next(r for r in puts if f"{TEMP_PREFIX}sized.bin" in r.url.path)
+    chunked = next(r for r in puts if f"{TEMP_PREFIX}unsized.bin" in r.url.path)
+    assert sized.headers["content-length"] == str(len(data))
+    assert "transfer-encoding" not in sized.headers
+    assert chunked.headers.get("transfer-encoding") == "chunked"  # unknown size, too big to gather
+    assert leftovers(dav.disk) == []
+
+
+@pytest.mark.parametrize("delta", [-1, +1])  # one byte fewer than promised, one byte more
+def test_sized_stream_of_another_length_fails_cleanly(store: WebDAVStore, dav: Dav, delta: int) -> None:
+    data = os.urandom(3 << 20)
+    store.write_atomic("keep.bin", b"old content")
+    for path in ("new/file.bin", "keep.bin"):
+        with pytest.raises(StoreError, match="expected") as info:
+            store.write_atomic(path, _blocks(data), size=len(data) - delta)
+        assert "\n" not in str(info.value) and "did the source change" in str(info.value)
+    assert not (dav.disk / "new/file.bin").exists()
+    assert (dav.disk / "keep.bin").read_bytes() == b"old content"
+    assert leftovers(dav.disk) == []
+    # the store is still usable afterwards
+    store.write_atomic("new/file.bin", _blocks(data), size=len(data))
+    assert (dav.disk / "new/file.bin").read_bytes() == data
+
+
+def test_small_sized_stream_is_checked_before_sending(dav: Dav) -> None:
+    rec = Recorder()
+    with WebDAVStore(dav.location(), transport=rec) as st:
+        before = len(rec.requests)
+        for size in (0, 5, 7):
+            with pytest.raises(StoreError, match="expected"):
+                st.write_atomic("s.txt", iter([b"abc", b"def"]), size=size)
+        assert len(rec.requests) == before  # refused before any request
+        st.write_atomic("s.txt", iter([b"abc", b"def"]), size=6)
+        st.write_atomic("e.txt", iter([]), size=0)
+        with pytest.raises(StoreError, match="expected"):
+            st.write_atomic("b.txt", b"abcdef", size=5)
+    assert (dav.disk / "s.txt").read_bytes() == b"abcdef" and (dav.disk / "e.txt").read_bytes() == b""
+    assert not (dav.disk / "b.txt").exists()
+    put = [r for r in rec.requests if r.method == "PUT" and "s.txt" in r.url.path][-1]
+    assert put.headers["content-length"] == "6" and "transfer-encoding" not in put.headers
+
+
 def test_never_a_ranged_put_and_always_temp_then_move(dav: Dav) -> None:
     rec = Recorder()
     with WebDAVStore(dav.location(), transport=rec) as st:

@@ -135,6 +135,18 @@ def test_failed_write_keeps_old_file_and_no_temp(root: Path, store: LocalStore,
     assert leftovers(root) == []
 
 
+@pytest.mark.parametrize("size", [0, 18, 20, 100])
+def test_write_of_another_size_than_promised_is_refused(root: Path, store: LocalStore, size: int) -> None:
+    put(root, "f", b"old")
+    with pytest.raises(StoreError, match="expected") as info:
+        store.write_atomic("f", iter([b"partial new ", b"content"]), size=size)
+    assert "\n" not in str(info.value)
+    assert (root / "f").read_bytes() == b"old"
+    assert leftovers(root) == []
+    store.write_atomic("f", iter([b"partial new ", b"content"]), size=19)
+    assert (root / "f").read_bytes() == b"partial new content"
+
+
 def test_write_without_fsync(root: Path) -> None:
     store = LocalStore(str(root), fsync=False)
     store.write_atomic("f", b"x")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from planproj import RUNS, SEC, T0, Proj, apply_plan, by_source, by_target, picks_json, plan, zarr
 
 from synctui.errors import PlanError
-from synctui.sync.plan import Act, Plan, PlanOptions, is_zarr_metadata, make_plan
+from synctui.sync.plan import Act, Baseline, Plan, PlanOptions, is_zarr_metadata, make_plan
 from synctui.sync.rules import RuleSet
 
 TOMO = f"{RUNS}/run1/VoxelSpacing10.000/wbp.zarr"
@@ -238,6 +239,48 @@ def test_target_newer_and_different_size_is_still_a_conflict(src: Proj, dst: Pro
     ent = by_target(plan(src, dst))[PICKS]
     assert ent.action is Act.CONFLICT and "target newer than source" in ent.reason
     assert by_target(plan(src, dst, overwrite_conflicts=True))[PICKS].action is Act.UPDATE
+
+
+def _with_etag(cat, path: str, etag: str | None):
+    """A WebDAV-like listing: the target file at ``path`` shows ``etag``."""
+    for ent in cat.entities.values():
+        if ent.path == path:
+            ent.files[""] = dataclasses.replace(ent.files[""], etag=etag)
+            return cat
+    raise AssertionError(f"{path} not in the catalog")
+
+
+@pytest.mark.parametrize(("etag", "mtime_off", "edited"), [
+    ("e1", 3600 * SEC, False),  # the etag is what we recorded: the server's own mtime does not matter
+    ("e2", 0, True),  # same size and mtime, another etag: someone wrote it since
+    (None, SEC // 2, False),  # no etag in the listing: size and mtime within the tolerance
+    (None, 5 * SEC, True),
+])
+def test_mapped_annotation_edited_check_uses_the_recorded_etag(src: Proj, dst: Proj, etag: str | None,
+                                                               mtime_off: int, edited: bool) -> None:
+    """A picks file written under a name mapping: was the target edited since synctui wrote it?
+    The same rules as for plain files: etag when both sides have one, else size+mtime."""
+    rules = RuleSet(maps={"users": {"alice": "carol"}})
+    target = f"{RUNS}/run1/Picks/carol_1_ribosome.json"
+    src.write({PICKS: picks_json(n=4)}, mtime_ns=T0 + 120 * SEC)  # the source moved on
+    written = picks_json(user="carol", n=2)
+    dst.write({target: written}, mtime_ns=T0 + 60 * SEC)  # newer than the source's last sync
+    base = Baseline(src_size=len(picks_json(n=2)), src_mtime_ns=T0, dst_size=len(written),
+                    dst_mtime_ns=T0 + 60 * SEC + mtime_off, dst_etag="e1")
+    tcat = _with_etag(dst.open(), target, etag)
+    p = make_plan(src.open(), tcat, rules, PlanOptions(mtime_tolerance_ns=SEC), baseline={target: base})
+    ent = by_target(p)[target]
+    if edited:
+        assert (ent.action, ent.reason) == (Act.CONFLICT, "target changed since the last sync")
+    else:
+        assert ent.action is Act.UPDATE and "rewriting names" in ent.reason
+    # the same file without a mapping follows the same rules
+    dst.write({PICKS: written.replace("carol", "alice")}, mtime_ns=T0 + 60 * SEC)
+    base = dataclasses.replace(base, dst_size=len(written.replace("carol", "alice")))
+    tcat = _with_etag(dst.open(), PICKS, etag)
+    plain = by_target(make_plan(src.open(), tcat, RuleSet(), PlanOptions(mtime_tolerance_ns=SEC),
+                                baseline={PICKS: base}))[PICKS]
+    assert plain.action is (Act.CONFLICT if edited else Act.UPDATE)
 
 
 # -- blocked by the target's static root -------------------------------------------------------

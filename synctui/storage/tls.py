@@ -1,0 +1,95 @@
+"""TLS settings from the command line (``--ca-bundle``, ``--insecure``) for https WebDAV roots.
+
+They travel the way a config's own settings do: as the root's fs_args
+(``ca_bundle``, ``insecure``; WebDAVStore reads them), overriding what the config
+says for every https WebDAV root of a project.  Other roots are left alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from synctui.errors import SyncTuiError
+from synctui.storage.url import Location
+
+if TYPE_CHECKING:
+    from synctui.project.config import ProjectConfig
+
+
+def is_https_webdav(location: Location) -> bool:
+    return location.protocol == "webdav" and (location.base_url or "").lower().startswith("https://")
+
+
+@dataclass(frozen=True)
+class TLSOptions:
+    """``ca_bundle``: a PEM file to trust; ``insecure``: no certificate checks at all."""
+
+    ca_bundle: str | None = None
+    insecure: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.ca_bundle) or self.insecure
+
+    def checked(self) -> TLSOptions:
+        """These options with the CA bundle's path made absolute; a SyncTuiError (bad
+        input, nothing written) when the flags contradict or the bundle is unusable."""
+        if self.ca_bundle and self.insecure:
+            raise SyncTuiError("--ca-bundle and --insecure contradict each other: give one of them")
+        if not self.ca_bundle:
+            return self
+        path = os.path.abspath(os.path.expanduser(self.ca_bundle))
+        if not os.path.isfile(path):
+            raise SyncTuiError(f"--ca-bundle {self.ca_bundle}: no such file (give the PEM file with the "
+                               "server's certificate or the CA that signed it)")
+        import ssl
+
+        try:
+            ssl.create_default_context(cafile=path)
+        except (OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc
+            raise SyncTuiError(f"--ca-bundle {self.ca_bundle}: not a usable PEM certificate file "
+                               f"({reason})") from None
+        return dataclasses.replace(self, ca_bundle=path)
+
+    def apply_location(self, location: Location) -> Location:
+        """``location`` with these options in its fs_args, if it is an https WebDAV root."""
+        if not self or not is_https_webdav(location):
+            return location
+        args = dict(location.fs_args or {})
+        args.pop("verify", None)  # the requests-style spelling of the same settings
+        if self.insecure:
+            args["insecure"] = True
+            args.pop("ca_bundle", None)
+        else:
+            args["ca_bundle"] = self.ca_bundle
+            args["insecure"] = False
+        return dataclasses.replace(location, fs_args=args)
+
+    def apply(self, config: ProjectConfig) -> ProjectConfig:
+        """The config with these options on its https WebDAV roots (its raw JSON untouched,
+        so nothing of them is ever saved into the config file)."""
+        if not self:
+            return config
+        static = self.apply_location(config.static) if config.static is not None else None
+        return dataclasses.replace(config, overlay=self.apply_location(config.overlay), static=static)
+
+    def warnings(self, configs: Iterable[ProjectConfig]) -> list[str]:
+        """One-line warnings for the user: certificate checks off, or flags with nothing to apply to."""
+        if not self:
+            return []
+        roots: list[str] = []
+        for cfg in configs:
+            for loc in (cfg.overlay, cfg.static):
+                if loc is not None and is_https_webdav(loc) and loc.display not in roots:
+                    roots.append(loc.display)
+        flag = "--insecure" if self.insecure else "--ca-bundle"
+        if not roots:
+            return [f"{flag}: neither project has an https WebDAV root; ignored"]
+        if self.insecure:
+            return [f"--insecure: TLS certificate checks are OFF for {', '.join(roots)}: anyone on the "
+                    "network path can read and change this sync"]
+        return []
