@@ -8,16 +8,22 @@ from synctui.storage.url import Location
 
 
 def open_store(location: Location, **options: object) -> Store:
+    """``options`` go to the store; ``ssh_prompt``/``webdav_prompt`` become the ``prompt``
+    of that kind of store only (their callbacks differ), and local stores take only fsync."""
     if location.protocol == "local":
         from synctui.storage.local import LocalStore
 
-        return LocalStore(location, **options)  # type: ignore[arg-type]
+        return LocalStore(location, fsync=bool(options.get("fsync", True)))
+    mine = f"{location.protocol}_prompt"
+    opts = {k: v for k, v in options.items() if not k.endswith("_prompt")}
+    if options.get(mine) is not None:
+        opts["prompt"] = options[mine]
     if location.protocol == "ssh":
         from synctui.storage.sftp import SFTPStore
 
-        return SFTPStore(location, **options)  # type: ignore[arg-type]
+        return SFTPStore(location, **opts)  # type: ignore[arg-type]
     if location.protocol == "webdav":
         from synctui.storage.webdav import WebDAVStore
 
-        return WebDAVStore(location, **options)  # type: ignore[arg-type]
+        return WebDAVStore(location, **opts)  # type: ignore[arg-type]
     raise LocationError(f"unknown protocol {location.protocol!r}")

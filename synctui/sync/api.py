@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from synctui.errors import SyncTuiError
@@ -44,6 +44,9 @@ class JobOptions:
     state_path: str | None = None
     #: abort before writing if more entities than this would be pruned
     max_delete: int | None = None
+    #: passed to the remote stores: ``ssh_prompt`` / ``webdav_prompt`` (question
+    #: callbacks), ``listing_cache``, ``ca_bundle``/``insecure`` ... (local stores take only fsync)
+    store_options: dict[str, object] = field(default_factory=dict)
 
 
 class SyncJob:
@@ -102,7 +105,7 @@ class SyncJob:
     # -- planning --------------------------------------------------------------------
     def scan(self) -> tuple[Catalog, Catalog]:
         """(Re)scan both projects."""
-        opts = {"fsync": self.job_options.fsync}
+        opts = {**self.job_options.store_options, "fsync": self.job_options.fsync}
         self.close_stores()  # a rescan must not leak remote connections
         self.source = open_project(self.source_config, **opts)
         self.target = open_project(self.target_config, **opts)

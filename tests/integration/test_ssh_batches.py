@@ -132,3 +132,26 @@ def test_a_source_file_vanishing_fails_alone(remote: Remote, tmp_path: Path, ver
     assert not (pair.dst_root / tomo_path("TS_002") / ".zgroup").exists()
     assert (pair.dst_root / tomo_path("TS_001") / ".zgroup").exists()
     assert temp_files(pair.dst_root) == []
+
+
+def test_job_store_options_reach_the_ssh_store(remote: Remote, tmp_path: Path) -> None:
+    """An API caller answers the trust-this-host question through JobOptions.store_options."""
+    pair = Pair(tmp_path, source_files=basic_source(("TS_001",)))
+    known = tmp_path / "known_hosts_empty"
+    known.write_text("")
+    remote.ssh_config(pair.target_config, root=pair.dst_root, known_hosts=str(known))
+    asked = []
+
+    def prompt(req):
+        asked.append(req)
+        return req.kind == "host-key"
+
+    job = SyncJob(pair.src, pair.dst, job_options=JobOptions(
+        max_workers=2, fsync=False, store_options={"ssh_prompt": prompt, "webdav_prompt": None}))
+    try:
+        summary = job.run()
+    finally:
+        job.close_stores()
+    assert [r.kind for r in asked] == ["host-key"] and asked[0].fingerprint.startswith("SHA256:")
+    assert summary.errors == [] and pair.target_tree() == pair.source_tree()
+    assert known.read_text().strip()  # trusted: written to known_hosts
