@@ -146,26 +146,37 @@ def basic_source(runs: tuple[str, ...] = ("TS_001", "TS_002"), *, chunks: int = 
 
 
 class Pair:
-    """A source and a target project below ``base``."""
+    """A source and a target project below ``base``.
+
+    ``transport`` (tests/transports.py; local disk by default) decides where the roots
+    are on disk and how the two configs reach them (SSH, WebDAV).  The configs are
+    always local files below ``base``; the trees are written and read on disk.
+    """
 
     def __init__(self, base: Path, source_files: Mapping[str, bytes] | None = None,
                  target_files: Mapping[str, bytes] | None = None, *,
                  target_objects: list | None = None, target_extra: Mapping[str, Any] | None = None,
-                 target_static: Mapping[str, bytes] | None = None) -> None:
+                 target_static: Mapping[str, bytes] | None = None, transport: Any = None) -> None:
+        from transports import LOCAL
+
         self.base = base
-        self.src_root = base / "src" / "overlay"
-        self.dst_root = base / "dst" / "overlay"
+        self.transport = LOCAL if transport is None else transport
+        self.src_root = self.transport.root(base, "src")
+        self.dst_root = self.transport.root(base, "dst")
         self.src_files = dict(basic_source() if source_files is None else source_files)
         write_tree(self.src_root, self.src_files, mtime=SRC_MTIME)
         # older than the source, so a differing target file is an update, not a conflict
+        self.dst_root.mkdir(parents=True, exist_ok=True)
         write_tree(self.dst_root, target_files or {}, mtime=OLD_MTIME)
-        self.dst_static = base / "dst" / "static" if target_static is not None else None
+        self.dst_static = self.transport.root(base, "dst", "static") if target_static is not None else None
         if self.dst_static is not None:
             write_tree(self.dst_static, target_static or {}, mtime=OLD_MTIME)
         self.source_config = write_config(base / "src" / "config.json", self.src_root, name="source")
         self.target_config = write_config(base / "dst" / "config.json", self.dst_root, name="target",
                                           objects=target_objects, static=self.dst_static,
                                           **(target_extra or {}))
+        self.transport.point(self.source_config, "src", self.src_root)
+        self.transport.point(self.target_config, "dst", self.dst_root, self.dst_static)
 
     @property
     def src(self) -> str:

@@ -203,6 +203,31 @@ def _interrupt_on_signals() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    code: int | None = None
+    try:
+        code = _main(argv)
+    except KeyboardInterrupt:  # landed after the command's own handling, before this line
+        code = EXIT_CANCELLED
+    finally:
+        _ignore_late_signals()
+    return code
+
+
+def _ignore_late_signals() -> None:
+    """The work is done and its exit code decided: a signal now (during interpreter
+    shutdown) has nothing left to cancel, and must not turn the code into a death by signal."""
+    import signal
+
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            try:
+                signal.signal(sig, signal.SIG_IGN)
+            except ValueError:  # not the main thread (embedded use)
+                pass
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _interrupt_on_signals()

@@ -353,6 +353,7 @@ class Engine:
             self.sink.emit(ItemStarted(fa.target_path, fa.size))
         out: list[bool | None] = [False] * len(items)
         settled: set[int] = set()  # done, failed or held for good
+        tried: dict[int, StoreError] = {}  # transient failures: the batch was their first attempt
         try:
             if self.verify:
                 for i, (ent, fa) in enumerate(items):
@@ -368,6 +369,8 @@ class Engine:
                 if isinstance(got, StoreError) and not got.transient:
                     self._fail(fa.target_path, str(got))
                     settled.add(i)
+                elif isinstance(got, StoreError):
+                    tried[i] = got
                 elif isinstance(got, bytes):
                     writes.append((fa.target_path, got, fa.src_mtime_ns))
                     where.append(i)
@@ -380,14 +383,18 @@ class Engine:
                 elif isinstance(res, StoreError) and not res.transient:
                     self._fail(fa.target_path, str(res))
                     settled.add(i)
+                elif isinstance(res, StoreError):
+                    tried[i] = res
         except Exception as exc:  # noqa: BLE001 - the batch broke as a whole: each file alone
             log.info("batch of %d files failed (%s); going one by one", len(items), exc)
+            if isinstance(exc, StoreError) and exc.transient:
+                tried.update({i: exc for i in range(len(items)) if i not in settled})
         finally:
             for _, fa in items:
                 prog.in_flight.pop(fa.target_path, None)
         for i in range(len(items)):  # transient trouble: the single-file path retries with backoff
             if i not in settled:
-                out[i] = self._do_file(*items[i])
+                out[i] = self._do_file(*items[i], failed_once=tried.get(i))
         return out
 
     def _read_batch(self, src: Store, paths: list[str]) -> list[bytes | BaseException]:
@@ -442,8 +449,13 @@ class Engine:
             return False
 
     # -- one file -----------------------------------------------------------------------
-    def _do_file(self, ent: EntityPlan, fa: FileAction) -> bool | None:
-        """True: done; False: failed or cancelled; None: skipped, changed since the plan."""
+    def _do_file(self, ent: EntityPlan, fa: FileAction, *,
+                 failed_once: StoreError | None = None) -> bool | None:
+        """True: done; False: failed or cancelled; None: skipped, changed since the plan.
+
+        ``failed_once``: a transient error this file already had in a batch; it counts
+        as the first attempt, so the retries and their backoff are the same either way.
+        """
         if self._check_lock():
             self._skip(fa, "cancelled")
             return False
@@ -452,6 +464,12 @@ class Engine:
         self.sink.emit(ItemStarted(fa.target_path, fa.size))
         try:
             attempt = 0
+            if failed_once is not None:
+                attempt = 1
+                if self.retries < 1:
+                    raise failed_once
+                self.sink.emit(ItemRetry(fa.target_path, attempt, str(failed_once)))
+                time.sleep(self.backoff)
             while True:
                 try:
                     if self.verify and (why := self._precondition_broken(ent, fa)):
@@ -524,8 +542,10 @@ class Engine:
                 if done is not None:
                     return done
             size = fa.src_size if fa.src_size is not None else fa.size
-            data = src.read_bytes(fa.source_path) if size < SMALL_FILE else \
-                read_stream(src.open_read(fa.source_path))
+            if size >= SMALL_FILE:  # streamed with its length known (WebDAV: Content-Length)
+                return self.tstore.write_atomic(fa.target_path, read_stream(src.open_read(fa.source_path)),
+                                                mtime_ns=mtime, size=size)
+            data = src.read_bytes(fa.source_path)
         return self.tstore.write_atomic(fa.target_path, data, mtime_ns=mtime)  # type: ignore[arg-type]
 
     def _trash(self, path: str) -> None:

@@ -26,6 +26,7 @@ from sync_helpers import (
     write_tree,
     zarr_files,
 )
+from transports import Transport
 
 from synctui.errors import EXIT_CANCELLED, EXIT_OK, RulesError, SyncTuiError
 from synctui.project.config import load_config
@@ -44,7 +45,10 @@ from synctui.sync.rules import RuleSet
 
 
 class Gate:
-    """Wraps a target store: every write waits until ``open`` is set."""
+    """Wraps a target store: every write waits until ``open`` is set.
+
+    It offers the real store's write paths only: ``copy_from`` (local) and
+    ``write_many`` (SSH's batches) where the store has them."""
 
     def __init__(self, inner) -> None:
         self.inner = inner
@@ -52,19 +56,25 @@ class Gate:
         self.waiting = threading.Event()
 
     def __getattr__(self, name: str):
+        if name in ("copy_from", "write_many") and hasattr(self.inner, name):
+            return getattr(self, f"_{name}")
         return getattr(self.inner, name)
 
     def _wait(self) -> None:
         self.waiting.set()
         assert self.open.wait(30), "the test never opened the gate"
 
-    def copy_from(self, source, src_path, path, *, mtime_ns=None):
+    def _copy_from(self, source, src_path, path, *, mtime_ns=None):
         self._wait()
         return self.inner.copy_from(source, src_path, path, mtime_ns=mtime_ns)
 
-    def write_atomic(self, path, data, *, mtime_ns=None):
+    def _write_many(self, items, **kw):
         self._wait()
-        return self.inner.write_atomic(path, data, mtime_ns=mtime_ns)
+        return self.inner.write_many(items, **kw)
+
+    def write_atomic(self, path, data, *, mtime_ns=None, size=None):
+        self._wait()
+        return self.inner.write_atomic(path, data, mtime_ns=mtime_ns, size=size)
 
 
 def gated_job(pair: Pair, **kw) -> tuple[SyncJob, Plan, Gate]:
@@ -78,8 +88,8 @@ def gated_job(pair: Pair, **kw) -> tuple[SyncJob, Plan, Gate]:
 
 # -- SyncJob --------------------------------------------------------------------------------
 
-def test_plan_then_run_then_nothing_to_do(tmp_path: Path) -> None:
-    pair = Pair(tmp_path)
+def test_plan_then_run_then_nothing_to_do(transport: Transport, tmp_path: Path) -> None:
+    pair = Pair(tmp_path, transport=transport)
     job = SyncJob(pair.src, pair.dst)
     plan = job.plan()
     assert isinstance(plan, Plan) and plan.transfer_files == len(pair.src_files)
@@ -95,15 +105,15 @@ def test_plan_then_run_then_nothing_to_do(tmp_path: Path) -> None:
     assert second.nothing_to_do and second.files_written == 0
 
 
-def test_run_without_plan_plans_first(tmp_path: Path) -> None:
-    pair = Pair(tmp_path)
+def test_run_without_plan_plans_first(transport: Transport, tmp_path: Path) -> None:
+    pair = Pair(tmp_path, transport=transport)
     summary = SyncJob(pair.src, pair.dst, max_workers=1).run()
     assert summary.files_written == len(pair.src_files) and summary.errors == []
     assert pair.target_tree() == pair.source_tree()
 
 
-def test_start_wait_progress_and_is_running(tmp_path: Path) -> None:
-    pair = Pair(tmp_path)
+def test_start_wait_progress_and_is_running(transport: Transport, tmp_path: Path) -> None:
+    pair = Pair(tmp_path, transport=transport)
     job, plan, gate = gated_job(pair, max_workers=2)
     assert not job.is_running and job.progress == 0.0
     job.start(plan)
@@ -123,8 +133,9 @@ def test_start_wait_progress_and_is_running(tmp_path: Path) -> None:
     assert pair.target_tree() == pair.source_tree()
 
 
-def test_cancel_a_started_job(tmp_path: Path) -> None:
-    pair = Pair(tmp_path, source_files=basic_source(("TS_001", "TS_002", "TS_003"), chunks=10))
+def test_cancel_a_started_job(transport: Transport, tmp_path: Path) -> None:
+    pair = Pair(tmp_path, source_files=basic_source(("TS_001", "TS_002", "TS_003"), chunks=10),
+                transport=transport)
     job, plan, gate = gated_job(pair, max_workers=2)
     job.start(plan)
     assert gate.waiting.wait(10)
@@ -143,8 +154,8 @@ def test_cancel_a_started_job(tmp_path: Path) -> None:
     assert final.errors == [] and pair.target_tree() == pair.source_tree()
 
 
-def test_errors_of_a_started_job_are_kept_not_raised(tmp_path: Path) -> None:
-    pair = Pair(tmp_path)
+def test_errors_of_a_started_job_are_kept_not_raised(transport: Transport, tmp_path: Path) -> None:
+    pair = Pair(tmp_path, transport=transport)
     rules = RuleSet()
     rules.set_mapping("objects", "ribosome", "same")
     rules.set_mapping("objects", "membrane", "same")
@@ -158,14 +169,14 @@ def test_errors_of_a_started_job_are_kept_not_raised(tmp_path: Path) -> None:
         SyncJob(pair.src, pair.dst, rules).run()
 
 
-def test_same_overlay_is_refused(tmp_path: Path) -> None:
-    pair = Pair(tmp_path)
+def test_same_overlay_is_refused(transport: Transport, tmp_path: Path) -> None:
+    pair = Pair(tmp_path, transport=transport)
     with pytest.raises(SyncTuiError, match="share the overlay root"):
         SyncJob(pair.src, pair.src)
 
 
-def test_events_of_a_job(tmp_path: Path) -> None:
-    pair = Pair(tmp_path)
+def test_events_of_a_job(transport: Transport, tmp_path: Path) -> None:
+    pair = Pair(tmp_path, transport=transport)
     job = SyncJob(pair.src, pair.dst)
     job.start()
     assert job.wait(30)
@@ -179,8 +190,8 @@ def test_events_of_a_job(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["dict", "ProjectConfig"])
-def test_configs_as_dicts_or_objects(tmp_path: Path, kind: str) -> None:
-    pair = Pair(tmp_path)
+def test_configs_as_dicts_or_objects(transport: Transport, tmp_path: Path, kind: str) -> None:
+    pair = Pair(tmp_path, transport=transport)
     src: object = json.loads(pair.source_config.read_text())
     dst: object = json.loads(pair.target_config.read_text())
     if kind == "ProjectConfig":
@@ -215,8 +226,9 @@ def _objects_of(config: Path) -> dict[str, dict]:
     return {o["name"]: o for o in json.loads(config.read_text())["pickable_objects"]}
 
 
-def test_sync_picks_filters_maps_and_adds_objects(tmp_path: Path) -> None:
-    pair = Pair(tmp_path, target_objects=[], target_extra={"unknown_key": {"kept": True}, "user_id": "me"})
+def test_sync_picks_filters_maps_and_adds_objects(transport: Transport, tmp_path: Path) -> None:
+    pair = Pair(tmp_path, target_objects=[], target_extra={"unknown_key": {"kept": True}, "user_id": "me"},
+                transport=transport)
     summary = sync_picks(pair.src, pair.dst, source_runs=["TS_001"], target_runs={"TS_001": "run1"},
                          source_objects=["ribosome"], target_objects={"ribosome": "ribo"},
                          source_users=["alice"], target_users={"alice": "carol"}, max_workers=2)
@@ -242,8 +254,8 @@ def test_sync_picks_filters_maps_and_adds_objects(tmp_path: Path) -> None:
     assert pair.target_tree() == target
 
 
-def test_sync_picks_exist_ok(tmp_path: Path) -> None:
-    pair = Pair(tmp_path)
+def test_sync_picks_exist_ok(transport: Transport, tmp_path: Path) -> None:
+    pair = Pair(tmp_path, transport=transport)
     assert sync_picks(pair.src, pair.dst).created == 4
     rel = picks_path("TS_002", "bob", "0", "membrane")
     (pair.src_root / rel).write_bytes(b'{"points": []}')
@@ -256,16 +268,16 @@ def test_sync_picks_exist_ok(tmp_path: Path) -> None:
     assert pair.target_tree()[rel] == b'{"points": []}'
 
 
-def test_sync_picks_partial_run_map(tmp_path: Path) -> None:
+def test_sync_picks_partial_run_map(transport: Transport, tmp_path: Path) -> None:
     """copick crashes on a run map that does not name every run; unmapped runs keep their names."""
-    pair = Pair(tmp_path)
+    pair = Pair(tmp_path, transport=transport)
     summary = sync_picks(pair.src, pair.dst, target_runs={"TS_001": "run1"})
     assert summary.errors == [] and summary.created == 4
     assert {p.split("/")[1] for p in pair.target_tree()} == {"run1", "TS_002"}
 
 
-def test_sync_meshes_byte_for_byte(tmp_path: Path) -> None:
-    pair = Pair(tmp_path)
+def test_sync_meshes_byte_for_byte(transport: Transport, tmp_path: Path) -> None:
+    pair = Pair(tmp_path, transport=transport)
     summary = sync_meshes(pair.src, pair.dst, target_users={"alice": "dave"}, log=True)
     assert summary.created == 2 and summary.errors == []
     target = pair.target_tree()
@@ -276,11 +288,11 @@ def test_sync_meshes_byte_for_byte(tmp_path: Path) -> None:
     assert sync_meshes(pair.src, pair.dst, target_users={"alice": "dave"}).nothing_to_do
 
 
-def test_sync_segmentations(tmp_path: Path) -> None:
+def test_sync_segmentations(transport: Transport, tmp_path: Path) -> None:
     src = basic_source()
     src.update(zarr_files(seg_path("TS_001", "alice", "1", "membrane", vs="7.840"), chunks=2, seed=9))
     src.update(zarr_files(seg_path("TS_001", "bob", "1", "labels", multilabel=True), chunks=2, seed=8))
-    pair = Pair(tmp_path, source_files=src)
+    pair = Pair(tmp_path, transport=transport, source_files=src)
     summary = sync_segmentations(pair.src, pair.dst, voxel_spacings=[10.0], source_names=["membrane", "labels"],
                                  target_names={"membrane": "mem"}, source_users=["alice", "bob"])
     assert summary.errors == [] and summary.created == 3
@@ -298,24 +310,24 @@ def test_sync_segmentations(tmp_path: Path) -> None:
     assert again.nothing_to_do
 
 
-def test_sync_tomograms_every_voxel_spacing(tmp_path: Path) -> None:
+def test_sync_tomograms_every_voxel_spacing(transport: Transport, tmp_path: Path) -> None:
     src = basic_source(("TS_001",))
     src.update(zarr_files(tomo_path("TS_001", "wbp", "7.840"), chunks=3, seed=5))
     src.update(zarr_files(tomo_path("TS_001", "denoised", "7.840"), chunks=3, seed=6))
-    pair = Pair(tmp_path, source_files=src)
+    pair = Pair(tmp_path, transport=transport, source_files=src)
     summary = sync_tomograms(pair.src, pair.dst, source_tomo_types=["wbp"], target_tomo_types={"wbp": "recon"})
     assert summary.errors == [] and summary.created == 2
     stores = {p.split(".zarr/")[0] + ".zarr" for p in pair.target_tree()}
     assert stores == {tomo_path("TS_001", "recon", "10.000"), tomo_path("TS_001", "recon", "7.840")}
-    only = Pair(tmp_path / "second")
+    only = Pair(tmp_path / "second", transport=transport)
     s2 = sync_tomograms(only.src, only.dst, voxel_spacings=[7.84], source_runs=["TS_001"])
     assert s2.created == 0 and s2.excluded > 0
     assert sync_tomograms(pair.src, pair.dst, source_tomo_types=["wbp"],
                           target_tomo_types={"wbp": "recon"}).nothing_to_do
 
 
-def test_copick_functions_accept_dicts(tmp_path: Path, caplog) -> None:
-    pair = Pair(tmp_path, target_objects=[])
+def test_copick_functions_accept_dicts(transport: Transport, tmp_path: Path, caplog) -> None:
+    pair = Pair(tmp_path, transport=transport, target_objects=[])
     before = pair.target_config.read_text()
     src = json.loads(pair.source_config.read_text())
     dst = json.loads(pair.target_config.read_text())
@@ -327,8 +339,8 @@ def test_copick_functions_accept_dicts(tmp_path: Path, caplog) -> None:
     assert pair.target_config.read_text() == before
 
 
-def test_dict_target_warns_that_objects_are_not_saved(tmp_path: Path) -> None:
-    pair = Pair(tmp_path, target_objects=[])
+def test_dict_target_warns_that_objects_are_not_saved(transport: Transport, tmp_path: Path) -> None:
+    pair = Pair(tmp_path, transport=transport, target_objects=[])
     job = SyncJob(pair.src, json.loads(pair.target_config.read_text()))
     plan = job.plan()
     assert {o.name for o in plan.objects} == {"ribosome", "membrane"}
@@ -337,10 +349,11 @@ def test_dict_target_warns_that_objects_are_not_saved(tmp_path: Path) -> None:
     assert any("objects not saved" in n.text for n in notes)
 
 
-def test_job_plan_sync_plan_with_state_and_locks(tmp_path: Path) -> None:
+def test_job_plan_sync_plan_with_state_and_locks(transport: Transport, tmp_path: Path) -> None:
     """The same idempotence through SyncJob (state database baseline, locks)."""
     pair = Pair(tmp_path, target_files={picks_path("TS_001", "alice", "1", "ribosome"): b"{}",
-                                        **zarr_files(tomo_path("TS_002"), chunks=6, seed=44)})
+                                        **zarr_files(tomo_path("TS_002"), chunks=6, seed=44)},
+                transport=transport)
     rules = RuleSet()
     rules.set_mapping("users", "bob", "robert")
     first = SyncJob(pair.src, pair.dst, rules).run()
@@ -353,24 +366,36 @@ def test_job_plan_sync_plan_with_state_and_locks(tmp_path: Path) -> None:
     assert again.run().nothing_to_do
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                 HealthCheck.function_scoped_fixture])
-@given(source=hyp_project(), target=hyp_project(), rules=hyp_rules(), target_newer=st.booleans(),
-       prune=st.booleans())
-def test_job_is_idempotent_on_random_projects(source, target, rules, target_newer, prune) -> None:
+def test_job_is_idempotent_on_random_projects(transport: Transport) -> None:
     """plan -> run -> plan through SyncJob (manifest baseline from the state database, locks)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        pair = Pair(Path(tmp), source_files=source)
-        write_tree(pair.dst_root, target, mtime=SRC_MTIME + (100 if target_newer else -100))
-        options = PlanOptions(prune=prune)
-        state = JobOptions(state_path=str(Path(tmp) / "state.db"))
-        try:
-            first = SyncJob(pair.src, pair.dst, rules, options=options, job_options=state).run()
-        except RulesError:
-            return  # a mapping that collides with a name the source keeps: refused up front
-        assert first.errors == []
-        job = SyncJob(pair.src, pair.dst, rules, options=options, job_options=state)
-        plan = job.plan()
-        assert [(e.action, e.target_path) for e in plan.entities if e.action.writes] == [] and plan.is_noop
-        second = job.run(plan)
-        assert second.nothing_to_do and second.files_written == 0
+
+    # a remote transport costs a connection or two per example: fewer examples there
+    @settings(max_examples=10 if transport.is_local else 5, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(source=hyp_project(), target=hyp_project(), rules=hyp_rules(), target_newer=st.booleans(),
+           prune=st.booleans())
+    def idempotent(source, target, rules, target_newer, prune) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                _job_is_idempotent(Pair(Path(tmp), source_files=source, transport=transport), Path(tmp),
+                                   target, rules, target_newer, prune)
+            finally:
+                transport.close()
+
+    idempotent()
+
+
+def _job_is_idempotent(pair: Pair, tmp: Path, target, rules, target_newer, prune) -> None:
+    write_tree(pair.dst_root, target, mtime=SRC_MTIME + (100 if target_newer else -100))
+    options = PlanOptions(prune=prune)
+    state = JobOptions(state_path=str(tmp / "state.db"))
+    try:
+        first = SyncJob(pair.src, pair.dst, rules, options=options, job_options=state).run()
+    except RulesError:
+        return  # a mapping that collides with a name the source keeps: refused up front
+    assert first.errors == []
+    job = SyncJob(pair.src, pair.dst, rules, options=options, job_options=state)
+    plan = job.plan()
+    assert [(e.action, e.target_path) for e in plan.entities if e.action.writes] == [] and plan.is_noop
+    second = job.run(plan)
+    assert second.nothing_to_do and second.files_written == 0

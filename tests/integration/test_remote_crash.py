@@ -1,0 +1,213 @@
+"""Crash safety over real servers: ``synctui sync`` SIGKILLed at random moments, then run again.
+
+tests/integration/test_ssh_sync.py kills a sync to an SSH target; here the same for a
+sync from an SSH source and to a WebDAV target (wsgidav and nginx + dav_ext).  After
+each kill no file at a final path is partial and no zarr store shows its metadata
+before its chunks; the next run (breaking the dead sync's stale lock when it has to)
+ends with the target equal to the source and no temp files left on either side.
+The trees are checked on disk: the servers serve this machine's folders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sync_helpers import (
+    TEMP_MARK,
+    Pair,
+    assert_no_traceback,
+    picks_json,
+    picks_path,
+    read_tree,
+    seg_path,
+    temp_files,
+    tomo_path,
+    zarr_files,
+)
+from transports import Transport, over
+
+from synctui.errors import EXIT_LOCKED, EXIT_OK
+from synctui.sync.plan import is_zarr_metadata
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+TRIALS = 2
+
+
+def crash_source() -> dict[str, bytes]:
+    """~270 files, 4 MiB: zarr chunks of 4-48 KiB, picks, meshes, segmentations, and
+    three files of 512 KiB (a kill can land mid-file)."""
+    rng = random.Random(11)
+    files: dict[str, bytes] = {}
+    for r in range(3):
+        run = f"TS_{r:03d}"
+        files[f"ExperimentRuns/{run}/.meta"] = b"meta"
+        tomo = tomo_path(run)
+        files.update(zarr_files(tomo, chunks=0, seed=r))
+        for i in range(60):
+            files[f"{tomo}/0/{i // 16}/{(i // 4) % 4}/{i % 4}"] = rng.randbytes(rng.randint(4 << 10, 48 << 10))
+        for user in ("alice", "bob"):
+            files[picks_path(run, user, "1", "ribosome")] = picks_json("ribosome", user, "1", run, n=30, seed=r)
+        files[f"ExperimentRuns/{run}/Meshes/alice_1_ribosome.glb"] = rng.randbytes(20_000)
+        files.update(zarr_files(seg_path(run, "alice", "1", "membrane"), chunks=10, chunk_size=8192,
+                                seed=50 + r))
+    for i in range(3):
+        files[f"{tomo_path('TS_000')}/0/9/9/{i}"] = rng.randbytes(512 << 10)
+    return files
+
+
+def assert_consistent(root: Path, source: dict[str, bytes]) -> dict[str, bytes]:
+    """Every file at a final path is the source's, whole; no store shows metadata before its chunks."""
+    tree = read_tree(root)
+    for rel, content in tree.items():
+        assert rel in source, f"unexpected file {rel}"
+        assert content == source[rel], f"partial or wrong file at final path {rel}"
+    stores: dict[str, list[str]] = {}
+    for rel in source:
+        if ".zarr/" in rel:
+            stores.setdefault(rel.split(".zarr/")[0], []).append(rel)
+    for store, members in stores.items():
+        if any(m in tree and is_zarr_metadata(m) for m in members):
+            missing = [m for m in members if not is_zarr_metadata(m) and m not in tree]
+            assert not missing, f"{store}.zarr shows metadata but lacks {missing[:3]}"
+    return tree
+
+
+def sync_cmd(pair: Pair, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "synctui", "sync", "--no-progress", "-s", pair.src, "-t", pair.dst,
+            "--max-workers", "2", *extra]
+
+
+def kill_during(cmd: list[str], target: Path, delay: float, env: dict[str, str]) -> bool:
+    """Start ``cmd``; once the target shows its first file, SIGKILL it after ``delay`` s."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    runs = target / "ExperimentRuns"
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and not runs.exists() and time.monotonic() < deadline:
+        time.sleep(0.002)
+    time.sleep(delay)
+    killed = proc.poll() is None
+    if killed:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    assert_no_traceback(proc.stderr.read().decode() if proc.stderr else "")
+    return killed
+
+
+# -- two known bugs, each shown deterministically here (strict xfail: a fix makes them fail) ------
+
+LOST_RECORDS = ("BUG: a sync killed before its state batch was committed leaves, on a WebDAV target "
+                "that cannot set mtimes (wsgidav), files the next sync takes for conflicts (same size, "
+                "target newer, no record): their entities stay incomplete")
+HIDDEN_TEMPS = ("BUG: a WebDAV server that hides dotfiles in listings (nginx dav_ext) never shows the "
+                "'.synctui-tmp-*' files a killed sync left, so the next sync cannot remove them")
+
+
+def _half_written(transport: Transport, tmp_path: Path) -> tuple[Pair, dict[str, bytes], list[str]]:
+    """A target as a sync killed half-way leaves it: some chunks of a zarr store written through
+    the target store (temp + rename, the source's mtime asked for), none recorded in the state."""
+    from synctui.project.catalog import open_project
+
+    source = crash_source()
+    pair = Pair(tmp_path, source_files=source, transport=transport)
+    tomo = tomo_path("TS_001") + "/"
+    chunks = sorted(rel for rel in source if rel.startswith(tomo) and not is_zarr_metadata(rel))[:20]
+    store = open_project(pair.dst, fsync=False).stores["overlay"]
+    try:
+        for rel in chunks:
+            store.write_atomic(rel, source[rel], mtime_ns=(pair.src_root / rel).stat().st_mtime_ns)
+    finally:
+        store.close()
+    return pair, source, chunks
+
+
+@over(["ssh-target", "dav-target", "nginx-target"], xfail={"dav-target": LOST_RECORDS})
+def test_files_a_killed_sync_wrote_without_records_are_completed(transport: Transport,
+                                                                 tmp_path: Path) -> None:
+    from synctui.sync.api import SyncJob
+
+    pair, source, _ = _half_written(transport, tmp_path)
+    summary = SyncJob(pair.src, pair.dst).run()
+    assert summary.errors == [] and summary.conflicts == 0, summary
+    assert pair.target_tree() == source
+
+
+@over(["ssh-target", "dav-target", "nginx-target"], xfail={"nginx-target": HIDDEN_TEMPS})
+def test_temp_files_a_killed_sync_left_are_removed_by_the_next(transport: Transport, tmp_path: Path) -> None:
+    """A killed sync can leave a finished temp upload that was never renamed (killed between
+    the two requests); the next sync removes it under its write lock."""
+    from synctui.sync.api import SyncJob
+
+    pair, source, chunks = _half_written(transport, tmp_path)
+    folder, name = chunks[-1].rsplit("/", 1)
+    left = pair.dst_root / folder / f"{TEMP_MARK}{name}.0123456789ab"
+    left.write_bytes(source[chunks[-1]])
+    assert SyncJob(pair.src, pair.dst).run().errors == []
+    assert temp_files(pair.dst_root) == []
+
+
+# -- SIGKILL at random moments ----------------------------------------------------------------------
+
+#: transport -> {check that a known bug can make fail: the deterministic test above that shows it}.
+#: A kill lands at a random moment, so whether such a check fails varies from run to run: it is
+#: made, and when it fails the test is reported as xfail; every other check stays in force.
+KNOWN_BUGS = {
+    "dav-target": {"complete": LOST_RECORDS},
+    "nginx-target": {"no temp files": HIDDEN_TEMPS},
+}
+
+
+@over(["ssh-source", "dav-target", "nginx-target"])
+def test_sigkill_at_random_moments_never_leaves_a_partial_file(transport: Transport, tmp_path: Path) -> None:
+    source = crash_source()
+    known = KNOWN_BUGS.get(transport.name, {})
+    seen: list[str] = []
+
+    def check(what: str, ok: bool, detail: object) -> None:
+        if what in known and not ok:
+            seen.append(f"{what}: {detail}")
+        else:
+            assert ok, f"{what}: {detail}"
+
+    rng = random.Random(f"{transport.name}-20261122")
+    interrupted = 0
+    for trial in range(TRIALS):
+        pair = Pair(tmp_path / f"trial{trial}", source_files=source, transport=transport)
+        env = dict(os.environ, SYNCTUI_STATE_DIR=str(pair.base / "state"))
+        killed = kill_during(sync_cmd(pair), pair.dst_root, rng.uniform(0.0, 0.4), env)
+        tree = assert_consistent(pair.dst_root, source)
+        print(f"trial {trial}: killed={killed} files={len(tree)}/{len(source)}")
+        if killed and 0 < len(tree) < len(source):
+            interrupted += 1
+        # run again: the dead sync's lock is stale, and is broken only on request
+        res = subprocess.run(sync_cmd(pair), capture_output=True, text=True, env=env, timeout=180)
+        assert_no_traceback(res.stderr)
+        if res.returncode == EXIT_LOCKED:
+            assert "stale" in res.stderr, res.stderr
+            assert read_tree(pair.dst_root) == tree  # nothing was written while locked
+            res = subprocess.run(sync_cmd(pair, "--break-lock"), capture_output=True, text=True, env=env,
+                                 timeout=180)
+        assert res.returncode == EXIT_OK, res.stderr
+        # the resumed run leaves the target whole, equal to the source, and clean
+        assert_consistent(pair.dst_root, source)
+        missing = sorted(set(source) - set(pair.target_tree()))
+        check("complete", missing == [], f"{len(missing)} files missing, e.g. {missing[:2]}; {res.stdout}")
+        left = temp_files(pair.dst_root) + temp_files(pair.src_root)
+        check("no temp files", left == [], left)
+        assert not (pair.dst_root / ".synctui-lock" / "write.json").exists()
+    assert interrupted >= 1, "no trial killed the sync halfway: make the project bigger"
+    if not seen:  # and the last one has nothing left to do
+        res = subprocess.run(sync_cmd(pair, "--json"), capture_output=True, text=True, env=env, timeout=180)
+        summary = json.loads(res.stdout)
+        assert res.returncode == EXIT_OK and summary["files_written"] == 0 and summary["created"] == 0, summary
+    if seen:
+        bugs = " / ".join(sorted({known[s.split(":")[0]] for s in seen}))
+        pytest.xfail(f"{bugs} -- seen: " + seen[0][:300].replace("\n", " "))
