@@ -814,6 +814,13 @@ class WebDAVStore:
                               path=where)
             resp.close()
             code = resp.status_code
+            if code == 405 and where != abs_path:
+                # "exists": but a file exists the same way, and writing below it fails with
+                # a bare 500 on some servers (nginx); so look once what it is
+                e = self._propfind_entry(where, "create folder")
+                if e is not None and not e.is_dir:
+                    raise StoreError(f"cannot create folder {where}: a file is in the way "
+                                     "(a parent folder is a file)")
             if code in (200, 201, 204, 405) or code in (301, 302, 308):
                 # created, exists, or redirected to its slash form (exists too)
                 self._remember_dir(abs_path)
@@ -911,6 +918,8 @@ class WebDAVStore:
         if size is not None and size < 0:
             raise ValueError(f"size must not be negative, got {size}")
         counter = _Counter()
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            data = _reading(data, rel)
         if isinstance(data, (bytes, bytearray, memoryview)):
             counter.n = len(data)
             if size is not None and counter.n != size:
@@ -1140,6 +1149,15 @@ class _Counter:
         for block in data:
             self.n += len(block)
             yield block
+
+
+def _reading(data: Iterable[bytes], rel: str) -> Iterator[bytes]:
+    """The caller's stream, its read errors (the source file) turned into a StoreError."""
+    try:
+        yield from data
+    except OSError as exc:
+        raise StoreError(f"cannot write {rel}: reading its data failed: "
+                         f"{exc.strerror or exc}") from exc
 
 
 def _exact(data: Iterable[bytes], size: int, rel: str) -> Iterator[bytes]:

@@ -228,6 +228,8 @@ class SyncJob:
                                       lost_lock=lambda: any(getattr(lk, "lost", False) for lk in self.locks))
                 self.summary = self._engine.run()
                 if db is not None:
+                    if plan.adopted:
+                        db.adopt(pair, plan.adopted)
                     db.finish_sync(sync_id, self.summary)
                 self._plan = None  # executed: the next run plans afresh
                 return self.summary

@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import logging
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from synctui.errors import PlanError
+from synctui.errors import PlanError, SyncTuiError
 from synctui.project.catalog import Catalog, Entity
 from synctui.project.layout import EntityRef, Kind, entity_path, ref_problem
 from synctui.storage.base import FileInfo
 from synctui.sync.rules import RuleSet
 from synctui.sync.transform import needs_transform, transform_annotation
+
+log = logging.getLogger("synctui.plan")
 
 PLAN_VERSION = 1
 
@@ -136,6 +139,9 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     created_at: float = field(default_factory=time.time)
     scanned_files: int = 0
+    #: target files found identical to the source by content although unrecorded
+    #: (a crash lost their record): (target path, source file, target file), to record
+    adopted: list[tuple[str, FileInfo, FileInfo]] = field(default_factory=list)
 
     def counts(self) -> dict[Act, Counts]:
         out = {act: Counts() for act in ACT_ORDER}
@@ -291,6 +297,7 @@ class _Planner:
                        for cat in (source, target) for st in cat.stores.values()]
         self.tol = max([options.mtime_tolerance_ns, *resolutions])
         self.warnings: list[str] = []
+        self.adopted: list[tuple[str, FileInfo, FileInfo]] = []
 
     # -- file comparison ---------------------------------------------------------
     def _hash(self, catalog: Catalog, entity: Entity, member: str) -> str:
@@ -336,6 +343,8 @@ class _Planner:
             reason = "checksum differs"
         elif abs(s.mtime_ns - t.mtime_ns) <= self.tol:
             return None, False
+        elif base is None and self._unrecorded_twin(sent, tent, member, t, target_path, s):
+            return None, False
         elif s.mtime_ns > t.mtime_ns:
             reason = "source newer"
         else:
@@ -345,6 +354,23 @@ class _Planner:
             # edited the target, so copying would silently drop that edit
             return f"{reason}; target newer than source", True
         return reason, target_edited
+
+    def _unrecorded_twin(self, sent: Entity, tent: Entity, member: str, t: FileInfo,
+                         target_path: str, s: FileInfo) -> bool:
+        """Same size, no record, on a target that cannot keep our mtimes (WebDAV): the
+        file may be one we wrote whose record a crash lost.  Compare the contents
+        (only such files, so the cost is bounded) rather than call it a conflict."""
+        store = self.target.store_for(tent)
+        if getattr(store, "can_set_mtime", True):
+            return False
+        try:
+            same = self._hash(self.source, sent, member) == self._hash(self.target, tent, member)
+        except SyncTuiError as exc:
+            log.info("cannot compare %s by content (%s)", target_path, exc)
+            return False
+        if same:
+            self.adopted.append((target_path, s, t))
+        return same
 
     # -- per entity ----------------------------------------------------------------
     def plan_entity(self, sent: Entity, tref: EntityRef, tent: Entity | None) -> EntityPlan:
@@ -482,6 +508,7 @@ class _Planner:
             plan.entities.extend(self._prune(claimed))
         plan.objects = self._objects(plan)
         plan.warnings = self.warnings
+        plan.adopted = self.adopted
         return plan
 
     def _prune(self, claimed: Mapping[EntityRef, EntityRef]) -> list[EntityPlan]:

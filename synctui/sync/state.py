@@ -139,6 +139,13 @@ class StateDB:
             if len(self._pending) + len(self._pending_deletes) >= self.commit_every:
                 self._flush_locked()
 
+    def adopt(self, pair_id: int, files: list[tuple[str, FileInfo, FileInfo]]) -> None:
+        """Record target files the planner found identical by content (their record was lost)."""
+        with self._lock:
+            self._pending.extend((pair_id, path, src.size, src.mtime_ns, None, dst.size, dst.mtime_ns,
+                                  dst.etag, time.time()) for path, src, dst in files)
+            self._flush_locked()
+
     def flush(self) -> None:
         with self._lock:
             self._flush_locked()

@@ -102,11 +102,8 @@ def kill_during(cmd: list[str], target: Path, delay: float, env: dict[str, str])
     return killed
 
 
-# -- two known bugs, each shown deterministically here (strict xfail: a fix makes them fail) ------
+# -- a known bug (and one fixed), each shown deterministically here (strict xfail: a fix makes them fail) ------
 
-LOST_RECORDS = ("BUG: a sync killed before its state batch was committed leaves, on a WebDAV target "
-                "that cannot set mtimes (wsgidav), files the next sync takes for conflicts (same size, "
-                "target newer, no record): their entities stay incomplete")
 HIDDEN_TEMPS = ("BUG: a WebDAV server that hides dotfiles in listings (nginx dav_ext) never shows the "
                 "'.synctui-tmp-*' files a killed sync left, so the next sync cannot remove them")
 
@@ -129,7 +126,7 @@ def _half_written(transport: Transport, tmp_path: Path) -> tuple[Pair, dict[str,
     return pair, source, chunks
 
 
-@over(["ssh-target", "dav-target", "nginx-target"], xfail={"dav-target": LOST_RECORDS})
+@over(["ssh-target", "dav-target", "nginx-target"])
 def test_files_a_killed_sync_wrote_without_records_are_completed(transport: Transport,
                                                                  tmp_path: Path) -> None:
     from synctui.sync.api import SyncJob
@@ -160,7 +157,6 @@ def test_temp_files_a_killed_sync_left_are_removed_by_the_next(transport: Transp
 #: A kill lands at a random moment, so whether such a check fails varies from run to run: it is
 #: made, and when it fails the test is reported as xfail; every other check stays in force.
 KNOWN_BUGS = {
-    "dav-target": {"complete": LOST_RECORDS},
     "nginx-target": {"no temp files": HIDDEN_TEMPS},
 }
 

@@ -37,7 +37,7 @@ from sync_helpers import (
     write_tree,
     zarr_files,
 )
-from transports import Transport, over
+from transports import Transport
 
 from synctui.errors import EXIT_CANCELLED, EXIT_CONFLICTS, EXIT_OK, EXIT_PARTIAL, StoreError
 from synctui.project.catalog import open_project
@@ -341,11 +341,6 @@ def test_zarr_metadata_is_written_after_every_chunk_of_its_store(transport: Tran
     assert pair.target_tree() == pair.source_tree()
 
 
-WEBDAV_RAW_OSERROR = ("BUG: WebDAVStore.write_atomic lets an OSError from the data stream escape "
-                      "as OSError, not StoreError")
-
-
-@over(xfail={"dav-target": WEBDAV_RAW_OSERROR, "nginx-target": WEBDAV_RAW_OSERROR})
 def test_no_temp_files_and_no_partial_file_when_a_write_fails_midway(transport: Transport,
                                                                      tmp_path: Path) -> None:
     """A stream that breaks mid-file leaves neither a temp file nor anything at the final path."""
@@ -418,8 +413,6 @@ def test_a_source_file_deleted_after_planning_fails_alone(transport: Transport,
     assert temp_files(pair.dst_root) == []
 
 
-@over(xfail={"nginx-target": "BUG: nginx's 500 for a PUT below a file is reported without its cause "
-                              "(and retried as transient)"})
 def test_a_target_path_under_a_file_fails_with_its_cause(transport: Transport,
                                                          tmp_path: Path) -> None:
     # a regular file where the Meshes folder should be
