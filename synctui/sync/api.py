@@ -111,6 +111,13 @@ class SyncJob:
         self.target = open_project(self.target_config, **opts)
         return self.source, self.target
 
+    def __enter__(self) -> SyncJob:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Hang up the remote connections (the job can still plan again: it reopens them)."""
+        self.close_stores()
+
     def close_stores(self) -> None:
         for cat in (self.source, self.target):
             for store in (cat.stores.values() if cat is not None else ()):
@@ -308,8 +315,8 @@ def _rules_for(kinds: Iterable[str], *, runs: Iterable[str] | None, run_map: Map
 
 def _run_copick(source_root: ConfigLike, target_root: ConfigLike, rules: RuleSet,
                 max_workers: int, log_progress: bool) -> Summary:
-    job = SyncJob(source_root, target_root, rules, max_workers=max_workers)
-    summary = job.run()
+    with SyncJob(source_root, target_root, rules, max_workers=max_workers) as job:
+        summary = job.run()
     if log_progress:
         log.info("synced %s -> %s: %d created, %d updated, %d skipped, %d errors",
                  job.source_config.label, job.target_config.label, summary.created,

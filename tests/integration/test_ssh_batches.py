@@ -4,10 +4,12 @@ transient trouble retried file by file."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from sshd_server import _comm
 from sync_helpers import SRC_MTIME, Pair, basic_source, temp_files, tomo_path, zarr_files
 
 from synctui.sync.api import JobOptions, SyncJob
@@ -155,3 +157,19 @@ def test_job_store_options_reach_the_ssh_store(remote: Remote, tmp_path: Path) -
     assert [r.kind for r in asked] == ["host-key"] and asked[0].fingerprint.startswith("SHA256:")
     assert summary.errors == [] and pair.target_tree() == pair.source_tree()
     assert known.read_text().strip()  # trusted: written to known_hosts
+
+
+def test_copick_style_functions_hang_up_when_done(remote: Remote, tmp_path: Path) -> None:
+    from synctui.sync.api import sync_picks
+
+    pair = ssh_pair(remote, tmp_path, source_files=basic_source(("TS_001",)))
+    summary = sync_picks(pair.src, pair.dst, exist_ok=True)
+    assert summary.errors == [] and summary.created == 2
+
+    def sessions() -> int:
+        return sum(1 for pid in remote.server.children() if _comm(pid).startswith("sshd"))
+
+    deadline = time.monotonic() + 10
+    while sessions() and time.monotonic() < deadline:  # the server sees the hang-ups soon
+        time.sleep(0.1)
+    assert sessions() == 0, "sync_picks left an SSH session open"
