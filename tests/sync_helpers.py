@@ -17,6 +17,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from synctui.storage.base import is_temp_path
 from synctui.sync.rules import RuleSet
 
 OBJECTS: list[dict[str, Any]] = [
@@ -58,7 +59,7 @@ def write_tree(root: Path, files: Mapping[str, bytes | str], *, mtime: int | Non
 def read_tree(root: Path, *, hidden: bool = False) -> dict[str, bytes]:
     """Every regular file below ``root`` (relative path -> bytes).
 
-    Without ``hidden``, our own trash/temp/lock entries are left out (zarr's
+    Without ``hidden``, our own trash/temp/lock entries (visible temps too) are left out (zarr's
     ``.zarray``/``.zattrs``/``.zgroup`` and ``.meta`` are kept).
     """
     out: dict[str, bytes] = {}
@@ -69,7 +70,7 @@ def read_tree(root: Path, *, hidden: bool = False) -> dict[str, bytes]:
         if not hidden:
             dirnames[:] = [d for d in dirnames if not d.startswith(".synctui")]
         for fn in filenames:
-            if not hidden and fn.startswith(".synctui"):
+            if not hidden and (fn.startswith(".synctui") or is_temp_path(fn)):
                 continue
             full = os.path.join(dirpath, fn)
             rel = fn if rel_dir == "." else f"{rel_dir}/{fn}".replace(os.sep, "/")
@@ -79,8 +80,12 @@ def read_tree(root: Path, *, hidden: bool = False) -> dict[str, bytes]:
 
 
 def temp_files(root: Path) -> list[str]:
-    """Temp files an interrupted write left (anywhere, trash included)."""
-    return sorted(str(p.relative_to(root)) for p in root.rglob(f"{TEMP_MARK}*"))
+    """Temp files an interrupted write left (anywhere, trash included; the visible kind
+    made on servers that hide dotfiles too)."""
+    from synctui.storage.base import is_temp_path
+
+    return sorted(rel for p in root.rglob("*synctui-tmp-*")
+                  if is_temp_path(rel := str(p.relative_to(root))))
 
 
 def picks_json(obj: str, user: str, session: str, run: str, n: int = 3, seed: int = 0) -> bytes:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from synctui.project.config import ProjectConfig
 from synctui.project.layout import RUNS_DIR, EntityRef, Kind, Unrecognised, entity_path, parse_path
-from synctui.storage.base import TEMP_PREFIX, FileInfo, Store
+from synctui.storage.base import TEMP_PREFIX, VISIBLE_TEMP_PREFIX, FileInfo, Store, is_temp_path
 
 
 @dataclass
@@ -96,6 +96,10 @@ def build_entities(files: Iterable[FileInfo], root: str, temp_files: list[str] |
             parts = path.split("/")
             if len(parts) == 2 and parts[0] == RUNS_DIR and not parts[1].startswith("."):
                 runs.add(parts[1])
+            continue
+        if VISIBLE_TEMP_PREFIX in path and is_temp_path(path):  # before a zarr store claims it
+            if temp_files is not None:
+                temp_files.append(path)
             continue
         cut = path.find(".zarr/")
         if cut > 0:  # a zarr member: its store was parsed once already

@@ -6,6 +6,7 @@ Paths are always relative, ``/``-separated and confined to the store's root.
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol, runtime_checkable
@@ -14,6 +15,15 @@ from synctui.errors import PathEscapeError, StoreError
 
 CHUNK = 1 << 20
 TEMP_PREFIX = ".synctui-tmp-"
+#: on servers that hide dotfiles from listings (nginx dav_ext) temps must be visible, or
+#: a sync killed mid-upload leaves one nobody can find: then this prefix, and a strict shape
+VISIBLE_TEMP_PREFIX = "synctui-tmp-"
+_VISIBLE_TEMP = re.compile(r"(?:^|/)synctui-tmp-[^/]+\.[0-9a-f]{12}$")
+
+
+def is_temp_path(path: str) -> bool:
+    """A temp file some write of ours made (and, if it is still there, abandoned)."""
+    return TEMP_PREFIX in path or (VISIBLE_TEMP_PREFIX in path and _VISIBLE_TEMP.search(path) is not None)
 
 
 @dataclass(frozen=True, slots=True)

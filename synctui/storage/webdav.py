@@ -45,7 +45,13 @@ from urllib.parse import quote, unquote, urlsplit
 from synctui import __version__
 from synctui.errors import ConnectionFailed, LocationError, PathEscapeError, StoreError
 from synctui.storage._httpx import httpx
-from synctui.storage.base import TEMP_PREFIX, FileInfo, clean_relpath, size_mismatch
+from synctui.storage.base import (
+    TEMP_PREFIX,
+    VISIBLE_TEMP_PREFIX,
+    FileInfo,
+    clean_relpath,
+    size_mismatch,
+)
 from synctui.storage.url import Location
 from synctui.storage.webdav_auth import (
     AuthPrompt,
@@ -842,7 +848,9 @@ class WebDAVStore:
     # -- writing -----------------------------------------------------------------------------
     def _temp_for(self, rel: str) -> str:
         parent, name = posixpath.split(rel)
-        tmp = f"{TEMP_PREFIX}{name}.{uuid.uuid4().hex[:12]}"
+        # a server that hides dotfiles would hide a temp a killed sync left: make it visible
+        prefix = VISIBLE_TEMP_PREFIX if self.capabilities.lists_dotfiles is False else TEMP_PREFIX
+        tmp = f"{prefix}{name}.{uuid.uuid4().hex[:12]}"
         return posixpath.join(parent, tmp) if parent else tmp
 
     def _delete(self, url: str, rel: str) -> int:

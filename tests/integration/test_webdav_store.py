@@ -16,7 +16,7 @@ from webdav_servers import Dav, FailFirstPuts, free_port, self_signed_cert  # no
 
 from synctui.errors import ConnectionFailed, PathEscapeError, StoreError
 from synctui.storage import webdav as webdav_mod
-from synctui.storage.base import TEMP_PREFIX, read_stream
+from synctui.storage.base import is_temp_path, read_stream
 from synctui.storage.open import open_store
 from synctui.storage.url import parse_location
 from synctui.storage.webdav import Capabilities, WebDAVStore, hidden_candidates
@@ -36,7 +36,7 @@ def disk_files(root: Path) -> dict[str, bytes]:
 
 
 def leftovers(root: Path) -> list[str]:
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob(f"{TEMP_PREFIX}*"))
+    return sorted(rel for p in root.rglob("*synctui-tmp-*") if is_temp_path(rel := p.relative_to(root).as_posix()))
 
 
 @pytest.fixture
@@ -279,8 +279,9 @@ def test_sized_stream_over_16_mib_goes_with_a_content_length(dav: Dav) -> None:
     assert (dav.disk / "vol/sized.bin").read_bytes() == data
     assert (dav.disk / "vol/unsized.bin").read_bytes() == data
     puts = [r for r in rec.requests if r.method == "PUT"]
-    sized = next(r for r in puts if f"{TEMP_PREFIX}sized.bin" in r.url.path)
-    chunked = next(r for r in puts if f"{TEMP_PREFIX}unsized.bin" in r.url.path)
+    sized = next(r for r in puts if is_temp_path(r.url.path) and "sized.bin" in r.url.path
+                 and "unsized" not in r.url.path)
+    chunked = next(r for r in puts if is_temp_path(r.url.path) and "unsized.bin" in r.url.path)
     assert sized.headers["content-length"] == str(len(data))
     assert "transfer-encoding" not in sized.headers
     assert chunked.headers.get("transfer-encoding") == "chunked"  # unknown size, too big to gather
@@ -328,7 +329,7 @@ def test_never_a_ranged_put_and_always_temp_then_move(dav: Dav) -> None:
         st.write_atomic("x/y.bin", iter([b"a" * 10, b"b" * 10]))
     puts = [r for r in rec.requests if r.method == "PUT"]
     assert puts and all("content-range" not in r.headers for r in puts)
-    assert all(TEMP_PREFIX in r.url.path for r in puts)
+    assert all(is_temp_path(r.url.path) for r in puts)
     moves = [r for r in rec.requests if r.method == "MOVE" and "y.bin" in r.headers["destination"]]
     assert len(moves) == 2 and all(r.headers["overwrite"] == "T" for r in moves)
     assert (dav.disk / "x/y.bin").read_bytes() == b"a" * 10 + b"b" * 10

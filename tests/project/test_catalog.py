@@ -137,3 +137,21 @@ def test_build_entities_is_pure() -> None:
     tomo = entities[tomo_ref("TS_001")]
     assert tomo.size == 30 and tomo.mtime_ns == 7 and tomo.root == "overlay"
     assert entities[EntityRef(Kind.DENSITY_MAP, name="ribosome")].files[".zattrs"].size == 3
+
+
+def test_temps_are_found_in_both_shapes_and_user_files_are_not_temps() -> None:
+    """Visible temps (made where the server hides dotfiles) are temps even inside a zarr
+    store; a user's file merely named like one is not."""
+    listing = [
+        FileInfo(f"{R1}/{TOMO}/.zarray", 10, 5),
+        FileInfo(f"{R1}/{TOMO}/0/0/0", 20, 7),
+        FileInfo(f"{R1}/{TOMO}/0/0/synctui-tmp-1.0123456789ab", 20, 7),
+        FileInfo(f"{R1}/Picks/.synctui-tmp-a_1_ribosome.json.0123456789ab", 5, 7),
+        FileInfo(f"{R1}/Picks/synctui-tmp-a_1_ribosome.json.fedcba987654", 5, 7),
+        FileInfo(f"{R1}/synctui-tmp-notes.txt", 5, 7),
+    ]
+    temps: list[str] = []
+    entities, _, unknown = build_entities(listing, "overlay", temps)
+    assert sorted(temps) == sorted(f.path for f in listing[2:5])
+    assert set(entities[tomo_ref("TS_001")].files) == {".zarray", "0/0/0"}
+    assert [u.path for u in unknown] == [f"{R1}/synctui-tmp-notes.txt"]
