@@ -135,6 +135,7 @@ def run_with_progress(job, plan: Plan, *, progress: bool, verbose: bool, verify:
     done = threading.Event()
     threading.Thread(target=lambda: (job.wait(), done.set()), name="synctui-wait", daemon=True).start()
     bars = _bars(out) if progress and out.is_terminal else None
+    interrupted = False
     try:
         if bars is not None:
             with bars:
@@ -153,6 +154,7 @@ def run_with_progress(job, plan: Plan, *, progress: bool, verbose: bool, verify:
                 _drain(job, lines, verbose)
             _drain(job, lines, verbose)
     except KeyboardInterrupt:
+        interrupted = True
         job.cancel()
         err.print("cancelling: letting files in flight finish ...")
         done.wait()
@@ -165,6 +167,10 @@ def run_with_progress(job, plan: Plan, *, progress: bool, verbose: bool, verify:
         sys.stdout.write("\n")
     else:
         print_summary(out, summary)
+    if interrupted and not summary.cancelled:
+        # the signal landed as the job finished its work: still, the caller (a watch loop,
+        # the exit code) must hear that the user asked to stop
+        raise KeyboardInterrupt
     return summary
 
 
@@ -270,7 +276,8 @@ def history_table(con: Console, rows) -> None:
             table.add_column(col, justify=just)  # type: ignore[arg-type]
         for r in items:
             took = human_duration(r.ended - r.started) if r.ended else "-"
-            style = {"ok": "green", "partial": "yellow", "failed": "red", "cancelled": "magenta"}.get(r.status, "")
+            style = {"ok": "green", "partial": "yellow", "failed": "red", "cancelled": "magenta",
+                     "interrupted": "red"}.get(r.status, "")
             table.add_row(dt.datetime.fromtimestamp(r.started).strftime("%Y-%m-%d %H:%M"),
                           Text(r.status, style=style), str(r.created), str(r.updated), str(r.deleted),
                           str(r.conflicts), str(r.errors), human_bytes(r.bytes), took)

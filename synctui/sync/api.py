@@ -226,7 +226,8 @@ class SyncJob:
                 recorder = None
                 if db is not None:
                     pair = db.pair_id(*self.pair_key)
-                    db.start_sync(pair, sync_id, "saved-plan" if verify else "incremental")
+                    db.start_sync(pair, sync_id, "saved-plan" if verify else "incremental",
+                                  sole_writer=bool(self.locks))
                     recorder = lambda ent, fa, info: db.record(pair, ent, fa, info)  # noqa: E731
                 self._engine = Engine(plan, self.source, self.target, sink=self.sink,
                                       max_workers=self.job_options.max_workers, cancel=self._cancel,

@@ -180,8 +180,13 @@ class StateDB:
             self._conn.commit()
 
     # -- history -------------------------------------------------------------------
-    def start_sync(self, pair_id: int, sync_id: str, mode: str) -> None:
+    def start_sync(self, pair_id: int, sync_id: str, mode: str, *, sole_writer: bool = False) -> None:
+        """Open a history row.  ``sole_writer``: we hold the target's write lock, so any
+        other run of this pair still marked running died (SIGKILL, power loss): say so."""
         with self._lock:
+            if sole_writer:
+                self._conn.execute("UPDATE history SET status='interrupted' "
+                                   "WHERE pair_id=? AND status='running' AND sync_id!=?", (pair_id, sync_id))
             self._conn.execute(
                 "INSERT OR REPLACE INTO history (pair_id, sync_id, started, mode, status) VALUES (?, ?, ?, ?, ?)",
                 (pair_id, sync_id, time.time(), mode, "running"))

@@ -58,7 +58,7 @@ def test_watch_applies_changes_as_they_appear_and_stops_cleanly(tmp_path: Path, 
         changed = pair.src_root / "ExperimentRuns/TS_001/.meta"
         changed.write_bytes(b"meta v2")
         assert _wait_until(lambda: _in_sync(pair)), (pair.base / "watch.out").read_text()[-2000:]
-        # stop it idle: a SIGTERM that lands as a sync ends is the xfail test below
+        # stop it idle (a SIGTERM that lands as a sync ends: the test below)
         assert _wait_until(lambda: _idle(pair)), (pair.base / "watch.out").read_text()[-2000:]
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -110,11 +110,6 @@ def test_watch_killed_and_restarted_applies_each_change_exactly_once(
     assert temp_files(pair.dst_root) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a SIGTERM/Ctrl-C that lands while a watch-mode sync is finishing is swallowed: "
-    "render.run_with_progress catches the KeyboardInterrupt, cancels a job that has already "
-    "done its work and returns a summary that is not 'cancelled', so commands._watch (which "
-    "stops only on summary.cancelled) keeps watching"))
 def test_a_sigterm_as_a_watched_sync_ends_stops_the_watch(tmp_path: Path, capsys, monkeypatch) -> None:
     """Deterministic: the signal is sent from the job's thread just before its run returns,
     while the main thread waits for it in run_with_progress."""

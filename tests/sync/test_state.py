@@ -266,11 +266,6 @@ def test_sigkill_between_state_batches_recovers_by_the_quick_check(transport: Tr
     assert plan_job(SyncJob(pair.src, pair.dst)).is_noop
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a sync that died (SIGKILL, power loss) stays 'running' in the history forever: "
-    "StateDB.start_sync inserts status 'running' and only finish_sync changes it; nothing "
-    "marks a dead run, not even the next sync of the pair, which holds the write lock and so "
-    "knows no other sync of this pair is alive"))
 def test_a_run_that_died_is_not_shown_running_after_the_next_sync(pair) -> None:
     db = StateDB()
     try:  # what a SIGKILLed sync leaves: its history row, never finished
@@ -280,4 +275,4 @@ def test_a_run_that_died_is_not_shown_running_after_the_next_sync(pair) -> None:
     summary = _run(*pair)
     rows = {r.sync_id: r for r in StateDB().history()}
     assert rows[summary.sync_id].status == "ok"
-    assert rows["dead-sync"].status not in ("running", "ok"), rows["dead-sync"]
+    assert rows["dead-sync"].status == "interrupted", rows["dead-sync"]

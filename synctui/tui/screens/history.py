@@ -24,7 +24,7 @@ COLUMNS = ("started", "status", "created", "updated", "deleted", "conflicts", "e
 SHORT = {"created": "new", "updated": "upd", "deleted": "del", "conflicts": "confl", "errors": "err"}
 WIDE = 100
 _STATUS_STYLES = {"ok": "green", "partial": "yellow", "failed": "bold red", "cancelled": "yellow",
-                  "running": "cyan"}
+                  "running": "cyan", "interrupted": "bold red"}
 
 
 def history_cells(row: HistoryRow) -> tuple[Text, ...]:
