@@ -1,3 +1,3 @@
-from synctui.cli import main
+from synctui.cli import entry
 
-raise SystemExit(main())
+raise SystemExit(entry())

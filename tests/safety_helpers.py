@@ -104,7 +104,7 @@ def run_main(capsys: Any, *args: str) -> tuple[int, str, str]:
 
     logger = logging.getLogger("synctui")
     handlers = list(logger.handlers)
-    signals = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+    signals = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     capsys.readouterr()
     try:
         code = main(list(args))

@@ -11,7 +11,7 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +209,50 @@ def run_cli(*args: str, timeout: float = 120, env: Mapping[str, str] | None = No
 
 def assert_no_traceback(text: str) -> None:
     assert "Traceback" not in text, text
+
+
+# -- crash tests: a project a kill can land in the middle of, and what "consistent" means ----------
+
+def crash_source(seed: int = 0, *, runs: int = 4, big: int = 2 << 20) -> dict[str, bytes]:
+    """~80 files per run: zarr chunks of 4-48 KiB, picks, meshes, segmentations, and three
+    files of ``big`` bytes (a kill can land mid-file)."""
+    rng = random.Random(seed)
+    files: dict[str, bytes] = {}
+    for r in range(runs):
+        run = f"TS_{r:03d}"
+        files[f"ExperimentRuns/{run}/.meta"] = b"meta"
+        tomo = tomo_path(run)
+        files.update(zarr_files(tomo, chunks=0, seed=r))
+        for i in range(60):
+            files[f"{tomo}/0/{i // 16}/{(i // 4) % 4}/{i % 4}"] = rng.randbytes(rng.randint(4 << 10, 48 << 10))
+        for user in ("alice", "bob"):
+            files[picks_path(run, user, "1", "ribosome")] = picks_json("ribosome", user, "1", run, n=30, seed=r)
+        files[f"ExperimentRuns/{run}/Meshes/alice_1_ribosome.glb"] = rng.randbytes(20_000)
+        files.update(zarr_files(seg_path(run, "alice", "1", "membrane"), chunks=10, chunk_size=8192, seed=50 + r))
+    for i in range(3):
+        files[f"{tomo_path('TS_000')}/0/9/9/{i}"] = rng.randbytes(big)
+    return files
+
+
+def assert_consistent(root: Path, expected: Mapping[str, bytes],
+                      same: Callable[[str, bytes, bytes], bool] = lambda rel, got, want: got == want,
+                      ) -> dict[str, bytes]:
+    """No partial file at a final path, and no zarr store showing metadata before its chunks."""
+    from synctui.sync.plan import is_zarr_metadata
+
+    tree = read_tree(root)
+    for rel, content in tree.items():
+        assert rel in expected, f"unexpected file {rel}"
+        assert same(rel, content, expected[rel]), f"partial or wrong file at final path {rel}"
+    stores: dict[str, list[str]] = {}
+    for rel in expected:
+        if ".zarr/" in rel:
+            stores.setdefault(rel.split(".zarr/")[0], []).append(rel)
+    for store, members in stores.items():
+        if any(m in tree and is_zarr_metadata(m) for m in members):
+            missing = [m for m in members if not is_zarr_metadata(m) and m not in tree]
+            assert not missing, f"{store}.zarr shows metadata but lacks {missing[:3]}"
+    return tree
 
 
 # -- hypothesis strategies: small random projects and rules --------------------------------------

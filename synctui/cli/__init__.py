@@ -202,14 +202,13 @@ def _interrupt_on_signals() -> None:
                 pass
 
 
-def main(argv: list[str] | None = None) -> int:
-    code: int | None = None
+def entry() -> int:
+    """The process entry point (console script, ``python -m synctui``)."""
     try:
-        code = _main(argv)
+        code = main()
     except KeyboardInterrupt:  # landed after the command's own handling, before this line
         code = EXIT_CANCELLED
-    finally:
-        _ignore_late_signals()
+    _ignore_late_signals()
     return code
 
 
@@ -227,7 +226,7 @@ def _ignore_late_signals() -> None:
                 pass
 
 
-def _main(argv: list[str] | None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _interrupt_on_signals()

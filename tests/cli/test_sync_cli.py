@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import signal
 from pathlib import Path
 
 import pytest
@@ -18,32 +16,16 @@ from sync_helpers import (
     write_tree,
 )
 
-from synctui.cli import main
 from synctui.errors import EXIT_BAD_INPUT, EXIT_CONFLICTS, EXIT_OK, EXIT_PARTIAL
 
 
 @pytest.fixture
 def cli(capsys, monkeypatch):
     """Run ``synctui ARGS`` in this process: (exit code, stdout, stderr)."""
+    from safety_helpers import run_main
+
     monkeypatch.setenv("COLUMNS", "100")
-    logger = logging.getLogger("synctui")
-
-    def call(*args: str) -> tuple[int, str, str]:
-        handlers = list(logger.handlers)
-        signals = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
-        try:
-            code = main(list(args))
-        finally:
-            for h in logger.handlers[:]:
-                if h not in handlers:
-                    logger.removeHandler(h)
-                    h.close()
-            for s, h in signals.items():
-                signal.signal(s, h)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
+    return lambda *args: run_main(capsys, *args)
 
 
 def conflict_pair(tmp_path: Path) -> Pair:

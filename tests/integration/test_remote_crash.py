@@ -23,15 +23,13 @@ import pytest
 from sync_helpers import (
     TEMP_MARK,
     Pair,
+    assert_consistent,
     assert_no_traceback,
-    picks_json,
-    picks_path,
     read_tree,
-    seg_path,
     temp_files,
     tomo_path,
-    zarr_files,
 )
+from sync_helpers import crash_source as _crash_source
 from transports import Transport, over
 
 from synctui.errors import EXIT_LOCKED, EXIT_OK
@@ -43,42 +41,8 @@ TRIALS = 2
 
 
 def crash_source() -> dict[str, bytes]:
-    """~270 files, 4 MiB: zarr chunks of 4-48 KiB, picks, meshes, segmentations, and
-    three files of 512 KiB (a kill can land mid-file)."""
-    rng = random.Random(11)
-    files: dict[str, bytes] = {}
-    for r in range(3):
-        run = f"TS_{r:03d}"
-        files[f"ExperimentRuns/{run}/.meta"] = b"meta"
-        tomo = tomo_path(run)
-        files.update(zarr_files(tomo, chunks=0, seed=r))
-        for i in range(60):
-            files[f"{tomo}/0/{i // 16}/{(i // 4) % 4}/{i % 4}"] = rng.randbytes(rng.randint(4 << 10, 48 << 10))
-        for user in ("alice", "bob"):
-            files[picks_path(run, user, "1", "ribosome")] = picks_json("ribosome", user, "1", run, n=30, seed=r)
-        files[f"ExperimentRuns/{run}/Meshes/alice_1_ribosome.glb"] = rng.randbytes(20_000)
-        files.update(zarr_files(seg_path(run, "alice", "1", "membrane"), chunks=10, chunk_size=8192,
-                                seed=50 + r))
-    for i in range(3):
-        files[f"{tomo_path('TS_000')}/0/9/9/{i}"] = rng.randbytes(512 << 10)
-    return files
-
-
-def assert_consistent(root: Path, source: dict[str, bytes]) -> dict[str, bytes]:
-    """Every file at a final path is the source's, whole; no store shows metadata before its chunks."""
-    tree = read_tree(root)
-    for rel, content in tree.items():
-        assert rel in source, f"unexpected file {rel}"
-        assert content == source[rel], f"partial or wrong file at final path {rel}"
-    stores: dict[str, list[str]] = {}
-    for rel in source:
-        if ".zarr/" in rel:
-            stores.setdefault(rel.split(".zarr/")[0], []).append(rel)
-    for store, members in stores.items():
-        if any(m in tree and is_zarr_metadata(m) for m in members):
-            missing = [m for m in members if not is_zarr_metadata(m) and m not in tree]
-            assert not missing, f"{store}.zarr shows metadata but lacks {missing[:3]}"
-    return tree
+    """~270 files, 4 MiB, three of them 512 KiB."""
+    return _crash_source(11, runs=3, big=512 << 10)
 
 
 def sync_cmd(pair: Pair, *extra: str) -> list[str]:

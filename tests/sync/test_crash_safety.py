@@ -22,16 +22,17 @@ import pytest
 from sync_helpers import (
     Pair,
     assert_no_traceback,
+    crash_source,
     picks_json,
     picks_path,
     read_tree,
     run_cli,
-    seg_path,
     temp_files,
     tomo_path,
     write_tree,
     zarr_files,
 )
+from sync_helpers import assert_consistent as _consistent
 
 from synctui.errors import EXIT_LOCKED, EXIT_OK, EXIT_PARTIAL
 from synctui.sync.api import JobOptions, SyncJob
@@ -43,26 +44,6 @@ pytestmark = pytest.mark.slow
 MAPPING = ["--target-users", "alice:carol", "--target-objects", "ribosome:ribo"]
 USERS = {"alice": "carol"}
 OBJECTS = {"ribosome": "ribo"}
-
-
-def crash_source(seed: int = 0) -> dict[str, bytes]:
-    """~320 files: zarr chunks of 4-48 KiB, picks, meshes, segmentations, and 3 files of 2 MiB."""
-    rng = random.Random(seed)
-    files: dict[str, bytes] = {}
-    for r in range(4):
-        run = f"TS_{r:03d}"
-        files[f"ExperimentRuns/{run}/.meta"] = b"meta"
-        tomo = tomo_path(run)
-        files.update(zarr_files(tomo, chunks=0, seed=r))
-        for i in range(60):
-            files[f"{tomo}/0/{i // 16}/{(i // 4) % 4}/{i % 4}"] = rng.randbytes(rng.randint(4 << 10, 48 << 10))
-        for user in ("alice", "bob"):
-            files[picks_path(run, user, "1", "ribosome")] = picks_json("ribosome", user, "1", run, n=30, seed=r)
-        files[f"ExperimentRuns/{run}/Meshes/alice_1_ribosome.glb"] = rng.randbytes(20_000)
-        files.update(zarr_files(seg_path(run, "alice", "1", "membrane"), chunks=10, chunk_size=8192, seed=50 + r))
-    for i in range(3):
-        files[f"{tomo_path('TS_000')}/0/9/9/{i}"] = rng.randbytes(2 << 20)
-    return files
 
 
 def _map_name(fname: str, folder: str) -> str:
@@ -104,20 +85,7 @@ def same_file(rel: str, got: bytes, want: bytes) -> bool:
 
 
 def assert_consistent(root: Path, expected: dict[str, bytes]) -> dict[str, bytes]:
-    """No partial file at a final path, and no zarr store showing metadata before its chunks."""
-    tree = read_tree(root)
-    for rel, content in tree.items():
-        assert rel in expected, f"unexpected file {rel}"
-        assert same_file(rel, content, expected[rel]), f"partial or wrong file at final path {rel}"
-    stores: dict[str, list[str]] = {}
-    for rel in expected:
-        if ".zarr/" in rel:
-            stores.setdefault(rel.split(".zarr/")[0], []).append(rel)
-    for store, members in stores.items():
-        if any(m in tree and is_zarr_metadata(m) for m in members):
-            missing = [m for m in members if not is_zarr_metadata(m) and m not in tree]
-            assert not missing, f"{store}.zarr shows metadata but lacks {missing[:3]}"
-    return tree
+    return _consistent(root, expected, same_file)
 
 
 def assert_equal_under_mapping(root: Path, expected: dict[str, bytes]) -> None:
