@@ -39,7 +39,12 @@ class FileInfo:
 
 @runtime_checkable
 class Store(Protocol):
-    """A project root somewhere.  Implementations: local, sftp, webdav."""
+    """A project root somewhere.  Implementations: local, sftp, webdav.
+
+    Optional, found by the engine with ``getattr``: ``write_many(items)`` and
+    ``read_many(paths)`` move many small files at once (each still atomic; per-file
+    results, one failure never stops the others), and ``copy_from(source, ...)`` is a
+    same-kind shortcut (local: the kernel copies)."""
 
     location: object
     #: whether write_atomic honours mtime_ns (WebDAV usually cannot)
