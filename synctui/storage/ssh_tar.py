@@ -76,8 +76,12 @@ def tar_extract(conn: Conn, root: str, members: Iterable[tuple[str, bytes, int]]
     its stderr (0 and "" when every file was written with its mtime).
     """
     q = shlex.quote(root)
+    # GNU tar reads 10 KiB records by default: 128 KiB ones (-b 256, -B for a pipe's short
+    # reads) double its throughput; another tar gets the portable form
     script = (f"mkdir -p -- {q} && cd -- {q} && printf 'SYNCTUI-TAR\\n' && "
-              "exec tar -x -f - --no-same-owner --no-same-permissions")
+              "if tar --version 2>/dev/null | grep -q GNU; then "
+              "exec tar -x -b 256 -B -f - --no-same-owner --no-same-permissions; "
+              "else exec tar -x -f - --no-same-owner --no-same-permissions; fi")
     chan = open_exec(conn, script, stdin=True)
     if chan is None:
         raise NoShell()

@@ -392,9 +392,18 @@ class Engine:
         finally:
             for _, fa in items:
                 prog.in_flight.pop(fa.target_path, None)
-        for i in range(len(items)):  # transient trouble: the single-file path retries with backoff
+        if tried:  # the batch was their first attempt: one backoff for all, then file by file
+            for i, exc in tried.items():
+                if self.retries < 1:
+                    self._fail(items[i][1].target_path, str(exc))
+                    settled.add(i)
+                else:
+                    self.sink.emit(ItemRetry(items[i][1].target_path, 1, str(exc)))
+            if len(settled) < len(items):
+                time.sleep(self.backoff)
+        for i in range(len(items)):
             if i not in settled:
-                out[i] = self._do_file(*items[i], failed_once=tried.get(i))
+                out[i] = self._do_file(*items[i], attempts=1 if i in tried else 0)
         return out
 
     def _read_batch(self, src: Store, paths: list[str]) -> list[bytes | BaseException]:
@@ -449,12 +458,11 @@ class Engine:
             return False
 
     # -- one file -----------------------------------------------------------------------
-    def _do_file(self, ent: EntityPlan, fa: FileAction, *,
-                 failed_once: StoreError | None = None) -> bool | None:
+    def _do_file(self, ent: EntityPlan, fa: FileAction, *, attempts: int = 0) -> bool | None:
         """True: done; False: failed or cancelled; None: skipped, changed since the plan.
 
-        ``failed_once``: a transient error this file already had in a batch; it counts
-        as the first attempt, so the retries and their backoff are the same either way.
+        ``attempts``: transient failures this file already had (in a batch, which also
+        slept their backoff), so the retries and their backoff are the same either way.
         """
         if self._check_lock():
             self._skip(fa, "cancelled")
@@ -463,13 +471,7 @@ class Engine:
         prog.in_flight[fa.target_path] = fa.size
         self.sink.emit(ItemStarted(fa.target_path, fa.size))
         try:
-            attempt = 0
-            if failed_once is not None:
-                attempt = 1
-                if self.retries < 1:
-                    raise failed_once
-                self.sink.emit(ItemRetry(fa.target_path, attempt, str(failed_once)))
-                time.sleep(self.backoff)
+            attempt = attempts
             while True:
                 try:
                     if self.verify and (why := self._precondition_broken(ent, fa)):

@@ -44,3 +44,40 @@ def test_a_big_source_changing_length_mid_copy_fails_alone(tmp_path: Path, chang
     assert BIG not in tree
     assert {k: v for k, v in tree.items()} == {k: v for k, v in files.items() if k != BIG}
     assert temp_files(pair.dst_root) == []
+
+
+class DropOnce:
+    """The real local store whose first batch is lost as a dropped connection would lose it."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.batches = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def write_many(self, items):
+        self.batches += 1
+        if self.batches == 1:
+            from synctui.errors import StoreError
+
+            return [StoreError("connection lost", transient=True) for _ in items]
+        return self.inner.write_many(items)
+
+
+def test_a_lost_batch_backs_off_once_then_goes_file_by_file(tmp_path: Path, monkeypatch) -> None:
+    import synctui.sync.engine as engine_mod
+    from synctui.sync.events import EventSink, ItemRetry
+
+    pair = Pair(tmp_path, source_files=basic_source(("TS_001",)))
+    src, dst = open_project(pair.src, fsync=False), open_project(pair.dst, fsync=False)
+    plan = make_plan(src, dst)
+    dst.stores["overlay"] = DropOnce(dst.stores["overlay"])
+    slept: list[float] = []
+    monkeypatch.setattr(engine_mod.time, "sleep", slept.append)
+    sink = EventSink()
+    summary = Engine(plan, src, dst, max_workers=1, sink=sink, backoff=0.3).run()
+    assert summary.errors == [] and read_tree(pair.dst_root) == pair.src_files
+    retried = [e for e in sink.drain() if isinstance(e, ItemRetry)]
+    assert retried and all(e.attempt == 1 for e in retried)
+    assert slept == [0.3]  # one backoff for the whole batch, not one per file
