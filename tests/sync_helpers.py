@@ -211,6 +211,26 @@ def assert_no_traceback(text: str) -> None:
     assert "Traceback" not in text, text
 
 
+def kill_during(cmd: list[str], target: Path, delay: float, env: Mapping[str, str]) -> tuple[int, bool]:
+    """Start ``cmd``; once the target shows its first write, SIGKILL it after ``delay`` s.
+    Returns (exit status, whether it was still running to be killed)."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(env))
+    runs = target / "ExperimentRuns"
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and not runs.exists() and time.monotonic() < deadline:
+        time.sleep(0.002)
+    time.sleep(delay)
+    killed = proc.poll() is None
+    if killed:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    assert_no_traceback(proc.stderr.read().decode() if proc.stderr else "")
+    return proc.returncode, killed
+
+
 # -- crash tests: a project a kill can land in the middle of, and what "consistent" means ----------
 
 def crash_source(seed: int = 0, *, runs: int = 4, big: int = 2 << 20) -> dict[str, bytes]:

@@ -13,10 +13,8 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ from sync_helpers import (
     Pair,
     assert_consistent,
     assert_no_traceback,
+    kill_during,
     read_tree,
     temp_files,
     tomo_path,
@@ -48,22 +47,6 @@ def crash_source() -> dict[str, bytes]:
 def sync_cmd(pair: Pair, *extra: str) -> list[str]:
     return [sys.executable, "-m", "synctui", "sync", "--no-progress", "-s", pair.src, "-t", pair.dst,
             "--max-workers", "2", *extra]
-
-
-def kill_during(cmd: list[str], target: Path, delay: float, env: dict[str, str]) -> bool:
-    """Start ``cmd``; once the target shows its first file, SIGKILL it after ``delay`` s."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    runs = target / "ExperimentRuns"
-    deadline = time.monotonic() + 60
-    while proc.poll() is None and not runs.exists() and time.monotonic() < deadline:
-        time.sleep(0.002)
-    time.sleep(delay)
-    killed = proc.poll() is None
-    if killed:
-        proc.send_signal(signal.SIGKILL)
-    proc.wait(30)
-    assert_no_traceback(proc.stderr.read().decode() if proc.stderr else "")
-    return killed
 
 
 # -- what a killed sync leaves behind, shown deterministically ------------------------------------
@@ -141,7 +124,7 @@ def test_sigkill_at_random_moments_never_leaves_a_partial_file(transport: Transp
         pair = Pair(tmp_path / f"trial{trial}", source_files=source, transport=transport)
         env = dict(os.environ, SYNCTUI_STATE_DIR=str(pair.base / "state"))
         # the first kill lands at once (batched syncs of this data are quick), the others at random
-        killed = kill_during(sync_cmd(pair), pair.dst_root, 0 if trial == 0 else rng.uniform(0.0, 0.4), env)
+        _, killed = kill_during(sync_cmd(pair), pair.dst_root, 0 if trial == 0 else rng.uniform(0.0, 0.4), env)
         tree = assert_consistent(pair.dst_root, source)
         print(f"trial {trial}: killed={killed} files={len(tree)}/{len(source)}")
         if killed and 0 < len(tree) < len(source):

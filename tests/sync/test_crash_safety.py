@@ -23,6 +23,7 @@ from sync_helpers import (
     Pair,
     assert_no_traceback,
     crash_source,
+    kill_during,
     picks_json,
     picks_path,
     read_tree,
@@ -114,21 +115,7 @@ def _sync_cmd(source: Pair, target_config: Path, *extra: str) -> list[str]:
             str(target_config), "--max-workers", "2", *MAPPING, *extra]
 
 
-def _kill_during(cmd: list[str], overlay: Path, delay: float, env: dict[str, str]) -> tuple[int, bool]:
-    """Start ``cmd``, wait for its first write, then SIGKILL it after ``delay`` seconds."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    runs = overlay / "ExperimentRuns"
-    deadline = time.monotonic() + 30
-    while proc.poll() is None and not runs.exists() and time.monotonic() < deadline:
-        time.sleep(0.002)
-    time.sleep(delay)
-    killed = proc.poll() is None
-    if killed:
-        proc.send_signal(signal.SIGKILL)
-    proc.wait(30)
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    assert_no_traceback(err)
-    return proc.returncode, killed
+
 
 
 def test_sigkill_at_random_moments_never_leaves_a_partial_file(source_project: Pair, tmp_path: Path) -> None:
@@ -140,7 +127,7 @@ def test_sigkill_at_random_moments_never_leaves_a_partial_file(source_project: P
         config = _fresh_target(source_project, where)
         overlay = where / "overlay"
         env = dict(os.environ, SYNCTUI_STATE_DIR=str(where / "state"))
-        code, killed = _kill_during(_sync_cmd(source_project, config), overlay, rng.uniform(0.0, 0.5), env)
+        code, killed = kill_during(_sync_cmd(source_project, config), overlay, rng.uniform(0.0, 0.5), env)
         tree = assert_consistent(overlay, expected)
         # the config is either the old one or the new one, never half written
         cfg = json.loads(config.read_text())
