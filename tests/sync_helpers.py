@@ -211,16 +211,24 @@ def assert_no_traceback(text: str) -> None:
     assert "Traceback" not in text, text
 
 
-def kill_during(cmd: list[str], target: Path, delay: float, env: Mapping[str, str]) -> tuple[int, bool]:
-    """Start ``cmd``; once the target shows its first write, SIGKILL it after ``delay`` s.
-    Returns (exit status, whether it was still running to be killed)."""
+def kill_during(cmd: list[str], target: Path, delay: float, env: Mapping[str, str], *,
+                first_file: bool = False) -> tuple[int, bool]:
+    """Start ``cmd``; once the target shows its first write (with ``first_file``: its first
+    file at a final path, as batches make folders and temps long before), SIGKILL it after
+    ``delay`` s.  Returns (exit status, whether it was still running to be killed)."""
     import signal
     import time
 
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(env))
     runs = target / "ExperimentRuns"
+
+    def started() -> bool:
+        if not first_file:
+            return runs.exists()
+        return any(p.is_file() and not is_temp_path(p.name) for p in runs.rglob("*")) if runs.exists() else False
+
     deadline = time.monotonic() + 60
-    while proc.poll() is None and not runs.exists() and time.monotonic() < deadline:
+    while proc.poll() is None and not started() and time.monotonic() < deadline:
         time.sleep(0.002)
     time.sleep(delay)
     killed = proc.poll() is None
