@@ -99,25 +99,9 @@ def test_temp_files_a_killed_sync_left_are_removed_by_the_next(transport: Transp
 
 # -- SIGKILL at random moments ----------------------------------------------------------------------
 
-#: transport -> {check that a known bug can make fail: the deterministic test above that shows it}.
-#: A kill lands at a random moment, so whether such a check fails varies from run to run: it is
-#: made, and when it fails the test is reported as xfail; every other check stays in force.
-KNOWN_BUGS = {
-}
-
-
 @over(["ssh-source", "dav-target", "nginx-target"])
 def test_sigkill_at_random_moments_never_leaves_a_partial_file(transport: Transport, tmp_path: Path) -> None:
     source = crash_source()
-    known = KNOWN_BUGS.get(transport.name, {})
-    seen: list[str] = []
-
-    def check(what: str, ok: bool, detail: object) -> None:
-        if what in known and not ok:
-            seen.append(f"{what}: {detail}")
-        else:
-            assert ok, f"{what}: {detail}"
-
     rng = random.Random(f"{transport.name}-20261122")
     interrupted = 0
     for trial in range(TRIALS):
@@ -141,15 +125,12 @@ def test_sigkill_at_random_moments_never_leaves_a_partial_file(transport: Transp
         # the resumed run leaves the target whole, equal to the source, and clean
         assert_consistent(pair.dst_root, source)
         missing = sorted(set(source) - set(pair.target_tree()))
-        check("complete", missing == [], f"{len(missing)} files missing, e.g. {missing[:2]}; {res.stdout}")
+        assert missing == [], f"{len(missing)} files missing, e.g. {missing[:2]}; {res.stdout}"
         left = temp_files(pair.dst_root) + temp_files(pair.src_root)
-        check("no temp files", left == [], left)
+        assert left == [], left
         assert not (pair.dst_root / ".synctui-lock" / "write.json").exists()
     assert interrupted >= 1, "no trial killed the sync halfway: make the project bigger"
-    if not seen:  # and the last one has nothing left to do
-        res = subprocess.run(sync_cmd(pair, "--json"), capture_output=True, text=True, env=env, timeout=180)
-        summary = json.loads(res.stdout)
-        assert res.returncode == EXIT_OK and summary["files_written"] == 0 and summary["created"] == 0, summary
-    if seen:
-        bugs = " / ".join(sorted({known[s.split(":")[0]] for s in seen}))
-        pytest.xfail(f"{bugs} -- seen: " + seen[0][:300].replace("\n", " "))
+    # and the last one has nothing left to do
+    res = subprocess.run(sync_cmd(pair, "--json"), capture_output=True, text=True, env=env, timeout=180)
+    summary = json.loads(res.stdout)
+    assert res.returncode == EXIT_OK and summary["files_written"] == 0 and summary["created"] == 0, summary
