@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -117,3 +119,29 @@ def remote(sshd: SSHServer, ssh_env: Path, tmp_path: Path) -> Iterator[Remote]:
     r = Remote(sshd, tmp_path)
     yield r
     r.close()
+
+
+@pytest.fixture
+def system_user(tmp_path: Path):
+    """A throwaway login with a password, for password logins: root, and opt-in or CI."""
+    allowed = os.environ.get("SYNCTUI_TEST_SYSTEM_USER") == "1" or os.environ.get("CI") == "true" \
+        or os.environ.get("SYNCTUI_REQUIRE_SERVERS") == "1"
+    if os.geteuid() != 0 or not shutil.which("useradd") or not allowed:
+        pytest.skip("password logins need a throwaway system user: run as root with "
+                    "SYNCTUI_TEST_SYSTEM_USER=1 (set automatically in CI)")
+    import secrets
+
+    name = "synctui" + secrets.token_hex(3)
+    password = secrets.token_urlsafe(12)
+    home = Path("/tmp") / name
+    subprocess.run(["useradd", "-M", "-d", str(home), "-s", "/bin/sh", name], check=True,
+                   capture_output=True)
+    try:
+        subprocess.run(["chpasswd"], input=f"{name}:{password}", text=True, check=True,
+                       capture_output=True)
+        home.mkdir(mode=0o755)
+        shutil.chown(home, name)
+        yield name, password, home
+    finally:
+        subprocess.run(["userdel", "-f", name], capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)

@@ -7,6 +7,7 @@ mtime and are renamed into place, so a final path never shows a partial file.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import shutil
 import stat as stat_mod
@@ -166,7 +167,7 @@ class LocalStore:
         of another length is refused (StoreError) and the final path left alone."""
         full = self._abs(path, replace=True)
         directory, name = os.path.split(full)
-        tmp = os.path.join(directory, f"{TEMP_PREFIX}{name}.{uuid.uuid4().hex[:12]}")
+        tmp = _temp_path(directory, name)
         try:
             if directory not in self._made_dirs:
                 os.makedirs(directory, exist_ok=True)
@@ -205,7 +206,7 @@ class LocalStore:
         src_full = source._abs(src_path)
         full = self._abs(path, replace=True)
         directory, name = os.path.split(full)
-        tmp = os.path.join(directory, f"{TEMP_PREFIX}{name}.{uuid.uuid4().hex[:12]}")
+        tmp = _temp_path(directory, name)
         try:
             src_fd = os.open(src_full, os.O_RDONLY)
         except FileNotFoundError:
@@ -258,7 +259,7 @@ class LocalStore:
                 if directory not in self._made_dirs:
                     os.makedirs(directory, exist_ok=True)
                     self._made(directory)
-                tmp = os.path.join(directory, f"{TEMP_PREFIX}{name}.{uuid.uuid4().hex[:12]}")
+                tmp = _temp_path(directory, name)
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
                 try:
                     view = memoryview(data)
@@ -340,7 +341,7 @@ class LocalStore:
         """
         full = self._abs(path)
         directory, name = os.path.split(full)
-        tmp = os.path.join(directory, f"{TEMP_PREFIX}{name}.{uuid.uuid4().hex[:12]}")
+        tmp = _temp_path(directory, name)
         try:
             os.makedirs(directory, exist_ok=True)
             with open(tmp, "xb") as fh:
@@ -417,26 +418,26 @@ def _flush_all(paths: list[str]) -> None:
             os.close(fd)
 
 
-_SYNCFS: list = []
-
-
+@functools.cache
 def _syncfs():
     """libc's syncfs, or None where there is none."""
-    if not _SYNCFS:
-        fn = None
-        try:
-            import ctypes
-            import ctypes.util
+    try:
+        import ctypes
+        import ctypes.util
 
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-            fn = getattr(libc, "syncfs", None)
-            if fn is not None:
-                fn.argtypes = [ctypes.c_int]
-                fn.restype = ctypes.c_int
-        except OSError:
-            fn = None
-        _SYNCFS.append(fn)
-    return _SYNCFS[0]
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+    fn = getattr(libc, "syncfs", None)
+    if fn is not None:
+        fn.argtypes = [ctypes.c_int]
+        fn.restype = ctypes.c_int
+    return fn
+
+
+def _temp_path(directory: str, name: str) -> str:
+    """Where a write of ``name`` goes before its rename: same folder, unique, ours."""
+    return os.path.join(directory, f"{TEMP_PREFIX}{name}.{uuid.uuid4().hex[:12]}")
 
 
 def _silent_unlink(path: str) -> None:

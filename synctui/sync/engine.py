@@ -158,6 +158,7 @@ class Engine:
         # per source root: files waiting to go as one batch
         self._batches: dict[str, list[tuple[_EntityRun, int, FileAction]]] = {}
         self._batch_bytes: dict[str, int] = {}
+        self._batchable: dict[str, bool] = {}  # per source root: does a batch API exist?
         # verify mode: one fresh listing per store instead of a stat per file
         self._fresh: dict[str, dict[str, FileInfo] | None] = {}
 
@@ -330,10 +331,11 @@ class Engine:
         if size > BATCH_FILE_MAX:
             return None
         key = ent.source_root or "overlay"
-        src = self.source.stores[key]
-        if hasattr(self.tstore, "write_many") or hasattr(src, "read_many"):
-            return key
-        return None
+        can = self._batchable.get(key)
+        if can is None:  # once per source root, not per file
+            can = self._batchable[key] = hasattr(self.tstore, "write_many") or \
+                hasattr(self.source.stores[key], "read_many")
+        return key if can else None
 
     def _flush_batches(self, key: str | None = None) -> None:
         for k in [key] if key is not None else list(self._batches):

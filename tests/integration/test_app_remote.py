@@ -9,7 +9,6 @@ On loopback both servers serve local folders, so the results are checked on disk
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -188,30 +187,6 @@ async def test_local_to_ssh_with_a_passphrase_from_the_prompt(remote: Any, ssh_e
     assert visible(pair.target_tree()) == pair.src_files
 
 
-@pytest.fixture
-def system_user(tmp_path: Path):
-    """A throwaway login with a password (as in test_sftp_store.py: root + opt-in or CI)."""
-    allowed = os.environ.get("SYNCTUI_TEST_SYSTEM_USER") == "1" or os.environ.get("CI") == "true" \
-        or os.environ.get("SYNCTUI_REQUIRE_SERVERS") == "1"
-    if os.geteuid() != 0 or not shutil.which("useradd") or not allowed:
-        pytest.skip("password logins need a throwaway system user: run as root with "
-                    "SYNCTUI_TEST_SYSTEM_USER=1 (set automatically in CI)")
-    import secrets
-
-    name = "synctui" + secrets.token_hex(3)
-    password = secrets.token_urlsafe(12)
-    home = Path("/tmp") / name
-    subprocess.run(["useradd", "-M", "-d", str(home), "-s", "/bin/sh", name], check=True,
-                   capture_output=True)
-    try:
-        subprocess.run(["chpasswd"], input=f"{name}:{password}", text=True, check=True,
-                       capture_output=True)
-        home.mkdir(mode=0o755)
-        shutil.chown(home, name)
-        yield name, password, home
-    finally:
-        subprocess.run(["userdel", "-f", name], capture_output=True)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 async def test_local_to_ssh_with_a_password_from_the_prompt(system_user, remote: Any,

@@ -658,29 +658,6 @@ def test_ssh_config_alias_and_proxy_jump(remote: Remote, ssh_env: Path) -> None:
 # -- password logins (needs a system user: root in a throwaway container) ------------------
 
 
-@pytest.fixture
-def system_user(tmp_path: Path):
-    allowed = os.environ.get("SYNCTUI_TEST_SYSTEM_USER") == "1" or os.environ.get("CI") == "true" \
-        or os.environ.get("SYNCTUI_REQUIRE_SERVERS") == "1"
-    if os.geteuid() != 0 or not shutil.which("useradd") or not allowed:
-        pytest.skip("password logins need a throwaway system user: run as root with "
-                    "SYNCTUI_TEST_SYSTEM_USER=1 (set automatically in CI)")
-    import secrets
-
-    name = "synctui" + secrets.token_hex(3)
-    password = secrets.token_urlsafe(12)
-    home = Path("/tmp") / name
-    subprocess.run(["useradd", "-M", "-d", str(home), "-s", "/bin/sh", name], check=True,
-                   capture_output=True)
-    try:
-        subprocess.run(["chpasswd"], input=f"{name}:{password}", text=True, check=True,
-                       capture_output=True)
-        home.mkdir(mode=0o755)
-        shutil.chown(home, name)
-        yield name, password, home
-    finally:
-        subprocess.run(["userdel", "-f", name], capture_output=True)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_password_login_from_config_env_prompt_and_askpass(system_user, remote: Remote, tmp_path: Path,
