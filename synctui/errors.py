@@ -76,9 +76,3 @@ class LockHeldError(SyncTuiError):
     """Another sync holds a lock we need."""
 
     exit_code = EXIT_LOCKED
-
-
-class CancelledError_(SyncTuiError):
-    """The user or a signal stopped the sync."""
-
-    exit_code = EXIT_CANCELLED

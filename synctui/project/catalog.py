@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from synctui.project.config import ProjectConfig
-from synctui.project.layout import RUNS_DIR, EntityRef, Kind, Unrecognised, entity_path, parse_path
+from synctui.project.layout import RUNS_DIR, EntityRef, Unrecognised, entity_path, parse_path
 from synctui.storage.base import TEMP_PREFIX, VISIBLE_TEMP_PREFIX, FileInfo, Store, is_temp_path
 
 
@@ -159,7 +159,3 @@ def open_project(config: ProjectConfig | str | dict, **store_options: object) ->
     if cfg.static is not None:
         stores["static"] = open_store(cfg.static, **store_options)
     return scan_project(cfg, stores)
-
-
-def entity_kinds() -> list[Kind]:
-    return list(Kind)

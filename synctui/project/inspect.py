@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from synctui.errors import SyncTuiError
+from synctui.format import human_bytes
 from synctui.project.catalog import Entity
 from synctui.project.config import ProjectConfig
 from synctui.project.layout import Kind, format_vs
@@ -88,18 +89,6 @@ def _common(insp: Inspection, entity: Entity) -> None:
     if entity.mtime_ns:
         when = datetime.fromtimestamp(entity.mtime_ns / 1e9, UTC)
         insp.add("Modified", when.strftime("%Y-%m-%d %H:%M:%S UTC"))
-
-
-def human_bytes(n: int) -> str:
-    """1536 -> '1.5 KiB' (binary units, as file managers show)."""
-    if n < 1024:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("KiB", "MiB", "GiB"):
-        value /= 1024
-        if value < 1024:
-            return f"{value:.1f} {unit}"
-    return f"{value / 1024:.1f} TiB"
 
 
 def _read_json(store: Store, entity: Entity, member: str = "") -> Any:
@@ -500,4 +489,4 @@ def inspect_config(config: ProjectConfig) -> Inspection:
     return insp
 
 
-__all__ = ["Inspection", "human_bytes", "inspect_config", "inspect_entity"]
+__all__ = ["Inspection", "inspect_config", "inspect_entity"]

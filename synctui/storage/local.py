@@ -315,16 +315,6 @@ class LocalStore:
         except OSError as exc:
             raise os_error(exc, "remove", path) from exc
 
-    def remove_empty_dirs(self, path: str) -> None:
-        """Remove ``path`` and its parents while they are empty (never the root)."""
-        rel = clean_relpath(path, allow_root=True)
-        while rel:
-            try:
-                os.rmdir(os.path.join(self.root, rel))
-            except OSError:
-                return
-            rel = os.path.dirname(rel)
-
     def rename(self, src: str, dst: str) -> None:
         full_dst = self._abs(dst)
         try:

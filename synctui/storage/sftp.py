@@ -276,10 +276,6 @@ class SFTPStore:
 
         self._call("open", self.root, run)
 
-    def connect(self) -> None:
-        """Dial now (the first call may prompt); raises ConnectionFailed."""
-        self._call("connect to", self.root, lambda conn: None)
-
     def close(self) -> None:
         self._pool.close()
         self._pool.reopen()  # a closed store may be used again: it dials afresh
@@ -906,26 +902,6 @@ class SFTPStore:
             err = pipe.ok(pipe.send(CMD_RMDIR, self._abs(d)))
             if err is not None and err.code != FX_NO_SUCH_FILE:
                 raise StoreError(f"cannot remove folder {d}: {err.reason}")
-
-    def remove_empty_dirs(self, path: str) -> None:
-        """Remove ``path`` and its parents while they are empty (never the root)."""
-        rel = clean_relpath(path, allow_root=True)
-        chain = []
-        while rel:
-            chain.append(rel)
-            rel = posixpath.dirname(rel)
-        if not chain:
-            return
-
-        def run(conn: Conn) -> None:
-            pipe = Pipe(conn.sftp)
-            # in order: a parent can only go once its child has gone
-            for num in [pipe.send(CMD_RMDIR, self._abs(r)) for r in chain]:
-                pipe.ok(num)
-
-        self._call("remove folder", chain[0], run)
-        for r in chain:
-            self._forget_dirs(r)
 
     def rename(self, src: str, dst: str) -> None:
         s, d = clean_relpath(src), clean_relpath(dst)

@@ -56,12 +56,6 @@ class ItemRetry:
 
 
 @dataclass(frozen=True, slots=True)
-class BytesProgress:
-    path: str
-    delta: int
-
-
-@dataclass(frozen=True, slots=True)
 class LockChanged:
     side: str  # "source" or "target"
     state: str  # "free", "held", "released", "stale", "busy"
@@ -80,7 +74,7 @@ class SyncFinished:
 
 
 Event = (SyncStarted | ItemStarted | ItemFinished | ItemSkipped | ItemFailed | ItemRetry
-         | BytesProgress | LockChanged | Note | SyncFinished)
+         | LockChanged | Note | SyncFinished)
 
 
 @dataclass

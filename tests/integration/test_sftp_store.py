@@ -153,8 +153,6 @@ def test_makedirs_remove_rename(remote: Remote) -> None:
     assert (remote.root / "deep/new/place").read_bytes() == b"A"
     with pytest.raises(StoreError):
         store.rename("no/such", "x")
-    store.remove_empty_dirs("d1/d2/d3")
-    assert not (remote.root / "d1").exists()
 
 
 @pytest.mark.parametrize("shell", [True, False], ids=["rm", "sftp-walk"])

@@ -8,10 +8,11 @@ import shutil
 
 import pytest
 
+from synctui.format import human_bytes
 from synctui.project.catalog import Entity, build_entities, open_project
 from synctui.project.config import load_config
 from synctui.project.demo import DemoPaths, write_demo, write_ome_v2
-from synctui.project.inspect import Inspection, human_bytes, inspect_config, inspect_entity
+from synctui.project.inspect import Inspection, inspect_config, inspect_entity
 from synctui.project.layout import EntityRef, Kind
 from synctui.storage.local import LocalStore
 

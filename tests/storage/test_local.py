@@ -173,15 +173,6 @@ def test_remove_rename_makedirs_remove_tree(root: Path, store: LocalStore) -> No
     put(root, "single", b"4")
     store.remove_tree("single")
     assert not (root / "single").exists()
-    store.remove_empty_dirs("x/y/z")
-    assert not (root / "x").exists() and root.is_dir()
-
-
-def test_remove_empty_dirs_stops_at_content(root: Path, store: LocalStore) -> None:
-    put(root, "a/keep")
-    (root / "a/b/c").mkdir(parents=True)
-    store.remove_empty_dirs("a/b/c")
-    assert (root / "a/keep").exists() and not (root / "a/b").exists()
 
 
 # -- exclusive create ------------------------------------------------------------------
