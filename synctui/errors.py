@@ -66,6 +66,10 @@ class PathEscapeError(StoreError):
     exit_code = EXIT_BAD_INPUT
 
 
+class MissingPathError(StoreError):
+    """A path that is not there (or no longer): callers test for this type, not the text."""
+
+
 class ConnectionFailed(StoreError):
     """A remote store that cannot be reached, authenticated or trusted."""
 
@@ -73,6 +77,28 @@ class ConnectionFailed(StoreError):
 
 
 class LockHeldError(SyncTuiError):
-    """Another sync holds a lock we need."""
+    """Another sync holds a lock we need.
+
+    The fields say who holds it and whether it is stale, so an interface can offer
+    to break a stale one without reading the message.  ``detail`` is the message
+    without the command-line advice (``--break-lock``)."""
 
     exit_code = EXIT_LOCKED
+
+    def __init__(self, message: str, *, owner: str | None = None, pid: int | None = None,
+                 age: float | None = None, stale: bool = False, stale_reason: str | None = None,
+                 detail: str | None = None) -> None:
+        super().__init__(message)
+        self.owner = owner
+        self.pid = pid
+        self.age = age
+        self.stale = stale
+        self.stale_reason = stale_reason
+        self.detail = " ".join(detail.split()) if detail else self.message
+
+    @property
+    def holder(self) -> str:
+        """Who holds it, as a person reads it: ``user@host (pid 12)``."""
+        if self.owner is None:
+            return "another sync"
+        return f"{self.owner} (pid {self.pid})" if self.pid is not None else self.owner

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
-from synctui.errors import PathEscapeError, StoreError
+from synctui.errors import MissingPathError, PathEscapeError, StoreError
 from synctui.storage.base import TEMP_PREFIX, FileInfo, clean_relpath, iter_chunks, size_mismatch
 from synctui.storage.url import Location
 
@@ -152,7 +152,7 @@ class LocalStore:
         try:
             return open(self._abs(path), "rb")
         except FileNotFoundError:
-            raise StoreError(f"cannot read {path}: it no longer exists") from None
+            raise MissingPathError(f"cannot read {path}: it no longer exists") from None
         except OSError as exc:
             raise os_error(exc, "read", path) from exc
 
@@ -210,7 +210,7 @@ class LocalStore:
         try:
             src_fd = os.open(src_full, os.O_RDONLY)
         except FileNotFoundError:
-            raise StoreError(f"cannot read {src_path}: it no longer exists") from None
+            raise MissingPathError(f"cannot read {src_path}: it no longer exists") from None
         except OSError as exc:
             raise os_error(exc, "read", src_path) from exc
         try:

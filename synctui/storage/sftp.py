@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO, TypeVar
 
-from synctui.errors import StoreError
+from synctui.errors import MissingPathError, StoreError
 from synctui.storage import ssh_tar
 from synctui.storage.base import TEMP_PREFIX, FileInfo, clean_relpath, iter_chunks
 from synctui.storage.ssh_connect import Connector, Prompter, settings_for_location
@@ -670,7 +670,7 @@ class SFTPStore:
             return pipe.handle(pipe.send(CMD_OPEN, self._abs(rel), FLAG_READ, empty_attrs()))
         except SFTPStatus as exc:
             if exc.code == FX_NO_SUCH_FILE:
-                raise StoreError(f"cannot read {rel}: it no longer exists") from None
+                raise MissingPathError(f"cannot read {rel}: it no longer exists") from None
             raise StoreError(f"cannot read {rel}: {exc.reason}") from None
 
     def _read_whole(self, pipe: Pipe, conn: Conn, rel: str) -> bytes:

@@ -43,7 +43,13 @@ from typing import Any, BinaryIO
 from urllib.parse import quote, unquote, urlsplit
 
 from synctui import __version__
-from synctui.errors import ConnectionFailed, LocationError, PathEscapeError, StoreError
+from synctui.errors import (
+    ConnectionFailed,
+    LocationError,
+    MissingPathError,
+    PathEscapeError,
+    StoreError,
+)
 from synctui.storage._httpx import httpx
 from synctui.storage.base import (
     TEMP_PREFIX,
@@ -766,7 +772,7 @@ class WebDAVStore:
         resp = self._send("GET", self._file_url(rel), action="read", path=rel, stream=True)
         if resp.status_code == 404:
             resp.close()
-            raise StoreError(f"cannot read {rel}: it no longer exists")
+            raise MissingPathError(f"cannot read {rel}: it no longer exists")
         self._check(resp, "read", rel, (200,))
         return _ResponseReader(resp, lambda exc: self._transport_error(exc, "read", rel))  # type: ignore[return-value]
 
@@ -1044,10 +1050,8 @@ class WebDAVStore:
                 raise self._status_error(_Fake(code), "create", rel)
         try:
             return self.read_bytes(rel) == data
-        except StoreError as exc:
-            if "no longer exists" in str(exc):
-                return False
-            raise
+        except MissingPathError:
+            return False
 
     def remove(self, path: str) -> None:
         rel = clean_relpath(path)

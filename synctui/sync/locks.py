@@ -205,8 +205,11 @@ class Lock:
     def _held_error(self, holder: LockInfo | None) -> LockHeldError:
         if holder is None:
             return LockHeldError(f"{self.label}: locked by another sync (lock vanished while reading it; retry)")
-        hint = " — use --break-lock to break it" if holder.is_stale else ""
-        return LockHeldError(f"{self.label}: {holder.describe()}{hint}")
+        stale_reason = holder.stale_reason()
+        detail = f"{self.label}: {holder.describe()}"
+        hint = " — use --break-lock to break it" if stale_reason else ""
+        return LockHeldError(detail + hint, owner=holder.owner, pid=holder.pid, age=holder.age,
+                             stale=stale_reason is not None, stale_reason=stale_reason, detail=detail)
 
     def release(self) -> None:
         self._stop.set()

@@ -82,6 +82,8 @@ class EntityPlan:
     transform: bool = False
     #: a resolved conflict: keep the target's version beside the new one (``.conflict``)
     keep_both: bool = False
+    #: the user's decision on what was a conflict (one of ``CONFLICT_CHOICES``), else None
+    resolution: str | None = None
 
     @property
     def run(self) -> str | None:
@@ -246,6 +248,7 @@ def _entity_to_dict(e: EntityPlan) -> dict[str, Any]:
         "action": e.action.value, "kind": e.kind.value, "source": _ref_to_dict(e.source),
         "target": _ref_to_dict(e.target), "reason": e.reason, "source_root": e.source_root,
         "n_files": e.n_files, "bytes": e.bytes, "transform": e.transform, "keep_both": e.keep_both,
+        **({"resolution": e.resolution} if e.resolution else {}),
         "files": [[fa.action.value, fa.target_path, fa.source_path, fa.size, fa.reason,
                    fa.src_size, fa.src_mtime_ns, fa.dst_size, fa.dst_mtime_ns, fa.dst_etag]
                   for fa in e.files],
@@ -258,7 +261,7 @@ def _entity_from_dict(d: dict[str, Any]) -> EntityPlan:
                       target=_ref_from_dict(d["target"]),  # type: ignore[arg-type]
                       reason=d["reason"], source_root=d["source_root"], files=files,
                       n_files=d["n_files"], bytes=d["bytes"], transform=d["transform"],
-                      keep_both=d.get("keep_both", False))
+                      keep_both=d.get("keep_both", False), resolution=d.get("resolution"))
 
 
 # ---------------------------------------------------------------------------
@@ -570,13 +573,14 @@ CONFLICT_CHOICES = ("keep-target", "take-source", "keep-both")
 def resolve_conflict(ep: EntityPlan, choice: str) -> None:
     """Apply the user's decision on a conflict: keep the target, take the source,
     or take the source and keep the target's version beside it (``.conflict``)."""
-    if ep.action is not Act.CONFLICT and not (ep.action in (Act.UPDATE, Act.EXISTS) and "your choice" in ep.reason):
+    if ep.action is not Act.CONFLICT and ep.resolution is None:
         raise PlanError(f"{ep.target_path} is not a conflict")
     if choice not in CONFLICT_CHOICES:
         raise PlanError(f"unknown conflict choice {choice!r} (one of: {', '.join(CONFLICT_CHOICES)})")
     if choice == "keep-both" and ep.kind.is_zarr:
         raise PlanError(f"{ep.target_path}: keep both works for files, not zarr stores; keep or take one")
     ep.keep_both = choice == "keep-both"
+    ep.resolution = choice
     if choice == "keep-target":
         ep.action, ep.reason = Act.EXISTS, "conflict: keeping the target (your choice)"
     else:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from synctui.errors import PathEscapeError, StoreError
+from synctui.errors import MissingPathError, PathEscapeError, StoreError
 from synctui.storage.base import TEMP_PREFIX, FileInfo, Store, clean_relpath
 from synctui.storage.local import LocalStore, os_error
 from synctui.storage.url import parse_location
@@ -96,7 +96,7 @@ def test_read(root: Path, store: LocalStore) -> None:
     assert store.read_bytes("f") == b"content"
     with store.open_read("f") as fh:
         assert fh.read(3) == b"con"
-    with pytest.raises(StoreError, match="no longer exists"):
+    with pytest.raises(MissingPathError, match="no longer exists"):  # a type callers can test
         store.read_bytes("gone")
 
 

@@ -141,6 +141,10 @@ def test_stale_lock_is_reported_and_broken_only_on_request(store, why: str) -> N
     with pytest.raises(LockHeldError) as err:
         Lock(store, "write").acquire()
     assert "stale" in str(err.value) and reason in str(err.value) and "--break-lock" in str(err.value)
+    # the interfaces decide by the fields, never by the text
+    held = err.value
+    assert held.stale and reason in (held.stale_reason or "") and held.owner.startswith("ghost@")
+    assert held.holder == f"{held.owner} (pid {held.pid})" and "--break-lock" not in held.detail
     assert read_lock(store, WRITE_LOCK).sync_id == "ghost", "reported, not broken"
     with pytest.raises(LockHeldError):
         Lock(store, "read").acquire()
@@ -161,9 +165,10 @@ def test_dead_pid_on_this_host_is_stale(store) -> None:
 
 def test_live_lock_is_never_broken(store) -> None:
     with Lock(store, "write", sync_id="alive"):
-        with pytest.raises(LockHeldError):
+        with pytest.raises(LockHeldError) as err:
             Lock(store, "write", break_stale=True).acquire()
         assert read_lock(store, WRITE_LOCK).sync_id == "alive"
+    assert not err.value.stale and err.value.stale_reason is None and err.value.age is not None
 
 
 # -- two processes racing ------------------------------------------------------------------------

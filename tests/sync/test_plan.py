@@ -232,6 +232,26 @@ def test_target_newer_than_source_is_a_conflict(src: Proj, dst: Proj) -> None:
     assert ents[TOMO].action is Act.UPDATE
 
 
+def test_a_resolved_conflict_carries_its_resolution_whatever_its_reason_says(
+        src: Proj, dst: Proj, tmp_path: Path) -> None:
+    from synctui.sync.plan import resolve_conflict
+
+    src.write({MESH: b"source"})
+    dst.write({MESH: b"edited"}, mtime_ns=T0 + 60 * SEC)
+    p = plan(src, dst)
+    ent = by_target(p)[MESH]
+    resolve_conflict(ent, "keep-target")
+    assert (ent.action, ent.resolution) == (Act.EXISTS, "keep-target")
+    ent.reason = "reworded"  # the decision is the field, not the words
+    resolve_conflict(ent, "take-source")  # a mind changed
+    assert (ent.action, ent.resolution) == (Act.UPDATE, "take-source")
+    p.save(str(tmp_path / "p.json"))
+    assert by_target(Plan.load(str(tmp_path / "p.json")))[MESH].resolution == "take-source"
+    plain = by_target(plan(src, dst, overwrite_conflicts=True))[MESH]
+    with pytest.raises(PlanError, match="not a conflict"):
+        resolve_conflict(plain, "keep-target")
+
+
 def test_target_newer_and_different_size_is_still_a_conflict(src: Proj, dst: Proj) -> None:
     """Someone edited the target after the source was last written: don't clobber it."""
     src.write({PICKS: picks_json(n=2)})

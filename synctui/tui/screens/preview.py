@@ -345,7 +345,7 @@ class PreviewScreen(Screen[None]):
     def action_conflict(self) -> None:
         row = self.current_row()
         ep = row.entity if row is not None and row.level == 1 else None
-        if ep is None or not (ep.action is Act.CONFLICT or "(your choice)" in ep.reason):
+        if ep is None or not (ep.action is Act.CONFLICT or ep.resolution is not None):
             self.notify("Pick a conflict row (an entity marked conflict).", severity="warning")
             return
         from synctui.tui.screens.conflict import ConflictScreen
