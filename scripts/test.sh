@@ -3,7 +3,7 @@
 #
 # Installs the package with its test extra, installs the Debian packages the
 # integration tests need (sshd, rsync, tmux, nginx + WebDAV) when running as root
-# and they are missing, then runs ruff and pytest.  With CI=true the server
+# and they are missing, then runs ruff, import-linter and pytest.  With CI=true the server
 # fixtures fail instead of skipping (SYNCTUI_REQUIRE_SERVERS=1).
 set -euo pipefail
 
@@ -54,6 +54,8 @@ if [ "${CI:-}" = "true" ]; then
 fi
 
 ruff check synctui tests bench scripts
+# the layers of DESIGN.md section 1, as the contracts in pyproject.toml state them
+lint-imports --no-cache
 
 # set -e makes any non-zero pytest status fail the script, including 5 (no tests ran).
 status=0

@@ -113,12 +113,13 @@ def _tls(args: argparse.Namespace):
 def _configs(args: argparse.Namespace, source: str, target: str, tls=None):
     """Both configs, the TLS flags applied to their https WebDAV roots (warnings on stderr)."""
     from synctui.project.config import load_config
+    from synctui.project.tls import apply_tls, tls_warnings
 
     tls = _tls(args) if tls is None else tls
     src, dst = load_config(source), load_config(target)
     if tls:
-        src, dst = tls.apply(src), tls.apply(dst)
-        for warning in tls.warnings((src, dst)):
+        src, dst = apply_tls(tls, src), apply_tls(tls, dst)
+        for warning in tls_warnings(tls, (src, dst)):
             print(f"synctui: warning: {warning}", file=sys.stderr)
     return src, dst
 

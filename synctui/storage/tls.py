@@ -2,7 +2,8 @@
 
 They travel the way a config's own settings do: as the root's fs_args
 (``ca_bundle``, ``insecure``; WebDAVStore reads them), overriding what the config
-says for every https WebDAV root of a project.  Other roots are left alone.
+says for every https WebDAV root of a project.  Other roots are left alone.  This
+module knows roots only; ``synctui.project.tls`` applies the options to a project.
 """
 
 from __future__ import annotations
@@ -11,13 +12,9 @@ import dataclasses
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from synctui.errors import SyncTuiError
 from synctui.storage.url import Location
-
-if TYPE_CHECKING:
-    from synctui.project.config import ProjectConfig
 
 
 def is_https_webdav(location: Location) -> bool:
@@ -69,23 +66,14 @@ class TLSOptions:
             args["insecure"] = False
         return dataclasses.replace(location, fs_args=args)
 
-    def apply(self, config: ProjectConfig) -> ProjectConfig:
-        """The config with these options on its https WebDAV roots (its raw JSON untouched,
-        so nothing of them is ever saved into the config file)."""
-        if not self:
-            return config
-        static = self.apply_location(config.static) if config.static is not None else None
-        return dataclasses.replace(config, overlay=self.apply_location(config.overlay), static=static)
-
-    def warnings(self, configs: Iterable[ProjectConfig]) -> list[str]:
+    def warnings(self, locations: Iterable[Location | None]) -> list[str]:
         """One-line warnings for the user: certificate checks off, or flags with nothing to apply to."""
         if not self:
             return []
         roots: list[str] = []
-        for cfg in configs:
-            for loc in (cfg.overlay, cfg.static):
-                if loc is not None and is_https_webdav(loc) and loc.display not in roots:
-                    roots.append(loc.display)
+        for loc in locations:
+            if loc is not None and is_https_webdav(loc) and loc.display not in roots:
+                roots.append(loc.display)
         flag = "--insecure" if self.insecure else "--ca-bundle"
         if not roots:
             return [f"{flag}: neither project has an https WebDAV root; ignored"]

@@ -30,6 +30,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from synctui.errors import EXIT_CANCELLED, EXIT_OK, LockHeldError, PlanError, SyncTuiError
 from synctui.project.catalog import Catalog
 from synctui.project.config import ProjectConfig, load_config
+from synctui.project.tls import apply_tls, tls_warnings
 from synctui.storage.tls import TLSOptions
 from synctui.sync.api import SyncJob
 from synctui.sync.engine import Summary
@@ -89,7 +90,7 @@ class SyncTuiApp(App[int]):
         rules = RuleSet.load(rules_file) if rules_file else RuleSet()
         self.tls = tls or TLSOptions()
         if self.tls:
-            source, target = (self.tls.apply(c if isinstance(c, ProjectConfig) else load_config(c))
+            source, target = (apply_tls(self.tls, c if isinstance(c, ProjectConfig) else load_config(c))
                               for c in (source, target))
         self.job = SyncJob(source, target, rules, max_workers=max_workers)
         super().__init__()
@@ -146,7 +147,7 @@ class SyncTuiApp(App[int]):
         # host-key, password and WebDAV login questions from worker threads become modals
         self._prompts = install(self)
         if self.tls.insecure:
-            for warning in self.tls.warnings((self.job.source_config, self.job.target_config)):
+            for warning in tls_warnings(self.tls, (self.job.source_config, self.job.target_config)):
                 self.notify(warning, severity="warning", title="TLS", timeout=10)
         self.replan(rescan=True)
 
@@ -199,9 +200,9 @@ class SyncTuiApp(App[int]):
                 if rescan or job.source is None or job.target is None:
                     # re-read the configs: a sync may have added pickable objects
                     if job.source_config.path:
-                        job.source_config = self.tls.apply(load_config(job.source_config.path))
+                        job.source_config = apply_tls(self.tls, load_config(job.source_config.path))
                     if job.target_config.path:
-                        job.target_config = self.tls.apply(load_config(job.target_config.path))
+                        job.target_config = apply_tls(self.tls, load_config(job.target_config.path))
                     _close_stores(job.source, job.target)
                     job.source = job.target = None
                     job.scan()

@@ -24,6 +24,7 @@ from webdav_servers import Dav, self_signed_cert  # noqa: E402
 from synctui.cli import build_parser
 from synctui.errors import EXIT_BAD_INPUT, EXIT_CONNECTION, EXIT_OK, SyncTuiError
 from synctui.project.config import load_config
+from synctui.project.tls import apply_tls, tls_warnings
 from synctui.storage.tls import TLSOptions
 
 
@@ -147,18 +148,18 @@ def test_options_reach_only_https_webdav_roots(tmp_path: Path) -> None:
         mp.chdir(tmp_path)
         tls = tls.checked()
     assert tls.ca_bundle == str(cert)  # made absolute against the current folder
-    out = tls.apply(cfg)
+    out = apply_tls(tls, cfg)
     assert out.overlay.fs_args == {"ca_bundle": str(cert), "insecure": False, "timeout": 5}
     assert out.static is not None and out.static.fs_args == cfg.static.fs_args  # http: untouched
     assert out.raw == raw and cfg.overlay.fs_args == {"verify": False, "timeout": 5}  # nothing saved
     assert out.overlay.key == cfg.overlay.key
     insecure = TLSOptions(insecure=True)
-    assert insecure.apply(cfg).overlay.fs_args == {"insecure": True, "timeout": 5}
-    (warning,) = insecure.warnings([cfg])
+    assert apply_tls(insecure, cfg).overlay.fs_args == {"insecure": True, "timeout": 5}
+    (warning,) = tls_warnings(insecure, [cfg])
     assert "https://dav.example.org/p" in warning and "OFF" in warning
-    assert tls.warnings([cfg]) == []
+    assert tls_warnings(tls, [cfg]) == []
     local = load_config(str(write_config(tmp_path / "l.json", tmp_path / "l")))
-    assert tls.apply(local) == local and "ignored" in tls.warnings([local])[0]
+    assert apply_tls(tls, local) == local and "ignored" in tls_warnings(tls, [local])[0]
     with pytest.raises(SyncTuiError, match="contradict"):
         TLSOptions(str(cert), insecure=True).checked()
 
