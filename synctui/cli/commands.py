@@ -193,29 +193,27 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 def _watch(args: argparse.Namespace, job) -> int:
     """Apply source changes as they appear; each change once (the state DB is the journal)."""
-    import time
-
     from synctui.cli import render
+    from synctui.sync.watch import WatchLoop
 
     con = render.console()
     code = EXIT_OK
+
+    def say(text: str, changes: bool) -> None:
+        con.print(text, style="" if changes else "dim")
+
+    def sync(plan) -> bool:
+        nonlocal code
+        summary = render.run_with_progress(job, plan, progress=False, verbose=args.verbose,
+                                           verify=False, as_json=args.json)
+        code = summary.exit_code_strict() if args.fail_on_conflict else summary.exit_code
+        return not summary.cancelled
+
     try:
-        while True:
-            plan = job.plan()
-            stamp = time.strftime("%H:%M:%S")
-            if plan.is_noop:
-                con.print(f"{stamp} up to date", style="dim")
-            else:
-                con.print(f"{stamp} {plan.transfer_files} file(s) to sync")
-                summary = render.run_with_progress(job, plan, progress=False, verbose=args.verbose,
-                                                   verify=False, as_json=args.json)
-                code = summary.exit_code_strict() if args.fail_on_conflict else summary.exit_code
-                if summary.cancelled:
-                    return code
-            time.sleep(args.watch)
+        WatchLoop(args.watch).run(job.plan, sync, say)
     except KeyboardInterrupt:
         con.print("watch stopped")
-        return code
+    return code
 
 
 def cmd_history(args: argparse.Namespace) -> int:

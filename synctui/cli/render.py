@@ -15,6 +15,7 @@ from synctui.format import human_bytes, human_duration, plural
 from synctui.sync.engine import Summary
 from synctui.sync.events import ItemFailed, ItemFinished, ItemRetry, ItemSkipped, Note
 from synctui.sync.plan import ACT_ORDER, Act, Plan
+from synctui.sync.report import summary_rows
 
 STYLE = {Act.CREATE: "green", Act.UPDATE: "cyan", Act.DELETE: "red", Act.ADD_OBJECT: "green",
          Act.CONFLICT: "bold magenta", Act.BLOCKED: "yellow", Act.EXISTS: "blue",
@@ -229,27 +230,9 @@ def summary_dict(s: Summary) -> dict:
 
 def print_summary(con: Console, s: Summary) -> None:
     """A closing report in the spirit of DANDI's incremental sync summary."""
-    rate = s.bytes / s.duration if s.duration > 0 else 0
     con.print(Text(f"Summary ({s.status}) of sync {s.sync_id}:", style="bold"))
-    rows = [
-        ("checked", plural(s.checked, "entity", "entities")),
-        ("created", plural(s.created, "entity", "entities")),
-        ("updated", plural(s.updated, "entity", "entities")),
-        ("deleted", plural(s.deleted, "entity", "entities") + (f" (moved to {s.trash})" if s.trash else "")),
-        ("unchanged", plural(s.skipped, "entity", "entities")),
-        ("conflicts", plural(s.conflicts, "entity", "entities") + (" left untouched" if s.conflicts else "")),
-        ("blocked", plural(s.blocked, "entity", "entities")),
-        ("kept", plural(s.exists, "entity", "entities") + " (overwrite policy)"),
-        ("excluded", plural(s.excluded, "entity", "entities")),
-        ("objects", f"{s.objects_added} added to the target config"),
-        ("files", f"{s.files_written} written, {s.files_deleted} moved to trash, {s.files_skipped} skipped"),
-        ("bytes", f"{human_bytes(s.bytes)} in {human_duration(s.duration)} ({human_bytes(rate)}/s)"),
-        ("errors", str(len(s.errors))),
-    ]
-    always = {"checked", "files", "bytes", "errors"}
-    for label, value in rows:
-        if label in always or not value.startswith("0 "):
-            con.print(Text.assemble(f"  {label:>10}: ", value))
+    for label, value in summary_rows(s):
+        con.print(Text.assemble(f"  {label:>10}: ", value))
     for e in s.skipped_changed[:50]:
         con.print(Text.assemble(("  skipped ", "yellow"), e.path, (f" ({e.message})", "dim")), soft_wrap=True)
     for e in s.errors:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,7 +134,15 @@ class SyncJob:
                                     names_in(self.target.entities, self.target.runs))
         return [p.message for p in self.rules.raise_on_errors(problems)]
 
-    def plan(self, *, rescan: bool = True) -> Plan:
+    def plan(self, *, rescan: bool = True, rules: RuleSet | None = None) -> Plan:
+        """The dry run.  ``rules``: plan with these, and keep them only if planning works."""
+        if rules is not None:
+            previous, self.rules = self.rules, rules
+            try:
+                return self.plan(rescan=rescan)
+            except BaseException:
+                self.rules = previous
+                raise
         if rescan or self.source is None:
             self.scan()
         self.warnings = self.check_rules()
@@ -144,13 +152,26 @@ class SyncJob:
         self._plan = plan
         return plan
 
+    def reload_configs(self, adjust: Callable[[ProjectConfig], ProjectConfig] | None = None) -> None:
+        """Read both configs again from their files (a sync may have added pickable
+        objects), ``adjust`` applied to each; the next plan rescans."""
+        configs = []
+        for cfg in (self.source_config, self.target_config):
+            if cfg.path:
+                cfg = load_config(cfg.path)
+                cfg = adjust(cfg) if adjust is not None else cfg
+            configs.append(cfg)
+        self.close_stores()
+        self.source_config, self.target_config = configs
+
     @property
     def last_plan(self) -> Plan | None:
         return self._plan
 
     # -- locks -----------------------------------------------------------------------
-    def acquire_locks(self, sync_id: str) -> None:
-        """Read-lock the source overlay, write-lock the target overlay (or raise)."""
+    def acquire_locks(self, sync_id: str, *, break_lock: bool = False) -> None:
+        """Read-lock the source overlay, write-lock the target overlay (or raise);
+        ``break_lock`` breaks stale ones this time, as ``JobOptions.break_lock`` always does."""
         from synctui.errors import StoreError
         from synctui.sync.events import LockChanged, Note
         from synctui.sync.locks import Lock
@@ -162,7 +183,7 @@ class SyncJob:
         try:
             for side, store, mode in wanted:
                 lock = Lock(store, mode, sync_id=sync_id, ttl=opts.lock_ttl,
-                            break_stale=opts.break_lock, label=f"{side} {store.location.display}")
+                            break_stale=opts.break_lock or break_lock, label=f"{side} {store.location.display}")
                 try:
                     lock.acquire()
                 except StoreError as exc:
@@ -196,11 +217,13 @@ class SyncJob:
                                "nothing was written")
 
     # -- running ---------------------------------------------------------------------
-    def run(self, plan: Plan | None = None, *, verify: bool | None = None) -> Summary:
+    def run(self, plan: Plan | None = None, *, verify: bool | None = None,
+            break_lock: bool = False) -> Summary:
         """Execute ``plan`` (planning first if none) and return the Summary.
 
         A plan made earlier (saved, or from ``plan()`` before the user reviewed it)
         is verified file by file: what changed since is skipped, with its reason.
+        ``break_lock``: break stale locks for this run only.
         """
         from synctui.sync.engine import cleanup_temp_files, new_sync_id
 
@@ -211,7 +234,7 @@ class SyncJob:
             if self.source is None:
                 self.scan()
             if self.job_options.use_locks:
-                self.acquire_locks(sync_id)
+                self.acquire_locks(sync_id, break_lock=break_lock)
             try:
                 if plan is None and self._plan is None:
                     # plan under the lock: nobody writes the target between plan and run

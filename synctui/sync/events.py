@@ -121,6 +121,12 @@ class EventSink:
         self._lock = threading.Lock()
         self.emitted = 0
 
+    def reset(self) -> None:
+        """Before another run on this sink: totals from zero, nothing left queued."""
+        with self._lock:
+            self._events.clear()
+            self.progress = Progress()
+
     def emit(self, event: Event) -> None:
         self._events.append(event)
         self.emitted += 1
