@@ -257,7 +257,7 @@ def sync_run(work: Path, args: argparse.Namespace, cwd: str) -> dict:
         if app.wait_for("Cancel sync", m_sync, timeout=10) is None:
             raise RuntimeError("the run screen never appeared")
         deadline = t_sync0 + args.max_sync
-        end_marker = "created,"  # the summary line: "N created, M updated, ..."
+        end_marker = "written, "  # the summary: "... · files N written, M moved to trash ..."
         # phase 1: no keys, only the progress redraws
         ended = app.wait_for(end_marker, m_sync, timeout=args.quiet)
         t_quiet_end = time.perf_counter()

@@ -89,9 +89,9 @@ async def compare(pilot: Pilot) -> None:
 async def synced(pilot: Pilot) -> None:
     await keys("s", "y")(pilot)
     app = pilot.app
-    app.summary = dataclasses.replace(app.summary, duration=0.5,  # type: ignore[attr-defined]
-                                      trash=".synctui-trash/20260101T000000-abcdef")
-    app.screen.sync_finished(app.summary)  # type: ignore[attr-defined]
+    app.session.summary = dataclasses.replace(app.session.summary, duration=0.5,  # type: ignore[attr-defined]
+                                              trash=".synctui-trash/20260101T000000-abcdef")
+    app.screen.show_summary(app.session.summary)  # type: ignore[attr-defined]
     await pilot.pause()
 
 
@@ -131,9 +131,13 @@ async def conflict(pilot: Pilot) -> None:
 
 async def break_lock(pilot: Pilot) -> None:
     await settle(pilot)
-    pilot.app.offer_break_lock(  # type: ignore[attr-defined]
-        "target ./demo/target/overlay: write lock held by ghost@elsewhere (pid 1, sync ghost) for 1h00m, "
-        "stale: no heartbeat for 3600 s (TTL 60 s) — use --break-lock to break it")
+    from synctui.errors import LockHeldError
+
+    detail = ("target ./demo/target/overlay: write lock held by ghost@elsewhere (pid 1, sync ghost) "
+              "for 1h00m, stale: no heartbeat for 3600 s (TTL 60 s)")
+    pilot.app.offer_break_lock(LockHeldError(  # type: ignore[attr-defined]
+        detail + " — use --break-lock to break it", owner="ghost@elsewhere", pid=1, age=3600.0,
+        stale=True, stale_reason="no heartbeat for 3600 s (TTL 60 s)", detail=detail))
     await pilot.pause()
 
 

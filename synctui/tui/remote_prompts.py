@@ -2,16 +2,16 @@
 
 SSH (``ssh_connect.set_default_prompter``) and WebDAV (``webdav_auth.set_auth_prompt``)
 call their prompt from the worker thread that connects.  :class:`PromptBridge` is
-that callback: it pushes a modal on the app's loop and blocks the worker until the
-user answers (or the app goes away, which answers "no").  It is never called on the
-app's own thread; if it were, it answers "no" at once instead of freezing the UI.
+that callback: it posts an ``OpenPrompt`` message to the app (posting is thread-safe),
+the app pushes the modal, and the worker waits until the user answers (or the app
+goes away, which answers "no").  It is never called on the app's own thread (the one
+that installed it); if it were, it answers "no" at once instead of freezing the UI.
 
 Secrets pass from the modal to the waiting thread only: never logged or kept here.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections.abc import Callable
@@ -19,6 +19,7 @@ from typing import Any
 
 from synctui.storage import ssh_connect, webdav_auth
 from synctui.storage.ssh_connect import PromptRequest
+from synctui.tui.messages import OpenPrompt
 
 log = logging.getLogger("synctui.tui")
 
@@ -36,10 +37,13 @@ class PromptBridge:
         self._old_ssh: Any = None
         self._old_webdav: Any = None
         self._installed = False
+        self._app_thread: int | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     def install(self) -> PromptBridge:
+        """Call on the app's thread (on mount): that thread is never made to wait."""
         self.closed = False
+        self._app_thread = threading.get_ident()
         self._old_ssh = ssh_connect.set_default_prompter(self.ssh)
         self._old_webdav = webdav_auth.default_prompt()
         webdav_auth.set_auth_prompt(self.webdav)
@@ -88,8 +92,8 @@ class PromptBridge:
     def ask(self, make_screen: Callable[[], Any]) -> Any:
         """Push ``make_screen()`` on the app and wait (this thread only) for its result."""
         app = self.app
-        loop = getattr(app, "_loop", None)
-        if self.closed or loop is None or getattr(app, "_thread_id", None) == threading.get_ident():
+        if self.closed or not self._installed or not app.is_running or \
+                threading.get_ident() == self._app_thread:
             return None  # never block the app's own thread
         with self._lock:
             done = threading.Event()
@@ -99,16 +103,10 @@ class PromptBridge:
                 box.append(result)
                 done.set()
 
-            async def push() -> None:
-                with app._context():
-                    app.push_screen(make_screen(), answered)
-
-            try:
-                asyncio.run_coroutine_threadsafe(push(), loop)
-            except RuntimeError:  # the loop is gone
-                return None
+            if not app.post_message(OpenPrompt(make_screen, answered)):
+                return None  # the app is closing
             while not done.wait(POLL):
-                if self.closed or getattr(app, "_exit", False) or not app.is_running:
+                if self.closed or not app.is_running:
                     log.debug("the app went away while a prompt was open")
                     return None
             return box[0] if box else None

@@ -69,7 +69,7 @@ async def wait_until(pilot, cond: Callable[[], Any], what: str, timeout: float =
         await pilot.pause(0.05)
     app = pilot.app
     raise AssertionError(f"timed out waiting for {what}: screen={type(app.screen).__name__} "
-                         f"plan_error={app.plan_error!r} sync_error={app.sync_error!r}")
+                         f"plan_error={app.session.plan_error!r} sync_error={app.session.sync_error!r}")
 
 
 async def wait_for_screen(pilot, cls: type) -> Any:
@@ -82,10 +82,10 @@ async def wait_for_screen(pilot, cls: type) -> Any:
 
 async def wait_for_plan(pilot) -> None:
     app = pilot.app
-    await wait_until(pilot, lambda: (app.plan is not None and not app.planning) or app.plan_error,
+    await wait_until(pilot, lambda: (app.session.plan is not None and not app.session.planning) or app.session.plan_error,
                      "the plan")
-    assert app.plan_error is None, app.plan_error
-    assert app.plan.transfer_files > 0
+    assert app.session.plan_error is None, app.session.plan_error
+    assert app.session.plan.transfer_files > 0
 
 
 async def sync_to_the_end(pilot) -> None:
@@ -94,10 +94,10 @@ async def sync_to_the_end(pilot) -> None:
     await pilot.press("s")
     await wait_for_screen(pilot, ConfirmScreen)
     await pilot.press("y")
-    await wait_until(pilot, lambda: app.summary is not None or app.sync_error, "the sync")
-    assert app.sync_error is None, app.sync_error
-    assert app.summary.status == "ok", app.summary
-    assert not app.summary.errors
+    await wait_until(pilot, lambda: app.session.summary is not None or app.session.sync_error, "the sync")
+    assert app.session.sync_error is None, app.session.sync_error
+    assert app.session.summary.status == "ok", app.session.summary
+    assert not app.session.summary.errors
 
 
 async def type_secret(pilot, text: str) -> None:
@@ -147,7 +147,7 @@ async def test_refusing_a_new_host_is_a_one_line_error(remote: Any, ssh_env: Pat
         await wait_for_screen(pilot, HostKeyScreen)
         await pilot.press("n")
         await wait_for_screen(pilot, ErrorScreen)
-        assert app.plan_error and "not trusted" in app.plan_error and "\n" not in app.plan_error
+        assert app.session.plan_error and "not trusted" in app.session.plan_error and "\n" not in app.session.plan_error
     assert known.read_text() == ""
     assert not read_tree(pair.dst_root)
 
@@ -167,7 +167,7 @@ async def test_a_changed_host_key_is_never_asked_about(remote: Any, ssh_env: Pat
     async with app.run_test(size=SIZE) as pilot:
         await wait_for_screen(pilot, ErrorScreen)
         assert not any(isinstance(s, HostKeyScreen) for s in app.screen_stack)
-        assert "HOST KEY CHANGED" in app.plan_error and "\n" not in app.plan_error
+        assert "HOST KEY CHANGED" in app.session.plan_error and "\n" not in app.session.plan_error
 
 
 async def test_local_to_ssh_with_a_passphrase_from_the_prompt(remote: Any, ssh_env: Path,
@@ -276,7 +276,7 @@ async def test_cancelling_the_webdav_login_is_a_one_line_error(dav_factory, tmp_
         await wait_for_screen(pilot, CredentialsScreen)
         await pilot.press("escape")
         await wait_for_screen(pilot, ErrorScreen)
-        assert "401" in app.plan_error and "\n" not in app.plan_error
+        assert "401" in app.session.plan_error and "\n" not in app.session.plan_error
 
 
 @pytest.mark.parametrize("insecure", [False, True])

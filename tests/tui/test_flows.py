@@ -40,7 +40,7 @@ FILAMENT = "ExperimentRuns/TS_001/Filaments/alice_1_microtubule.json"
 
 
 def entity_plan(app, path: str):
-    return next(e for e in app.plan.entities if e.source_path == path)
+    return next(e for e in app.session.plan.entities if e.source_path == path)
 
 
 async def focus_entity(pilot, key: str, side: str = "source") -> ProjectTree:
@@ -98,7 +98,7 @@ async def test_target_only_entity_is_marked_only_here(demo) -> None:
         assert "only in the target" in text_of(app.screen.query_one("#detail-plan", Static))
         await pilot.press("x")  # rules act on source entities: refused with a message
         await settle(pilot)
-        assert app.rules.exclude.get("paths") is None
+        assert app.session.rules.exclude.get("paths") is None
 
 
 async def test_exclude_an_entity_replans_and_include_it_back(demo) -> None:
@@ -110,12 +110,12 @@ async def test_exclude_an_entity_replans_and_include_it_back(demo) -> None:
         assert str(tree.cursor_node.label).startswith("+ ")
         await pilot.press("x")
         await settle(pilot)
-        assert app.rules.exclude["paths"] == [FILAMENT]
+        assert app.session.rules.exclude["paths"] == [FILAMENT]
         assert entity_plan(app, FILAMENT).action is Act.EXCLUDED
         assert str(tree.cursor_node.label).startswith("- ")
         await pilot.press("x")
         await settle(pilot)
-        assert "paths" not in app.rules.exclude
+        assert "paths" not in app.session.rules.exclude
         assert entity_plan(app, FILAMENT).action is Act.CREATE
 
 
@@ -135,7 +135,7 @@ async def test_exclude_a_whole_user_through_the_scope_dialog(demo) -> None:
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, BrowseScreen)
-        assert app.rules.exclude["users"] == ["bot", "bob"]
+        assert app.session.rules.exclude["users"] == ["bot", "bob"]
         assert entity_plan(app, BOB[4:]).action is Act.EXCLUDED
         assert options is not None
 
@@ -151,8 +151,8 @@ async def test_include_only_one_run(demo) -> None:
         assert [s.label for s in app.screen.scopes] == ["path ExperimentRuns/TS_003", "run TS_003"]
         await pilot.press("down", "enter")
         await settle(pilot)
-        assert app.rules.include["runs"] == ["TS_003"]
-        writes = {e.run for e in app.plan.entities if e.action.writes}
+        assert app.session.rules.include["runs"] == ["TS_003"]
+        writes = {e.run for e in app.session.plan.entities if e.action.writes}
         assert writes == {"TS_003"}
 
 
@@ -187,8 +187,8 @@ async def test_map_a_run_refuses_invalid_names_inline(demo) -> None:
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, BrowseScreen)
-        assert app.rules.maps["runs"] == {"TS_003": "TS_009"}
-        targets = {e.target.run for e in app.plan.entities if e.source and e.source.run == "TS_003"}
+        assert app.session.rules.maps["runs"] == {"TS_003": "TS_009"}
+        targets = {e.target.run for e in app.session.plan.entities if e.source and e.source.run == "TS_003"}
         assert targets == {"TS_009"}
         label = str(app.screen.query_one("#source-tree", ProjectTree).node_for("run:TS_003").label)
         assert label.startswith("+ TS_003")
@@ -211,7 +211,7 @@ async def test_map_an_object_name_of_picks(demo) -> None:
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen, BrowseScreen)
-        assert app.rules.maps == {"objects": {"apoferritin": "ferritin"}}
+        assert app.session.rules.maps == {"objects": {"apoferritin": "ferritin"}}
 
 
 # -- rules screen -----------------------------------------------------------------------------
@@ -236,15 +236,15 @@ async def test_rules_screen_add_delete_save_and_load(demo, tmp_path: Path) -> No
         await pilot.press(*"TS_002", "enter")
         await settle(pilot)
         assert app.screen is screen
-        assert app.rules.exclude["runs"] == ["TS_002"]
+        assert app.session.rules.exclude["runs"] == ["TS_002"]
         assert filters.row_count == 2
-        assert not any(e.action.writes for e in app.plan.entities if e.run == "TS_002")
+        assert not any(e.action.writes for e in app.session.plan.entities if e.run == "TS_002")
         # delete it again
         filters.focus()
         filters.move_cursor(row=1)
         await pilot.press("d")
         await settle(pilot)
-        assert "runs" not in app.rules.exclude and filters.row_count == 1
+        assert "runs" not in app.session.rules.exclude and filters.row_count == 1
         # a mapping, added in the mappings table
         maps.focus()
         await pilot.press("a")
@@ -255,7 +255,7 @@ async def test_rules_screen_add_delete_save_and_load(demo, tmp_path: Path) -> No
         await pilot.pause()
         await pilot.press("enter")
         await settle(pilot)
-        assert app.rules.maps["runs"] == {"TS_002": "TS_020"}
+        assert app.session.rules.maps["runs"] == {"TS_002": "TS_020"}
         # save
         out = tmp_path / "saved-rules.json"
         await pilot.press("w")
@@ -266,7 +266,7 @@ async def test_rules_screen_add_delete_save_and_load(demo, tmp_path: Path) -> No
         await settle(pilot)
         saved = RuleSet.load(str(out))
         assert saved.maps["runs"] == {"TS_002": "TS_020"} and saved.exclude["users"] == ["bot"]
-        assert app.rules_file == str(out)
+        assert app.session.rules_file == str(out)
         # load a different file
         other = tmp_path / "other-rules.json"
         RuleSet(exclude={"kinds": ["meshes"]}).save(str(other))
@@ -275,9 +275,9 @@ async def test_rules_screen_add_delete_save_and_load(demo, tmp_path: Path) -> No
         app.screen.query_one(Input).value = str(other)
         await pilot.press("enter")
         await settle(pilot)
-        assert app.rules.exclude == {"kinds": ["meshes"]} and not app.rules.maps
+        assert app.session.rules.exclude == {"kinds": ["meshes"]} and not app.session.rules.maps
         assert filters.row_count == 1 and maps.row_count == 0
-        assert all(e.action is Act.EXCLUDED for e in app.plan.entities if e.kind.value == "mesh")
+        assert all(e.action is Act.EXCLUDED for e in app.session.plan.entities if e.kind.value == "mesh")
 
 
 async def test_rules_screen_refuses_a_bad_rules_file(demo, tmp_path: Path) -> None:
@@ -292,7 +292,7 @@ async def test_rules_screen_refuses_a_bad_rules_file(demo, tmp_path: Path) -> No
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, RulesScreen)
-        assert app.rules.exclude == {"users": ["bot"]}  # unchanged
+        assert app.session.rules.exclude == {"users": ["bot"]}  # unchanged
         assert any("malformed JSON" in str(n.message) for n in app._notifications)
 
 
@@ -376,7 +376,7 @@ async def test_preview_collapse_expand_exclude_and_details(demo) -> None:
         # exclude from here
         await pilot.press("x")
         await settle(pilot)
-        assert app.rules.exclude["paths"] == [FILAMENT]
+        assert app.session.rules.exclude["paths"] == [FILAMENT]
         assert screen.current_row().entity.action is Act.EXCLUDED
         assert [r.key for r in screen.rows] == keys
         # enter: both sides in detail
@@ -409,10 +409,12 @@ async def test_sync_to_the_end_then_nothing_left_to_do(demo) -> None:
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, RunScreen)
-        assert app.summary is not None and app.summary.status == "ok"
+        assert app.session.summary is not None and app.session.summary.status == "ok"
         assert "finished" in text_of(screen.query_one("#run-title", Static))
         status = text_of(screen.query_one("#run-status", Static))
-        assert status.startswith("OK  12 created, 2 updated")
+        # the same rows `synctui sync` prints (one summary formatter)
+        assert status.startswith("OK  checked 27 entities · created 12 entities · updated 2 entities")
+        assert "files 128 written" in status and "errors 0" in status
         assert text_of(screen.query_one("#files-text", Static)).startswith("129 / 129")
         assert text_of(screen.query_one("#run-errors-title", Static)) == "failures: 0"
         target = Path(demo.target_overlay)
@@ -421,7 +423,7 @@ async def test_sync_to_the_end_then_nothing_left_to_do(demo) -> None:
         await pilot.press("b")
         await settle(pilot)
         assert isinstance(app.screen, BrowseScreen)
-        assert app.plan.is_noop
+        assert app.session.plan.is_noop
         assert "nothing to do" in text_of(app.screen.query_one("#plan-bar", Static))
         await pilot.press("s")  # nothing to do: no dialog
         await pilot.pause()
@@ -474,7 +476,7 @@ def failing_store(monkeypatch: pytest.MonkeyPatch, fail: str) -> None:
 
 async def wait_for_files(app, n: int) -> None:
     deadline = time.monotonic() + 10
-    while app.job.sink.progress.done_files < n and time.monotonic() < deadline:
+    while app.session.job.sink.progress.done_files < n and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
 
 
@@ -484,7 +486,7 @@ async def test_cancel_asks_first_then_stops(demo, gate: threading.Event) -> None
         await settle(pilot)
         await pilot.press("s", "y")
         await pilot.pause()
-        assert isinstance(app.screen, RunScreen) and app.sync_running
+        assert isinstance(app.screen, RunScreen) and app.session.sync_running
         await wait_for_files(app, 3)
         await pilot.pause()
         assert "in flight (" in text_of(app.screen.query_one("#run-status", Static))  # a file or a batch
@@ -493,16 +495,16 @@ async def test_cancel_asks_first_then_stops(demo, gate: threading.Event) -> None
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")  # keep going
         await pilot.pause()
-        assert app.sync_running and not app.job._cancel.is_set()
+        assert app.session.sync_running and not app.session.job._cancel.is_set()
         await pilot.press("c", "y")
         await pilot.pause()
-        assert app.job._cancel.is_set()
+        assert app.session.job._cancel.is_set()
         assert "cancelling" in text_of(app.screen.query_one("#run-title", Static))
         gate.set()
         await settle(pilot)
-        assert not app.sync_running
-        assert app.summary is not None and app.summary.cancelled
-        assert app.summary.files_written < 129
+        assert not app.session.sync_running
+        assert app.session.summary is not None and app.session.summary.cancelled
+        assert app.session.summary.files_written < 129
         assert "cancelled" in text_of(app.screen.query_one("#run-title", Static))
         assert text_of(app.screen.query_one("#run-status", Static)).startswith("CANCELLED")
 
@@ -516,7 +518,7 @@ async def test_a_failing_item_shows_in_the_error_log(demo, monkeypatch: pytest.M
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, RunScreen)
-        assert app.error_count == 1
+        assert app.session.error_count == 1
         log = screen.query_one("#run-log", Log)
         assert any("bob_1_ribosome.json" in line and "disk says no" in line for line in log.lines)
         assert text_of(screen.query_one("#run-errors-title", Static)) == "failures: 1"
@@ -531,7 +533,7 @@ async def test_leaving_the_run_screen_keeps_the_sync_going(demo, gate: threading
         await pilot.pause()
         await pilot.press("b")  # back to browse while it runs
         await pilot.pause()
-        assert isinstance(app.screen, BrowseScreen) and app.sync_running
+        assert isinstance(app.screen, BrowseScreen) and app.session.sync_running
         assert "a sync is running" in text_of(app.screen.query_one("#plan-bar", Static))
         await pilot.press("s")  # shows the running sync again
         await pilot.pause()
@@ -540,8 +542,8 @@ async def test_leaving_the_run_screen_keeps_the_sync_going(demo, gate: threading
         await pilot.pause()
         gate.set()
         await settle(pilot)  # finishes unwatched: the app re-plans by itself
-        assert app.summary is not None and app.summary.status == "ok"
-        assert app.plan.is_noop
+        assert app.session.summary is not None and app.session.summary.status == "ok"
+        assert app.session.plan.is_noop
 
 
 async def test_a_lock_held_by_someone_else_shows_its_owner(demo) -> None:
@@ -563,7 +565,7 @@ async def test_a_lock_held_by_someone_else_shows_its_owner(demo) -> None:
         assert isinstance(app.screen, ErrorScreen)
         assert "alice@elsewhere" in text_of(app.screen.query_one("#error-message", Static))
         await pilot.press("escape")
-        assert not app.sync_running
+        assert not app.session.sync_running
 
 
 async def test_quit_while_syncing_asks_first(demo, gate: threading.Event) -> None:
@@ -576,10 +578,10 @@ async def test_quit_while_syncing_asks_first(demo, gate: threading.Event) -> Non
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")
-        assert app.sync_running
+        assert app.session.sync_running
         await pilot.press("q", "y")
         await pilot.pause()
-        assert app.job._cancel.is_set()
+        assert app.session.job._cancel.is_set()
         assert app.is_running  # waits for the files in flight, then exits
         gate.set()
         deadline = time.monotonic() + 10
@@ -646,7 +648,7 @@ async def test_scan_failure_shows_an_error_dialog(demo) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert isinstance(app.screen, ErrorScreen)
-        assert app.sides["source"].connection == "failed"
+        assert app.session.sides["source"].connection == "failed"
         await pilot.press("enter")
         assert "plan failed" in text_of(app.screen.query_one("#plan-bar", Static))
 

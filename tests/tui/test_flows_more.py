@@ -12,6 +12,7 @@ from textual.widgets import Button, DataTable, Static
 from tui_helpers import make_app, settle, text_of
 
 from synctui.sync.plan import Act
+from synctui.tui.app import SyncTuiApp
 from synctui.tui.commands import screen_commands
 from synctui.tui.screens.browse import BrowseScreen
 from synctui.tui.screens.confirm import ConfirmScreen
@@ -71,7 +72,7 @@ async def sync_from_preview(pilot) -> None:
 
 
 def test_new_actions_have_bindings_palette_and_help() -> None:
-    ids = {b.id: b for _, bindings in binding_sections() for b in bindings if b.id}
+    ids = {b.id: b for _, bindings in binding_sections(SyncTuiApp) for b in bindings if b.id}
     for bid in ("browse.history", "run.history", "run.watch", "preview.conflict", "history.back",
                 "conflict.take_source", "conflict.keep_both", "conflict.keep_target"):
         assert bid in ids and ids[bid].tooltip, bid
@@ -124,16 +125,16 @@ async def test_take_source_overwrites_the_target(demo) -> None:
     app = make_app(demo)
     async with app.run_test(size=SIZE) as pilot:
         preview = await open_conflict(pilot)
-        plan = app.plan
+        plan = app.session.plan
         await pilot.press("t")
         await pilot.pause()
         assert isinstance(app.screen, PreviewScreen)
-        ep = next(e for e in app.plan.entities if e.target_path == CONFLICT)
-        assert app.plan is plan and ep.action is Act.UPDATE and "(your choice)" in ep.reason
+        ep = next(e for e in app.session.plan.entities if e.target_path == CONFLICT)
+        assert app.session.plan is plan and ep.action is Act.UPDATE and "(your choice)" in ep.reason
         row = preview.current_row()
         assert row is not None and row.entity is ep and row.status == "update"
         await sync_from_preview(pilot)
-        assert app.summary is not None and app.summary.status == "ok"
+        assert app.session.summary is not None and app.session.summary.status == "ok"
         src = Path(demo.source_overlay, CONFLICT).read_bytes()
         assert Path(demo.target_overlay, CONFLICT).read_bytes() == src
 
@@ -145,10 +146,10 @@ async def test_keep_both_leaves_the_old_target_beside_it(demo) -> None:
         await open_conflict(pilot)
         await pilot.press("o")
         await pilot.pause()
-        ep = next(e for e in app.plan.entities if e.target_path == CONFLICT)
+        ep = next(e for e in app.session.plan.entities if e.target_path == CONFLICT)
         assert ep.keep_both and ep.action is Act.UPDATE
         await sync_from_preview(pilot)
-        assert app.summary is not None and app.summary.status == "ok"
+        assert app.session.summary is not None and app.session.summary.status == "ok"
         target = Path(demo.target_overlay, CONFLICT)
         assert target.read_bytes() == Path(demo.source_overlay, CONFLICT).read_bytes()
         assert Path(f"{target}.conflict").read_bytes() == old
@@ -160,9 +161,9 @@ async def test_keep_target_survives_a_replan(demo) -> None:
         await open_conflict(pilot)
         await pilot.press("k")
         await pilot.pause()
-        app.replan(rescan=True)
+        app.session.replan(rescan=True)
         await settle(pilot)
-        ep = next(e for e in app.plan.entities if e.target_path == CONFLICT)
+        ep = next(e for e in app.session.plan.entities if e.target_path == CONFLICT)
         assert ep.action is Act.EXISTS and "(your choice)" in ep.reason
 
 
@@ -170,9 +171,9 @@ async def test_keep_both_is_refused_for_zarr(demo) -> None:
     app = make_app(demo)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        ep = next(e for e in app.plan.entities if e.target_path == CONFLICT)
+        ep = next(e for e in app.session.plan.entities if e.target_path == CONFLICT)
         ep.action = Act.CONFLICT
-        zarr = next(e for e in app.plan.entities if e.kind.is_zarr)
+        zarr = next(e for e in app.session.plan.entities if e.kind.is_zarr)
         zarr.action, zarr.reason = Act.CONFLICT, "both changed"
         app.push_screen(ConflictScreen(zarr))
         await pilot.pause()
@@ -182,7 +183,7 @@ async def test_keep_both_is_refused_for_zarr(demo) -> None:
         assert isinstance(app.screen, ConflictScreen)  # refused, still asking
         await pilot.press("escape")
         await pilot.pause()
-        assert not app.resolve(zarr, "keep-both")
+        assert not app.session.resolve(zarr, "keep-both")
         assert zarr.action is Act.CONFLICT
 
 
@@ -221,9 +222,9 @@ async def test_a_stale_lock_is_offered_for_breaking(demo) -> None:
         assert "Break the stale lock held by ghost@elsewhere (pid 1)?" in str(question)
         await pilot.press("y")
         await settle(pilot)
-        await wait_for(pilot, lambda: app.summary is not None and not app.sync_running)
-        assert app.summary is not None and app.summary.status == "ok"
-        assert app.job.job_options.break_lock is False
+        await wait_for(pilot, lambda: app.session.summary is not None and not app.session.sync_running)
+        assert app.session.summary is not None and app.session.summary.status == "ok"
+        assert app.session.job.job_options.break_lock is False
         assert not lock.exists()
         assert isinstance(app.screen, RunScreen)
 
@@ -237,7 +238,7 @@ async def test_a_live_lock_is_never_offered(demo) -> None:
         await settle(pilot)
         await wait_for(pilot, lambda: isinstance(app.screen, ErrorScreen))
         assert "held by ghost@elsewhere" in str(app.screen.message)
-        assert app.summary is None
+        assert app.session.summary is None
 
 
 # -- watch -----------------------------------------------------------------------------------
@@ -254,9 +255,9 @@ async def test_watch_syncs_what_changes_in_the_source(demo) -> None:
         assert text_of(screen.query_one("#run-watch", Static)).startswith("watch: off")
         await pilot.press("w")
         await pilot.pause()
-        assert app.watching
+        assert app.session.watching
         assert text_of(screen.query_one("#run-watch", Static)).startswith("watch: on")
-        await wait_for(pilot, lambda: "up to date" in app.watch_last)
+        await wait_for(pilot, lambda: "up to date" in app.session.watch.last)
         path = Path(demo.source_overlay, "ExperimentRuns/TS_001/Picks/bob_1_ribosome.json")
         data = json.loads(path.read_text())
         data["watch_test"] = True
@@ -265,9 +266,48 @@ async def test_watch_syncs_what_changes_in_the_source(demo) -> None:
         os.utime(path, (future, future))
         target = Path(demo.target_overlay, "ExperimentRuns/TS_001/Picks/bob_1_ribosome.json")
         await wait_for(pilot, lambda: target.exists() and b"watch_test" in target.read_bytes())
-        await wait_for(pilot, lambda: not app.sync_running)
+        await wait_for(pilot, lambda: not app.session.sync_running)
         await pilot.press("w")
         await pilot.pause()
-        assert not app.watching and app._watch_timer is None
+        assert not app.session.watching and not app.session.watch_scheduled
         assert text_of(screen.query_one("#run-watch", Static)).startswith("watch: off")
         await settle(pilot)
+
+
+# -- the session -----------------------------------------------------------------------------
+
+
+async def test_screens_hear_the_session_by_typed_messages(demo) -> None:
+    """A rule change reaches every screen in the stack as a PlanChanged, then the new plan."""
+    from synctui.tui.messages import PlanChanged
+
+    seen: list[bool] = []
+
+    def hook(message) -> None:
+        if isinstance(message, PlanChanged):
+            seen.append(message.ready)
+
+    app = make_app(demo)
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        await settle(pilot)
+        await pilot.press("p")
+        await settle(pilot)
+        seen.clear()
+        rules = app.session.rules.copy()
+        rules.overwrite = "always"
+        assert app.session.apply_rules(rules, "overwrite: always")
+        await settle(pilot)
+        assert app.session.job.rules.overwrite == "always"  # adopted once it planned
+    # the app, the browse screen and the preview on top each got "planning", then "ready"
+    assert seen.count(False) == 3 and seen.count(True) == 3
+
+
+async def test_the_header_tooltip_says_what_a_server_can_do(demo) -> None:
+    app = make_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        header = app.screen.query_one("#header-target", Static)
+        assert header.tooltip is None  # a local root: nothing to say
+        app.session.sides["target"].server = "wsgidav · DAV 1,2 · etags"
+        app.screen.refresh_header()
+        assert header.tooltip == "server: wsgidav · DAV 1,2 · etags"

@@ -16,6 +16,8 @@ import pytest
 from textual.widgets import DataTable, Input
 from tui_helpers import make_app, settle
 
+from synctui.errors import LockHeldError
+
 BOB = "ent:ExperimentRuns/TS_001/Picks/bob_1_ribosome.json"
 
 
@@ -43,9 +45,9 @@ async def synced(pilot) -> None:
     await pilot.press("s", "y")
     await settle(pilot)
     app = pilot.app
-    app.summary = dataclasses.replace(app.summary, duration=0.5,
-                                      trash=".synctui-trash/20260101T000000-abcdef")
-    app.screen.sync_finished(app.summary)
+    app.session.summary = dataclasses.replace(app.session.summary, duration=0.5,
+                                              trash=".synctui-trash/20260101T000000-abcdef")
+    app.screen.show_summary(app.session.summary)
     await pilot.pause()
 
 
@@ -250,9 +252,11 @@ def test_conflict_dialog(snap_compare, snap_demo) -> None:
 def test_break_lock_dialog(snap_compare, snap_demo) -> None:
     async def run_before(pilot) -> None:
         await settle(pilot)
-        pilot.app.offer_break_lock(
-            "target ./demo/target/overlay: write lock held by ghost@elsewhere (pid 1, sync ghost) for 1h00m, "
-            "stale: no heartbeat for 3600 s (TTL 60 s) — use --break-lock to break it")
+        detail = ("target ./demo/target/overlay: write lock held by ghost@elsewhere (pid 1, sync ghost) "
+                  "for 1h00m, stale: no heartbeat for 3600 s (TTL 60 s)")
+        pilot.app.offer_break_lock(LockHeldError(
+            detail + " — use --break-lock to break it", owner="ghost@elsewhere", pid=1, age=3600.0,
+            stale=True, stale_reason="no heartbeat for 3600 s (TTL 60 s)", detail=detail))
         await pilot.pause()
 
     assert snap_compare(app_for(snap_demo), run_before=run_before, terminal_size=(80, 24))

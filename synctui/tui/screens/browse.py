@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -20,13 +19,13 @@ from synctui.project.layout import EntityRef, format_vs
 from synctui.sync.rules import RuleSet
 from synctui.tui import rule_edits
 from synctui.tui.inspection import Shown, inspect_pair, inspect_project
+from synctui.tui.messages import LocksChanged, PlanChanged, SyncEnded, SyncStarted
+from synctui.tui.screens import open_once
+from synctui.tui.session import UsesSession
 from synctui.tui.status import PlanView, counts_text, plan_line, plan_summary
 from synctui.tui.widgets.detail_pane import DetailPane
 from synctui.tui.widgets.project_tree import GROUP_KINDS, VS_KINDS, NodeData, ProjectTree
 from synctui.tui.widgets.projects_header import ProjectsHeader
-
-if TYPE_CHECKING:
-    from synctui.tui.app import SyncTuiApp
 
 INSPECT_CACHE = 128
 
@@ -50,10 +49,8 @@ def rules_brief(rules: RuleSet) -> str:
     return f"{n_filters} filter{'s' if n_filters != 1 else ''}, {n_maps} mapping{'s' if n_maps != 1 else ''}"
 
 
-class BrowseScreen(Screen[None]):
+class BrowseScreen(UsesSession, Screen[None]):
     """Source | target trees, a detail pane, the plan in one line."""
-
-    app: SyncTuiApp
 
     BINDINGS = [
         Binding("x", "exclude", "Exclude", id="browse.exclude",
@@ -98,16 +95,30 @@ class BrowseScreen(Screen[None]):
         self.query_one("#source-tree", ProjectTree).focus()
         self.refresh_header()
         self._show_plan_bar()
-        if self.app.view is not None:
-            self.plan_changed(True)
+        if self.session.view is not None:
+            self.show_plan(True)
 
-    # -- broadcasts from the app -------------------------------------------------------------
-    def planning_started(self) -> None:
+    # -- what the session says ----------------------------------------------------------------
+    @on(PlanChanged)
+    def _plan_changed(self, message: PlanChanged) -> None:
+        if message.ready:
+            self.show_plan(message.rescanned)
+        else:
+            self.refresh_header()
+            self._show_plan_bar()
+
+    @on(LocksChanged)
+    def _locks_changed(self) -> None:
         self.refresh_header()
+
+    @on(SyncStarted)
+    @on(SyncEnded)
+    def _sync_changed(self) -> None:
         self._show_plan_bar()
 
-    def plan_changed(self, rescanned: bool) -> None:
-        view = self.app.view
+    # -- drawing ----------------------------------------------------------------------------
+    def show_plan(self, rescanned: bool) -> None:
+        view = self.session.view
         if view is None:
             return
         if rescanned:
@@ -118,43 +129,23 @@ class BrowseScreen(Screen[None]):
         self._show_plan_bar()
         self._show_detail()
 
-    def plan_failed(self, text: str) -> None:
-        self.refresh_header()
-        self._show_plan_bar()
-
-    def locks_changed(self) -> None:
-        self.refresh_header()
-
-    def sync_started(self) -> None:
-        self._show_plan_bar()
-
-    def sync_finished(self, summary: object) -> None:
-        self._show_plan_bar()
-
-    def sync_failed(self, text: str) -> None:
-        self._show_plan_bar()
-
-    def rules_changed(self) -> None:
-        self._show_plan_bar()
-
-    # -- drawing ----------------------------------------------------------------------------
     def refresh_header(self) -> None:
-        self.query_one(ProjectsHeader).show(self.app.sides)  # type: ignore[arg-type]
+        self.query_one(ProjectsHeader).show(self.session.sides)
 
     def _show_plan_bar(self) -> None:
-        app = self.app
+        session = self.session
         bar = self.query_one("#plan-bar", Static)
-        if app.sync_running:
+        if session.sync_running:
             text = Text("a sync is running: s shows it", style="bold yellow")
-        elif app.planning:
+        elif session.planning:
             text = Text("planning…", style="yellow")
-        elif app.plan_error:
-            text = Text(f"plan failed: {app.plan_error}", style="bold red")
-        elif app.plan is not None:
-            text = plan_summary(app.plan)
+        elif session.plan_error:
+            text = Text(f"plan failed: {session.plan_error}", style="bold red")
+        elif session.plan is not None:
+            text = plan_summary(session.plan)
         else:
             text = Text("")
-        text.append(f"  ·  {rules_brief(app.rules)}", style="dim")
+        text.append(f"  ·  {rules_brief(session.rules)}", style="dim")
         bar.update(text)
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[NodeData]) -> None:
@@ -169,7 +160,7 @@ class BrowseScreen(Screen[None]):
             self._show_detail()
 
     def _show_detail(self) -> None:
-        view = self.app.view
+        view = self.session.view
         data = self._highlight
         pane = self.query_one("#detail", DetailPane)
         if view is None or data is None:
@@ -198,7 +189,7 @@ class BrowseScreen(Screen[None]):
 
     def _folder_detail(self, view: PlanView, data: NodeData) -> tuple[Text, Shown | None, Shown | None]:
         """Runs and folders: counts and sizes per side, no I/O."""
-        rules = self.app.job.rules
+        rules = self.session.job.rules
         if data.side == "source":
             src_run = data.run
             tgt_run = rules.map_name("runs", data.run) if data.run else None
@@ -252,7 +243,7 @@ class BrowseScreen(Screen[None]):
     # -- what the keys act on ----------------------------------------------------------------
     def _subject(self) -> tuple[EntityRef | None, str | None, str | None] | None:
         """(source entity, source run, source folder path) of the highlighted node."""
-        view = self.app.view
+        view = self.session.view
         tree = self.focused if isinstance(self.focused, ProjectTree) else None
         node = tree.cursor_node if tree is not None else None
         data = node.data if node is not None else None
@@ -274,7 +265,7 @@ class BrowseScreen(Screen[None]):
         run = data.run
         path = data.path
         if data.side == "target" and run is not None:
-            src_run = self.app.job.rules.inverse().map_name("runs", run)
+            src_run = self.session.job.rules.inverse().map_name("runs", run)
             if path is not None:
                 path = path.replace(f"ExperimentRuns/{run}", f"ExperimentRuns/{src_run}", 1)
             run = src_run
@@ -289,14 +280,14 @@ class BrowseScreen(Screen[None]):
         target = ref.path if ref is not None else path
         if target is None:
             return
-        if ref is not None and target not in self.app.rules.exclude.get("paths", []):
-            why = self.app.rules.why_excluded(ref)
+        if ref is not None and target not in self.session.rules.exclude.get("paths", []):
+            why = self.session.rules.why_excluded(ref)
             if why is not None:
                 self.notify(f"Already excluded: {why}. Change it in the rules screen (r).",
                             severity="warning")
                 return
-        rules, message = rule_edits.toggle_exclude_path(self.app.rules, target)
-        self.app.apply_rules(rules, message)
+        rules, message = rule_edits.toggle_exclude_path(self.session.rules, target)
+        self.session.apply_rules(rules, message)
 
     def _scope_filter(self, side: str) -> None:
         subject = self._subject()
@@ -310,8 +301,8 @@ class BrowseScreen(Screen[None]):
 
         def chosen(scope: rule_edits.Scope | None) -> None:
             if scope is not None:
-                rules, message = rule_edits.add_filter(self.app.rules, side, scope)
-                self.app.apply_rules(rules, message)
+                rules, message = rule_edits.add_filter(self.session.rules, side, scope)
+                self.session.apply_rules(rules, message)
 
         self.app.push_screen(ScopeScreen(title, scopes), chosen)
 
@@ -330,16 +321,16 @@ class BrowseScreen(Screen[None]):
         if not choices:
             self.notify("Nothing here has a name to map.", severity="warning")
             return
-        view = self.app.view
+        view = self.session.view
         assert view is not None
         from synctui.tui.screens.map_name import MapNameScreen, MapResult
 
         def mapped(result: MapResult | None) -> None:
             if result is not None:
-                rules, message = rule_edits.set_mapping(self.app.rules, *result)
-                self.app.apply_rules(rules, message)
+                rules, message = rule_edits.set_mapping(self.session.rules, *result)
+                self.session.apply_rules(rules, message)
 
-        self.app.push_screen(MapNameScreen(self.app.rules, choices=choices,
+        self.app.push_screen(MapNameScreen(self.session.rules, choices=choices,
                                            source_names=view.source_names,
                                            target_names=view.target_names), mapped)
 
@@ -356,10 +347,10 @@ class BrowseScreen(Screen[None]):
     def action_sync(self) -> None:
         from synctui.tui.screens.run import request_sync
 
-        request_sync(self.app)
+        request_sync(self)
 
     def action_rescan(self) -> None:
-        self.app.replan(rescan=True)
+        self.session.replan(rescan=True)
 
     def action_history(self) -> None:
-        self.app.action_history()
+        open_once(self.app, "history")

@@ -13,10 +13,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from synctui.format import human_bytes, human_duration
+from synctui.tui.session import UsesSession
 
 if TYPE_CHECKING:
     from synctui.sync.state import HistoryRow
-    from synctui.tui.app import SyncTuiApp
 
 HISTORY_LIMIT = 200
 COLUMNS = ("started", "status", "created", "updated", "deleted", "conflicts", "errors", "bytes", "took")
@@ -41,10 +41,8 @@ def history_cells(row: HistoryRow) -> tuple[Text, ...]:
             Text(human_bytes(row.bytes or 0), justify="right"), Text(took, justify="right"))
 
 
-class HistoryScreen(Screen[None]):
+class HistoryScreen(UsesSession, Screen[None]):
     """A table of the past syncs of the app's pair (loaded in a thread)."""
-
-    app: SyncTuiApp
 
     BINDINGS = [
         Binding("escape,b", "back", "Back", id="history.back", key_display="esc",
@@ -67,9 +65,9 @@ class HistoryScreen(Screen[None]):
             table.add_column(Text(label, justify="left" if name in ("started", "status") else "right"),
                              key=name)
         title = Text("History  ", style="bold")
-        title.append(self.app.sides["source"].config.label)
+        title.append(self.session.sides["source"].config.label)
         title.append(" → ")
-        title.append(self.app.sides["target"].config.label)
+        title.append(self.session.sides["target"].config.label)
         self.query_one("#history-title", Static).update(title)
         table.focus()
         self.action_reload()
@@ -80,7 +78,7 @@ class HistoryScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="history")
     def _load(self) -> None:
-        job = self.app.job
+        job = self.session.job
         db = job.state
         if db is None:
             self.app.call_from_thread(self.show_rows, None)

@@ -6,10 +6,9 @@ Grouped by run, filterable by action and text, paged (one DataTable page of
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.columns import Columns
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -19,6 +18,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from synctui.format import human_bytes
 from synctui.sync.plan import Act, Plan
 from synctui.tui import rule_edits
+from synctui.tui.messages import PlanChanged
 from synctui.tui.preview_rows import (
     ACTION_FILTERS,
     PAGE_SIZE,
@@ -27,11 +27,9 @@ from synctui.tui.preview_rows import (
     page_count,
     page_of,
 )
+from synctui.tui.session import UsesSession
 from synctui.tui.status import badge, look
 from synctui.tui.widgets.inputs import steady_input
-
-if TYPE_CHECKING:
-    from synctui.tui.app import SyncTuiApp
 
 _ARROWS = {True: "▸ ", False: "▾ "}
 
@@ -68,10 +66,8 @@ def row_why(row: Row) -> Text:
     return out
 
 
-class PreviewScreen(Screen[None]):
+class PreviewScreen(UsesSession, Screen[None]):
     """The plan as a paged table, with its reasons."""
-
-    app: SyncTuiApp
 
     BINDINGS = [
         Binding("escape", "back", "Back", id="preview.back", key_display="esc",
@@ -124,7 +120,7 @@ class PreviewScreen(Screen[None]):
         table = self.query_one(DataTable)
         self._columns(table)
         table.focus()
-        self.plan_changed(False)
+        self.show_plan()
 
     def _columns(self, table: DataTable) -> None:
         # border 2, vertical scrollbar 1, cell padding 2 x 4 columns, action 12, size 9
@@ -136,30 +132,31 @@ class PreviewScreen(Screen[None]):
         table.add_column("size", width=9, key="size")
         table.add_column("why", width=max(10, avail - item), key="why")
 
-    # -- broadcasts --------------------------------------------------------------------------
-    def planning_started(self) -> None:
-        self._title()
+    # -- what the session says ----------------------------------------------------------------
+    @on(PlanChanged)
+    def _plan_changed(self, message: PlanChanged) -> None:
+        if message.ready:
+            self.show_plan()
+        else:
+            self._title()
 
-    def plan_changed(self, rescanned: bool) -> None:
+    def show_plan(self) -> None:
         self._title()
-        plan = self.app.plan
+        plan = self.session.plan
         self.query_one("#preview-summary", Static).update(
             preview_summary(plan) if plan is not None else Text("planning…", style="yellow"))
         self.refresh_rows(keep=self._cursor_key())
 
-    def plan_failed(self, text: str) -> None:
-        self._title()
-
     def _title(self) -> None:
-        app = self.app
+        session = self.session
         title = Text("Dry run  ", style="bold")
-        title.append(app.sides["source"].config.label)
+        title.append(session.sides["source"].config.label)
         title.append(" → ")
-        title.append(app.sides["target"].config.label)
-        if app.planning:
+        title.append(session.sides["target"].config.label)
+        if session.planning:
             title.append("   re-planning…", style="yellow")
-        elif app.plan_error:
-            title.append(f"   plan failed: {app.plan_error}", style="bold red")
+        elif session.plan_error:
+            title.append(f"   plan failed: {session.plan_error}", style="bold red")
         self.query_one("#preview-title", Static).update(title)
 
     # -- rows -------------------------------------------------------------------------------
@@ -178,7 +175,7 @@ class PreviewScreen(Screen[None]):
 
     def refresh_rows(self, keep: str | None = None) -> None:
         """Rebuild the visible rows and show the page holding ``keep`` (or the current one)."""
-        plan = self.app.plan
+        plan = self.session.plan
         self.rows = build_rows(plan, action=self.action_filter, text=self.text_filter,
                                collapsed=self.collapsed, expanded=self.expanded) if plan else []
         pages = page_count(len(self.rows))
@@ -297,7 +294,7 @@ class PreviewScreen(Screen[None]):
 
     def action_details(self) -> None:
         row = self.current_row()
-        view = self.app.view
+        view = self.session.view
         if row is None or view is None:
             return
         if row.entity is None:
@@ -311,7 +308,7 @@ class PreviewScreen(Screen[None]):
         row = self.current_row()
         if row is None:
             return
-        rules = self.app.rules
+        rules = self.session.rules
         if row.entity is not None:
             ep = row.entity
             if ep.source is None:
@@ -330,12 +327,12 @@ class PreviewScreen(Screen[None]):
             self.notify("Pick a run or an entity row.", severity="warning")
             return
         new, message = rule_edits.toggle_exclude_path(rules, path)
-        self.app.apply_rules(new, message)
+        self.session.apply_rules(new, message)
 
     def action_sync(self) -> None:
         from synctui.tui.screens.run import request_sync
 
-        request_sync(self.app)
+        request_sync(self)
 
     def action_rules(self) -> None:
         from synctui.tui.screens.rules import RulesScreen
@@ -352,6 +349,6 @@ class PreviewScreen(Screen[None]):
 
         def chosen(choice: str | None) -> None:
             if choice:
-                self.app.resolve(ep, choice)
+                self.session.resolve(ep, choice)
 
         self.app.push_screen(ConflictScreen(ep), chosen)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -15,10 +15,9 @@ from textual.widgets import DataTable, Footer, Static
 from synctui.errors import SyncTuiError
 from synctui.sync.rules import DIMENSIONS, MAP_DIMENSIONS, POLICIES, RuleSet
 from synctui.tui import rule_edits
+from synctui.tui.messages import PlanChanged
+from synctui.tui.session import UsesSession
 from synctui.tui.widgets.projects_header import short_path
-
-if TYPE_CHECKING:
-    from synctui.tui.app import SyncTuiApp
 
 
 def filter_rows(rules: RuleSet) -> list[tuple[str, str, str]]:
@@ -32,10 +31,8 @@ def mapping_rows(rules: RuleSet) -> list[tuple[str, str, str]]:
     return [(dim, src, dst) for dim, m in rules.maps.items() for src, dst in m.items()]
 
 
-class RulesScreen(Screen[None]):
+class RulesScreen(UsesSession, Screen[None]):
     """Filters on top, mappings below; Tab moves between them."""
-
-    app: SyncTuiApp
 
     BINDINGS = [
         Binding("escape", "back", "Back", id="rules.back", key_display="esc",
@@ -70,11 +67,15 @@ class RulesScreen(Screen[None]):
         maps.add_column("source", width=20, key="source")
         maps.add_column("target", key="target")
         filters.focus()
-        self.rules_changed()
+        self.show_rules()
 
-    # -- broadcasts --------------------------------------------------------------------------
-    def rules_changed(self) -> None:
-        rules = self.app.rules
+    # -- what the session says ----------------------------------------------------------------
+    @on(PlanChanged)
+    def _plan_changed(self) -> None:
+        self.show_rules()
+
+    def show_rules(self) -> None:
+        rules = self.session.rules
         for table_id, rows, render in (
                 ("#filters-table", filter_rows(rules), self._filter_cells),
                 ("#maps-table", mapping_rows(rules), self._map_cells)):
@@ -87,28 +88,19 @@ class RulesScreen(Screen[None]):
                 table.move_cursor(row=min(cursor, len(rows) - 1), animate=False)
         self._title()
 
-    def plan_changed(self, rescanned: bool) -> None:
-        self.rules_changed()
-
-    def plan_failed(self, text: str) -> None:
-        self.rules_changed()
-
-    def planning_started(self) -> None:
-        self._title()
-
     def _title(self) -> None:
-        app = self.app
+        session = self.session
         title = Text("Rules", style="bold")
-        title.append(f"   file: {short_path(app.rules_file) if app.rules_file else '(not saved)'}",
+        title.append(f"   file: {short_path(session.rules_file) if session.rules_file else '(not saved)'}",
                      style="dim")
-        if app.planning:
+        if session.planning:
             title.append("   re-planning…", style="yellow")
-        elif app.plan is not None:
+        elif session.plan is not None:
             title.append("   plan: ", style="dim")
-            title.append("nothing to do" if app.plan.is_noop else
-                         f"{app.plan.transfer_files} files to move", style="")
+            title.append("nothing to do" if session.plan.is_noop else
+                         f"{session.plan.transfer_files} files to move", style="")
         self.query_one("#rules-title", Static).update(title)
-        rules = app.rules
+        rules = session.rules
         policy = Text("overwrite ", style="dim")
         policy.append(rules.overwrite, style="bold")
         policy.append(" (o)", style="dim")
@@ -134,7 +126,7 @@ class RulesScreen(Screen[None]):
         return "maps" if isinstance(focused, DataTable) and focused.id == "maps-table" else "filters"
 
     def _selected(self, which: str) -> tuple[str, str, str] | None:
-        rows = filter_rows(self.app.rules) if which == "filters" else mapping_rows(self.app.rules)
+        rows = filter_rows(self.session.rules) if which == "filters" else mapping_rows(self.session.rules)
         table = self.query_one(f"#{which}-table", DataTable)
         if not rows or table.cursor_row >= len(rows):
             return None
@@ -146,7 +138,7 @@ class RulesScreen(Screen[None]):
         def done(result: FilterResult | None) -> None:
             if result is None or result == old:
                 return
-            rules = self.app.rules.copy()
+            rules = self.session.rules.copy()
             if old is not None:
                 rules.remove_filter(*old)
             try:
@@ -155,7 +147,7 @@ class RulesScreen(Screen[None]):
                 self.notify(str(exc), severity="error")
                 return
             side, dim, pattern = result
-            self.app.apply_rules(rules, f"{side} {DIMENSIONS[dim]} {pattern}")
+            self.session.apply_rules(rules, f"{side} {DIMENSIONS[dim]} {pattern}")
 
         screen = FilterEditScreen(*old) if old else FilterEditScreen()
         self.app.push_screen(screen, done)
@@ -163,18 +155,18 @@ class RulesScreen(Screen[None]):
     def _edit_mapping(self, old: tuple[str, str, str] | None) -> None:
         from synctui.tui.screens.map_name import MapNameScreen, MapResult
 
-        view = self.app.view
+        view = self.session.view
         dim, src, dst = old if old else ("runs", "", "")
 
         def done(result: MapResult | None) -> None:
             if result is None:
                 return
-            rules, message = rule_edits.set_mapping(self.app.rules, *result,
+            rules, message = rule_edits.set_mapping(self.session.rules, *result,
                                                     replacing=src if old else None)
-            self.app.apply_rules(rules, message)
+            self.session.apply_rules(rules, message)
 
         self.app.push_screen(MapNameScreen(
-            self.app.rules, dim=dim, source=src, dest=dst, source_editable=True,
+            self.session.rules, dim=dim, source=src, dest=dst, source_editable=True,
             source_names=view.source_names if view else None,
             target_names=view.target_names if view else None), done)
 
@@ -203,19 +195,19 @@ class RulesScreen(Screen[None]):
         row = self._selected(which)
         if row is None:
             return
-        rules = self.app.rules.copy()
+        rules = self.session.rules.copy()
         if which == "filters":
             rules.remove_filter(*row)
             message = f"removed {row[0]} {DIMENSIONS[row[1]]} {row[2]}"
         else:
             rules.set_mapping(row[0], row[1], None)
             message = f"removed mapping {MAP_DIMENSIONS[row[0]]} {row[1]} → {row[2]}"
-        self.app.apply_rules(rules, message)
+        self.session.apply_rules(rules, message)
 
     def action_overwrite(self) -> None:
-        rules = self.app.rules.copy()
+        rules = self.session.rules.copy()
         rules.overwrite = POLICIES[(POLICIES.index(rules.overwrite) + 1) % len(POLICIES)]
-        self.app.apply_rules(rules, f"overwrite: {rules.overwrite}")
+        self.session.apply_rules(rules, f"overwrite: {rules.overwrite}")
 
     def action_save(self) -> None:
         from synctui.tui.screens.file_prompt import FilePromptScreen
@@ -225,15 +217,15 @@ class RulesScreen(Screen[None]):
                 return
             path = os.path.expanduser(path)
             try:
-                self.app.rules.save(path)
+                self.session.rules.save(path)
             except (SyncTuiError, OSError) as exc:
                 self.notify(f"Cannot save {path}: {exc}", severity="error")
                 return
-            self.app.rules_file = path
+            self.session.rules_file = path
             self.notify(f"Rules saved to {path}")
             self._title()
 
-        self.app.push_screen(FilePromptScreen("Save rules to", self.app.rules_file or "rules.json"), save)
+        self.app.push_screen(FilePromptScreen("Save rules to", self.session.rules_file or "rules.json"), save)
 
     def action_load(self) -> None:
         from synctui.tui.screens.file_prompt import FilePromptScreen
@@ -247,7 +239,7 @@ class RulesScreen(Screen[None]):
             except SyncTuiError as exc:
                 self.notify(str(exc), severity="error")
                 return
-            self.app.rules_file = path
-            self.app.apply_rules(rules, f"Rules loaded from {path}")
+            self.session.rules_file = path
+            self.session.apply_rules(rules, f"Rules loaded from {path}")
 
-        self.app.push_screen(FilePromptScreen("Load rules from", self.app.rules_file or "rules.json"), load)
+        self.app.push_screen(FilePromptScreen("Load rules from", self.session.rules_file or "rules.json"), load)

@@ -1,17 +1,17 @@
 """The live sync: progress in bytes and files, items in flight, locks, failures, summary.
 
-The screen only draws: the App runs the engine and calls ``sync_tick`` on the
-drain timer, so leaving this screen never stops the sync.
+The screen only draws: the session runs the engine and sends ``SyncProgress`` on
+the app's drain timer, so leaving this screen never stops the sync.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Log, ProgressBar, Static
 
@@ -19,9 +19,17 @@ from synctui.format import human_bytes, human_duration, plural
 from synctui.sync.engine import Summary
 from synctui.sync.events import Progress
 from synctui.sync.plan import Act, Plan
-
-if TYPE_CHECKING:
-    from synctui.tui.app import SyncTuiApp
+from synctui.sync.report import summary_rows
+from synctui.tui.messages import (
+    LocksChanged,
+    SyncCancelling,
+    SyncEnded,
+    SyncProgress,
+    SyncStarted,
+    WatchChanged,
+)
+from synctui.tui.screens import open_once
+from synctui.tui.session import UsesSession, session_of
 
 LOG_LINES = 2000
 IN_FLIGHT_SHOWN = 4
@@ -47,14 +55,15 @@ def sync_question(plan: Plan) -> tuple[Text, Text]:
     return q, details
 
 
-def request_sync(app: SyncTuiApp) -> None:
+def request_sync(node: DOMNode) -> None:
     """``s`` anywhere: show the running sync, or confirm and start one."""
-    if app.sync_running:
+    app, session = node.app, session_of(node)
+    if session.sync_running:
         if not isinstance(app.screen, RunScreen):
             app.push_screen(RunScreen())
         return
-    plan = app.plan
-    if plan is None or app.planning:
+    plan = session.plan
+    if plan is None or session.planning:
         app.notify("The plan is not ready yet.", severity="warning")
         return
     if plan.is_noop:
@@ -63,7 +72,7 @@ def request_sync(app: SyncTuiApp) -> None:
     from synctui.tui.screens.confirm import ConfirmScreen
 
     def answer(ok: bool | None) -> None:
-        if ok and app.start_sync():
+        if ok and session.start_sync():
             app.push_screen(RunScreen())
 
     question, details = sync_question(plan)
@@ -71,39 +80,22 @@ def request_sync(app: SyncTuiApp) -> None:
 
 
 def summary_text(summary: Summary) -> Text:
-    """What happened, per entity and per file, and what was left alone."""
-    s = summary
+    """The status, then the rows ``synctui sync`` prints, side by side."""
     status_style = {"ok": "bold green", "partial": "bold yellow", "failed": "bold red",
-                    "cancelled": "bold yellow"}.get(s.status, "bold")
+                    "cancelled": "bold yellow"}.get(summary.status, "bold")
     out = Text()
-    out.append(f"{s.status.upper()}", style=status_style)
-    out.append(f"  {s.created} created, {s.updated} updated, {s.deleted} deleted"
-               f" · {plural(s.files_written, 'file')} written, {s.files_deleted} deleted,"
-               f" {s.files_skipped} skipped")
-    if s.objects_added:
-        out.append(f" · {plural(s.objects_added, 'object')} added")
-    left = [plural(n, w, many) for n, w, many in ((s.conflicts, "conflict", None),
-                                                   (s.blocked, "blocked", "blocked"),
-                                                   (s.exists, "kept", "kept"),
-                                                   (s.excluded, "excluded", "excluded")) if n]
-    out.append("\n")
-    out.append(f"left alone: {', '.join(left) or 'nothing'} · {s.skipped} unchanged", style="dim")
-    rate = s.bytes / s.duration if s.duration > 0 else 0.0
-    out.append(f"\n{human_bytes(s.bytes)} in {human_duration(s.duration)}"
-               f" ({human_bytes(rate)}/s)")
-    if s.errors:
-        out.append(f" · {plural(len(s.errors), 'error')}", style="bold red")
-    if s.skipped_changed:
-        out.append(f" · {len(s.skipped_changed)} changed since the preview (skipped)", style="yellow")
-    if s.trash:
-        out.append(f"\nreplaced and stale files moved to {s.trash} in the target", style="dim")
+    out.append(summary.status.upper(), style=status_style)
+    for i, (label, value) in enumerate(summary_rows(summary)):
+        out.append("  " if i == 0 else " · ", style="dim")
+        style = "bold red" if label == "errors" and summary.errors else \
+            "yellow" if label in ("changed", "conflicts") else ""
+        out.append(f"{label} ", style="dim")
+        out.append(value, style=style)
     return out
 
 
-class RunScreen(Screen[None]):
+class RunScreen(UsesSession, Screen[None]):
     """Progress while the sync runs, the summary when it ends."""
-
-    app: SyncTuiApp
 
     BINDINGS = [
         Binding("c", "cancel_sync", "Cancel sync", id="run.cancel",
@@ -117,7 +109,7 @@ class RunScreen(Screen[None]):
     ]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "cancel_sync" and not self.app.sync_running:
+        if action == "cancel_sync" and not self.session.sync_running:
             return None  # shown dimmed: there is nothing to cancel
         return True
 
@@ -142,58 +134,87 @@ class RunScreen(Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        app = self.app
+        session = self.session
         self.query_one("#run-log", Log).border_title = "failures"
         self.query_one("#run-buttons").display = False
         self._title()
-        self.locks_changed()
-        self.watch_changed()
-        if app.errors:
-            self.query_one("#run-log", Log).write_lines(list(app.errors))
-        self.sync_tick(app.job.sink.progress, [])
-        if app.summary is not None and not app.sync_running:
-            self.sync_finished(app.summary)
+        self.show_locks()
+        self.show_watch()
+        if session.errors:
+            self.query_one("#run-log", Log).write_lines(list(session.errors))
+        self.show_progress(session.job.sink.progress, [])
+        if session.summary is not None and not session.sync_running:
+            self.show_summary(session.summary)
 
-    # -- broadcasts --------------------------------------------------------------------------
+    # -- what the session says ----------------------------------------------------------------
+    @on(LocksChanged)
+    def _locks_changed(self) -> None:
+        self.show_locks()
+
+    @on(WatchChanged)
+    def _watch_changed(self) -> None:
+        self.show_watch()
+
+    @on(SyncProgress)
+    def _sync_progress(self, message: SyncProgress) -> None:
+        self.show_progress(message.progress, message.lines)
+
+    @on(SyncStarted)
+    def _sync_started(self) -> None:
+        self._title("running")
+        self.refresh_bindings()
+
+    @on(SyncCancelling)
+    def _sync_cancelling(self) -> None:
+        self._title("cancelling")
+
+    @on(SyncEnded)
+    def _sync_ended(self, message: SyncEnded) -> None:
+        if message.summary is not None:
+            self.show_summary(message.summary)
+        else:
+            self.show_failure(message.text or "")
+
+    # -- drawing -----------------------------------------------------------------------------
     def _title(self, state: str | None = None) -> None:
-        app = self.app
-        plan = app.sync_plan or app.plan
+        session = self.session
+        plan = session.sync_plan or session.plan
         title = Text("Sync  ", style="bold")
         if plan is not None:
             title.append(plan.source_label)
             title.append(" → ")
             title.append(plan.target_label)
         if state is None:
-            state = "running" if app.sync_running else "finished" if app.summary else ""
+            state = "running" if session.sync_running else "finished" if session.summary else ""
         style = {"running": "bold yellow", "cancelling": "bold yellow", "finished": "bold green",
                  "failed": "bold red"}.get(state, "")
         if state:
             title.append(f"   {state}", style=style)
         self.query_one("#run-title", Static).update(title)
 
-    def locks_changed(self) -> None:
+    def show_locks(self) -> None:
         text = Text()
-        for name, side in self.app.sides.items():
+        for name, side in self.session.sides.items():
             if text:
                 text.append("   ")
             text.append(f"{name} ", style="bold")
             text.append_text(side.lock.text())
         self.query_one("#run-locks", Static).update(text)
 
-    def watch_changed(self) -> None:
-        app = self.app
+    def show_watch(self) -> None:
+        session = self.session
         text = Text("watch: ", style="bold")
-        text.append("on" if app.watching else "off", style="bold green" if app.watching else "dim")
-        if app.watching:
-            text.append(f" every {app.watch_interval:g} s", style="dim")
-        if app.watch_last:
-            text.append(f" · last check {app.watch_last}", style="dim")
+        text.append("on" if session.watching else "off", style="bold green" if session.watching else "dim")
+        if session.watching:
+            text.append(f" every {session.watch.interval:g} s", style="dim")
+        if session.watch.last:
+            text.append(f" · last check {session.watch.last}", style="dim")
         text.append("  (w)", style="dim")
         self.query_one("#run-watch", Static).update(text)
 
-    def sync_tick(self, progress: Progress, lines: list[str]) -> None:
+    def show_progress(self, progress: Progress, lines: list[str]) -> None:
         tb, tf = progress.total_bytes, progress.total_files
-        done_all = progress.finished and not self.app.sync_running
+        done_all = progress.finished and not self.session.sync_running
         self.query_one("#bytes-bar", ProgressBar).update(
             total=max(tb, 1), progress=progress.done_bytes if tb else int(done_all))
         self.query_one("#files-bar", ProgressBar).update(
@@ -204,7 +225,7 @@ class RunScreen(Screen[None]):
         if progress.skipped:
             files += f" · {progress.skipped} skipped"
         self.query_one("#files-text", Static).update(Text(files))
-        if self.app.sync_running:
+        if self.session.sync_running:
             eta = progress.eta
             self.query_one("#run-rate", Static).update(Text(
                 f"{human_bytes(progress.rate)}/s · ETA {human_duration(eta) if eta is not None else '–'}",
@@ -220,22 +241,15 @@ class RunScreen(Screen[None]):
             self.query_one("#run-status", Static).update(status)
         if lines:
             self.query_one("#run-log", Log).write_lines(lines)
-        count = self.app.error_count
+        count = self.session.error_count
         title = Text(f"failures: {count}", style="bold red" if count else "dim")
-        if count > len(self.app.errors):
-            title.append(f" (last {len(self.app.errors)} kept)", style="dim")
+        if count > len(self.session.errors):
+            title.append(f" (last {len(self.session.errors)} kept)", style="dim")
         self.query_one("#run-errors-title", Static).update(title)
 
-    def sync_started(self) -> None:
-        self._title("running")
-        self.refresh_bindings()
-
-    def sync_cancelling(self) -> None:
-        self._title("cancelling")
-
-    def sync_finished(self, summary: Summary) -> None:
+    def show_summary(self, summary: Summary) -> None:
         self._title("cancelled" if summary.cancelled else "finished")
-        self.sync_tick(self.app.job.sink.progress, [])
+        self.show_progress(self.session.job.sink.progress, [])
         self.query_one("#run-rate", Static).update(Text(""))
         self.query_one("#run-status", Static).update(summary_text(summary))
         buttons = self.query_one("#run-buttons")
@@ -243,7 +257,7 @@ class RunScreen(Screen[None]):
         self.refresh_bindings()
         self.query_one("#run-back", Button).focus()
 
-    def sync_failed(self, text: str) -> None:
+    def show_failure(self, text: str) -> None:
         self._title("failed")
         self.query_one("#run-status", Static).update(Text(text, style="bold red"))
         self.query_one("#run-buttons").display = True
@@ -254,28 +268,28 @@ class RunScreen(Screen[None]):
         self.action_back()
 
     def action_cancel_sync(self) -> None:
-        if not self.app.sync_running:
+        if not self.session.sync_running:
             self.notify("No sync is running.")
             return
         from synctui.tui.screens.confirm import ConfirmScreen
 
         def answer(ok: bool | None) -> None:
             if ok:
-                self.app.cancel_sync()
+                self.session.cancel_sync()
 
         self.app.push_screen(ConfirmScreen("Cancel the sync?", details=Text(
             "Files in flight finish; nothing new starts. Run it again later to finish."),
             yes="Cancel sync", no="Keep going"), answer)
 
     def action_back(self) -> None:
-        running = self.app.sync_running
+        running = self.session.sync_running
         self.dismiss()
         if not running:
-            self.app.replan(rescan=True)
+            self.session.replan(rescan=True)
 
     def action_watch(self) -> None:
-        on = self.app.toggle_watch()
+        on = self.session.toggle_watch()
         self.notify(f"Watch {'on' if on else 'off'}.", timeout=2)
 
     def action_history(self) -> None:
-        self.app.action_history()
+        open_once(self.app, "history")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -10,6 +11,9 @@ from textual.containers import Horizontal
 from textual.widgets import Static
 
 from synctui.storage.url import Location
+
+if TYPE_CHECKING:
+    from synctui.tui.session import SideState
 
 _CONNECTION = {"scanning": ("scanning…", "yellow"), "local": ("local", "green"),
                "connected": ("connected", "green"), "failed": ("unreachable", "bold red")}
@@ -37,10 +41,10 @@ def short_path(text: str) -> str:
     return path
 
 
-def side_text(side_name: str, state: object) -> Text:
+def side_text(side_name: str, state: SideState) -> Text:
     """Two lines for one side: title, connection and lock; then the roots."""
-    cfg = state.config  # type: ignore[attr-defined]
-    word, style = _CONNECTION.get(state.connection, (state.connection, ""))  # type: ignore[attr-defined]
+    cfg = state.config
+    word, style = _CONNECTION.get(state.connection, (state.connection, ""))
     out = Text()
     out.append(side_name.upper(), style="bold reverse")
     out.append(" ")
@@ -49,7 +53,7 @@ def side_text(side_name: str, state: object) -> Text:
     out.append("● ", style=style)
     out.append(word, style=style)
     out.append("\n")
-    out.append_text(state.lock.text())  # type: ignore[attr-defined]
+    out.append_text(state.lock.text())
     out.append("  ")
     out.append(short_root(cfg.overlay), style="dim")
     if cfg.static is not None:
@@ -64,6 +68,9 @@ class ProjectsHeader(Horizontal):
         yield Static(id="header-source", classes="header-side", markup=False)
         yield Static(id="header-target", classes="header-side", markup=False)
 
-    def show(self, sides: dict[str, object]) -> None:
+    def show(self, sides: dict[str, SideState]) -> None:
         for name, state in sides.items():
-            self.query_one(f"#header-{name}", Static).update(side_text(name, state))
+            side = self.query_one(f"#header-{name}", Static)
+            side.update(side_text(name, state))
+            # what a WebDAV server can do, as probed on connect (too long for the two lines)
+            side.tooltip = f"server: {state.server}" if state.server else None
