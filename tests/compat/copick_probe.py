@@ -1,7 +1,7 @@
 """Open a copick project with copick itself and print what it sees, as JSON.
 
 Run INSIDE a virtual environment that has copick (1.31 or 2.x) installed, never with
-synctui's own interpreter: ``<venv>/bin/python copick_probe.py CONFIG``.
+synctui's own interpreter: ``<venv>/bin/python copick_probe.py CONFIG...``.
 Uses only copick's public API (``copick.from_file``, ``root.runs``,
 ``run.voxel_spacings``, ``vs.tomograms``, ``tomogram.features``, ``run.picks``,
 ``run.filaments``, ``run.meshes``, ``run.segmentations``,
@@ -287,10 +287,15 @@ class Probe:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: copick_probe.py CONFIG", file=sys.stderr)
+    """One config: its report.  Several: ``{config: report}`` (copick imports once)."""
+    if len(argv) < 2:
+        print("usage: copick_probe.py CONFIG...", file=sys.stderr)
         return 2
-    json.dump(Probe(argv[1]).run(), sys.stdout, indent=1, sort_keys=False)
+    if len(argv) == 2:
+        out: Any = Probe(argv[1]).run()
+    else:
+        out = {config: Probe(config).run() for config in argv[1:]}
+    json.dump(out, sys.stdout, indent=1, sort_keys=False)
     print()
     return 0
 
