@@ -147,15 +147,22 @@ def ensure(release: Release) -> Path:
     return python
 
 
+def _report(release: Release) -> bool:
+    try:
+        print(f"copick {release.version}: {ensure(release)}", flush=True)
+        return True
+    except Unavailable as exc:
+        print(f"copick {release.version}: {exc}", file=sys.stderr, flush=True)
+        return False
+
+
 def main() -> int:
-    failed = 0
-    for release in RELEASES.values():
-        try:
-            print(f"copick {release.version}: {ensure(release)}")
-        except Unavailable as exc:
-            print(f"copick {release.version}: {exc}", file=sys.stderr)
-            failed += 1
-    return 1 if failed else 0
+    """Build every venv, side by side (pip mostly waits on the network)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(RELEASES)) as pool:
+        ok = list(pool.map(_report, RELEASES.values()))
+    return 0 if all(ok) else 1
 
 
 if __name__ == "__main__":

@@ -401,6 +401,18 @@ def test_plan_shows_every_action(demo: DemoPaths, catalogs) -> None:
     assert [o.name for o in plan.objects] == ["proteasome"]
 
 
+def test_cli_writes_the_copick_2_flavour(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "synctui", "demo", "--no-tui", "--copick", "2",
+                          str(tmp_path / "d")], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "source config:" in out.stdout and out.stderr == ""
+    assert demo_digest(str(tmp_path / "d")) == DIGESTS[2]
+    bad = subprocess.run([sys.executable, "-m", "synctui", "demo", "--no-tui", "--copick", "3",
+                          str(tmp_path / "e")], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert not (tmp_path / "e").exists()
+
+
 def _main(argv: list[str]) -> int:
     """``--core``: print the OpenBLAS kernel; ``--digest DIR``: both flavours' digests."""
     if argv[:1] == ["--core"]:
