@@ -32,6 +32,8 @@ from synctui.project.demo import (
 from synctui.project.layout import EntityRef, Kind, Unrecognised, parse_path
 
 ROOTS = ("source_static", "source_overlay", "target_static", "target_overlay")
+# zarr warns on opening the copick 2 flavour's stores: copick 2 writes numcodecs.shuffle
+pytestmark = pytest.mark.filterwarnings("ignore:Numcodecs codecs are not in the Zarr version 3")
 
 
 #: sha256 over every file of a demo folder: its path, bytes and mtime (see ``demo_digest``)
