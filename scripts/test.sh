@@ -3,7 +3,8 @@
 #
 # Installs the package with its test extra, installs the Debian packages the
 # integration tests need (sshd, rsync, tmux, nginx + WebDAV) when running as root
-# and they are missing, then runs ruff, import-linter and pytest.  With CI=true the server
+# and they are missing, builds the copick venvs of tests/compat, then runs ruff,
+# import-linter and pytest.  With CI=true the server
 # fixtures fail instead of skipping (SYNCTUI_REQUIRE_SERVERS=1).
 set -euo pipefail
 
@@ -56,6 +57,18 @@ fi
 ruff check synctui tests bench scripts
 # the layers of DESIGN.md section 1, as the contracts in pyproject.toml state them
 lint-imports --no-cache
+
+# copick 1.31.0 and 2.0.0a6 for tests/compat, each in its own venv (copick is never a
+# dependency of synctui).  Cached in $SYNCTUI_COMPAT_VENVS (default ~/.cache/synctui), so
+# only the first run installs (a few minutes); later runs check a stamp file.  Without a
+# network the build fails and tests/compat skips, or fails in CI.
+export SYNCTUI_COMPAT_VENVS="${SYNCTUI_COMPAT_VENVS:-$HOME/.cache/synctui}"
+if ! python tests/compat/venvs.py; then
+    echo "scripts/test.sh: a copick venv could not be built (see above)" >&2
+    if [ "${CI:-}" = "true" ]; then
+        exit 1
+    fi
+fi
 
 # set -e makes any non-zero pytest status fail the script, including 5 (no tests ran).
 status=0

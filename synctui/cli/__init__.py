@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("directory", nargs="?", default="synctui-demo", help="where to write (default ./synctui-demo)")
     p.add_argument("--no-tui", action="store_true", help="only write the projects and print their configs")
+    p.add_argument("--copick", type=int, choices=(1, 2), default=1,
+                   help="volume format: 1 = zarr v2 as copick 1.x writes it (default), "
+                        "2 = zarr v3 (OME-Zarr 0.5, sharded) as copick 2 writes it")
 
     p = sub.add_parser("plan", help="dry run: show what a sync would do, and why",
                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -287,7 +287,7 @@ def cmd_locks(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from synctui.project.demo import write_demo
 
-    paths = write_demo(os.path.abspath(args.directory))
+    paths = write_demo(os.path.abspath(args.directory), copick=args.copick)
     print(f"source config: {paths.source_config}")
     print(f"target config: {paths.target_config}")
     print(f"rules file:    {paths.rules_file}")

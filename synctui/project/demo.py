@@ -1,16 +1,19 @@
 """Two small, realistic copick projects that show every sync decision at once.
 
-``write_demo(directory)`` writes::
+``write_demo(directory, copick=1)`` writes::
 
     directory/source.json   directory/source/{static,overlay}/   (project "demo-source")
     directory/target.json   directory/target/{static,overlay}/   (project "demo-target")
     directory/rules.json    exclude user "bot", map object apoferritin -> ferritin,
                             overwrite "if-changed", but "never" for meshes
 
-Everything is synthetic and deterministic (fixed seeds, fixed mtimes: every file
-is dated ``EPOCH_NS`` = 2026-01-01 00:00 UTC unless listed below), about 10 MB,
-written in a second or two.  Tomograms are 64x96x96 float32 at 10 Å: gaussian
-blobs at the true particle positions, a membrane sheet and noise.  As copick
+Everything is synthetic and the same bytes on every machine: fixed seeds, fixed
+mtimes (every file is dated ``EPOCH_NS`` = 2026-01-01 00:00 UTC unless listed
+below), no absolute path, user or host in a data file, and only arithmetic IEEE
+rounds the same everywhere (rotations from integer quaternions, norms by
+``math.sqrt``, polynomial bumps instead of ``exp``; no BLAS, no libm).  About 10 MB,
+written in a few seconds.  Tomograms are 64x96x96 float32 at 10 Å: smooth blobs at
+the true particle positions, a membrane sheet and noise.  As copick
 does, tomograms live in the static roots and annotations in the overlays.
 
 Syncing source -> target with ``rules.json`` gives these actions (paths below
@@ -43,33 +46,42 @@ update + delete       TS_002 ``VS/wbp.zarr`` in the target overlay: chunk ``0/0/
                       deeper reconstruction) is not in the source store
 conflict              TS_002 ``Picks/alice_1_ribosome.json``: same size, one score
                       edited in the target a day *after* the source
-blocked               TS_001 ``VS/denoised.zarr`` (zarr v3): the target's *static*
+blocked               TS_001 ``VS/denoised.zarr``: the target's *static*
                       root holds a different denoising, which an overlay copy
                       cannot shadow
 exists                TS_001 ``Meshes/alice_1_ribosome.glb``: the target's older,
                       coarser mesh is kept because meshes are overwrite "never"
 excluded              TS_001 ``Picks/bot_0_ribosome.json`` (user ``bot``)
 extra (target only)   TS_001 ``Picks/carol_1_ribosome.json``
-unrecognised          source ``TS_001/Picks/notes.txt`` (SOURCE_STRAY),
-                      target ``TS_002/Picks/bad_name.json`` (TARGET_STRAY)
+unrecognised          source ``TS_001/Picks/notes.txt`` (SOURCE_STRAY), target
+                      ``TS_002/Segmentations/membrane-draft.zarr`` (TARGET_STRAY):
+                      both skipped by copick 1.31 and 2 without failing (not
+                      ``*.json``; not ``<vs>_<user>_<session>_<name>``)
 ====================  =============================================================
 
-Formats: ``wbp`` tomograms, features, segmentations and the density map are
-zarr v2 as copick 1.x writes them (``.zgroup``, ``.zattrs`` with OME-Zarr 0.4
-``multiscales``, Blosc-LZ4, ``/`` dimension separator); ``denoised`` is zarr v3
-(``zarr.json``, OME-Zarr 0.5 ``ome`` attribute, sharding, zstd).  The target
-config carries an unknown key, ``lab_notes``, that a rewrite must keep.
+Formats: with ``copick=1`` (``synctui demo``) every store is zarr v2 as copick 1.x
+writes it (``.zgroup``, ``.zattrs`` with OME-Zarr 0.4 ``multiscales``, Blosc-LZ4,
+``/`` dimension separator, 32³ chunks); with ``copick=2`` (``synctui demo --copick 2``)
+every store is zarr v3 as copick 2's ``write_ome_zarr`` writes it (``zarr.json``,
+OME-Zarr 0.5 ``ome`` attribute, ``v2``/``/`` chunk keys, 128³ chunks in one shard
+per level, shuffle + zstd for floats, zstd for labels, instance ids as uint16).  So
+the ``wbp.zarr`` update is one chunk of 32³ (v2) or the one shard of level 0 (v3).
+The target config carries an unknown key, ``lab_notes``, that a rewrite must keep.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import math
 import os
 import shutil
+import warnings
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -84,11 +96,13 @@ NEWER_NS = EPOCH_NS + DAY_NS
 
 VS = 10.0
 SHAPE = (64, 96, 96)  # z, y, x voxels at VS
-CHUNKS = (32, 32, 32)
+CHUNKS = (32, 32, 32)  # zarr v2 (copick 1.x): several chunks per level
+V3_CHUNKS = (128, 128, 128)  # copick 2's default inner chunk; one shard per level
+COPICK_VERSIONS = (1, 2)
 RUNS = ("TS_001", "TS_002", "TS_003")
 MARKER = ".synctui-demo"
 SOURCE_STRAY = "ExperimentRuns/TS_001/Picks/notes.txt"
-TARGET_STRAY = "ExperimentRuns/TS_002/Picks/bad_name.json"
+TARGET_STRAY = "ExperimentRuns/TS_002/Segmentations/membrane-draft.zarr"
 
 RULES: dict[str, Any] = {
     "synctui_rules": 1,
@@ -145,15 +159,20 @@ def demo_paths(directory: str) -> DemoPaths:
         target_static=os.path.join(dst, "static"), target_overlay=os.path.join(dst, "overlay"))
 
 
-def write_demo(directory: str) -> DemoPaths:
+def write_demo(directory: str, copick: int = 1) -> DemoPaths:
     """Write both demo projects, their configs and the rules file into ``directory``.
 
-    Re-running replaces an earlier demo in the same folder byte for byte; a
-    ``source``/``target`` folder that is not ours is refused rather than deleted.
+    ``copick`` picks the volume format: 1 writes zarr v2 stores only (copick 1.x reads
+    them), 2 zarr v3 stores only, as copick 2 writes them.  Re-running replaces an
+    earlier demo in the same folder byte for byte; a ``source``/``target`` folder that
+    is not ours is refused rather than deleted.
     """
+    if copick not in COPICK_VERSIONS:
+        raise SyncTuiError(f"--copick must be one of {', '.join(map(str, COPICK_VERSIONS))}, "
+                           f"not {copick}")
     paths = demo_paths(directory)
     _prepare(paths)
-    world = _World()
+    world = _World(copick=copick)
     roots = {name: _Root(getattr(paths, name)) for name in
              ("source_static", "source_overlay", "target_static", "target_overlay")}
     _write_source(world, roots["source_static"], roots["source_overlay"])
@@ -191,22 +210,42 @@ def _rng(*keys: object) -> np.random.Generator:
     return np.random.default_rng(zlib.crc32("/".join(map(str, keys)).encode()))
 
 
-def _rotation(rng: np.random.Generator) -> np.ndarray:
-    """A uniformly random proper rotation (from a random unit quaternion)."""
-    q = rng.normal(size=4)
-    w, x, y, z = q / np.linalg.norm(q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
+def _rotation(rng: np.random.Generator) -> list[list[float]]:
+    """A random proper rotation from a small-integer quaternion, in exact arithmetic.
+
+    Every entry is an integer over the quaternion's squared norm, rounded once by
+    ``Fraction``: no BLAS, no libm, so the same bits on every machine (a unit
+    quaternion normalised with ``np.linalg.norm`` differed in the last digit
+    between OpenBLAS kernels).
+    """
+    while True:
+        w, x, y, z = (int(v) for v in rng.integers(-6, 7, size=4))
+        n2 = w * w + x * x + y * y + z * z
+        if n2:
+            break
+    rows = [
+        [w * w + x * x - y * y - z * z, 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), w * w - x * x + y * y - z * z, 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), w * w - x * x - y * y + z * z],
+    ]
+    return [[float(Fraction(v, n2)) for v in row] for row in rows]
 
 
-def _transform(rot: np.ndarray) -> list[list[float]]:
+def _transform(rot: list[list[float]]) -> list[list[float]]:
     """copick's ``transformation_``: a 4x4 with the rotation and no shift."""
-    mat = np.eye(4)
-    mat[:3, :3] = rot
-    return [[float(v) for v in row] for row in mat]
+    return [[*row, 0.0] for row in rot] + [[0.0, 0.0, 0.0, 1.0]]
+
+
+def _norm(v: np.ndarray) -> float:
+    """Euclidean length by correctly rounded float steps in a fixed order (not BLAS)."""
+    return math.sqrt(sum(float(c) * float(c) for c in v))
+
+
+def _bump(r2: np.ndarray, sigma: float) -> np.ndarray:
+    """A gaussian-like bump, ``(1 - r²/(3σ)²)³`` inside ``3σ``: only +, -, * and /,
+    which IEEE rounds the same everywhere (``np.exp`` varies with the CPU's SIMD)."""
+    t = np.clip(1.0 - r2 / (9.0 * sigma * sigma), 0.0, None)
+    return t * t * t
 
 
 def _extent_a() -> np.ndarray:
@@ -218,8 +257,9 @@ def _extent_a() -> np.ndarray:
 class _World:
     """True particle positions (Å, x/y/z) and orientations of every run."""
 
+    copick: int = 1  # which copick's volume format the demo writes
     particles: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
-    rotations: dict[str, dict[str, list[np.ndarray]]] = field(default_factory=dict)
+    rotations: dict[str, dict[str, list[list[list[float]]]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for run in RUNS:
@@ -239,25 +279,26 @@ def _membrane_z(y: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def _clean_density(world: _World, run: str) -> np.ndarray:
-    """Noise-free density: gaussian blobs at the particles plus the membrane."""
+    """Noise-free density: bumps at the particles plus the membrane."""
     vol = np.zeros(SHAPE, dtype=np.float32)
     for obj, pts in world.particles[run].items():
         sigma = (RADIUS[obj] or 50.0) / VS / 2
         for x, y, z in pts / VS:
             _add_blob(vol, (z, y, x), sigma, 1.0)
     zz, yy, xx = np.ogrid[: SHAPE[0], : SHAPE[1], : SHAPE[2]]
-    vol += 0.8 * np.exp(-((zz - _membrane_z(yy, xx)) ** 2) / (2 * 1.5**2)).astype(np.float32)
+    dz = zz - _membrane_z(yy, xx)
+    vol += (0.8 * _bump(dz * dz, 1.5)).astype(np.float32)
     return vol
 
 
 def _add_blob(vol: np.ndarray, centre: tuple[float, ...], sigma: float, height: float) -> None:
-    """Add a gaussian in a local box (fast: particles are small)."""
+    """Add a bump in a local box (fast: particles are small)."""
     box = []
     for c, n in zip(centre, vol.shape, strict=True):
         box.append(slice(max(0, int(c - 3 * sigma)), min(n, int(c + 3 * sigma) + 1)))
     grids = np.ogrid[tuple(box)]
-    r2 = sum((g - c) ** 2 for g, c in zip(grids, centre, strict=True))
-    vol[tuple(box)] += (height * np.exp(-r2 / (2 * sigma**2))).astype(np.float32)
+    r2 = sum((g - c) * (g - c) for g, c in zip(grids, centre, strict=True))
+    vol[tuple(box)] += (height * _bump(r2, sigma)).astype(np.float32)
 
 
 def _quantise(vol: np.ndarray, step: float = 1 / 64) -> np.ndarray:
@@ -288,7 +329,7 @@ def _spheres(world: _World, run: str, obj: str, value_of: Callable[[int], int]) 
     r = 0.8 * (RADIUS[obj] or 50.0) / VS
     zz, yy, xx = np.ogrid[: SHAPE[0], : SHAPE[1], : SHAPE[2]]
     for i, (x, y, z) in enumerate(world.particles[run][obj] / VS):
-        out[(zz - z) ** 2 + (yy - y) ** 2 + (xx - x) ** 2 <= r * r] = value_of(i)
+        out[(zz - z) * (zz - z) + (yy - y) * (yy - y) + (xx - x) * (xx - x) <= r * r] = value_of(i)
     return out
 
 
@@ -301,7 +342,7 @@ def _membrane_mask() -> np.ndarray:
 # annotations
 
 
-def _point(loc: np.ndarray, rot: np.ndarray, instance_id: int, score: float) -> dict[str, Any]:
+def _point(loc: np.ndarray, rot: list[list[float]], instance_id: int, score: float) -> dict[str, Any]:
     x, y, z = (round(float(v), 1) for v in loc)
     return {"location": {"x": x, "y": y, "z": z}, "transformation_": _transform(rot),
             "instance_id": instance_id, "score": score}
@@ -336,13 +377,13 @@ def _filaments(run: str, obj: str, user: str, session: str) -> dict[str, Any]:
     for f in range(2):
         start = rng.uniform([100, 100, 250], [300, 800, 500])
         direction = np.array([1.0, rng.uniform(-0.3, 0.3), rng.uniform(-0.1, 0.1)])
-        direction /= np.linalg.norm(direction)
+        direction /= _norm(direction)
         bend = np.array([0, 1.0, 0]) * rng.uniform(-0.004, 0.004)
         points, pos = [], start
         for i in range(12):
             tangent = direction + bend * i * 40
             points.append([round(float(c), 3) for c in pos])
-            pos = pos + 40 * tangent / np.linalg.norm(tangent)
+            pos = pos + 40 * tangent / _norm(tangent)
         filaments.append({"instance_id": f + 1, "points": points, "polarity_known": False,
                           "score": 1.0, "radius": 125.0, "metadata": {}, "curve": None})
     return {**_header(obj, user, session, run), "version": 1, "filaments": filaments}
@@ -353,14 +394,91 @@ def _json_bytes(data: Any) -> bytes:
     return (json.dumps(data, indent=4) + "\n").encode("utf-8")
 
 
+_ICOSAHEDRON_FACES = (
+    (0, 11, 5), (0, 5, 1), (0, 1, 7), (0, 7, 10), (0, 10, 11), (1, 5, 9), (5, 11, 4),
+    (11, 10, 2), (10, 7, 6), (7, 1, 8), (3, 9, 4), (3, 4, 2), (3, 2, 6), (3, 6, 8),
+    (3, 8, 9), (4, 9, 5), (2, 4, 11), (6, 2, 10), (8, 6, 7), (9, 8, 1))
+
+
+def _unit(v: tuple[float, float, float]) -> tuple[float, float, float]:
+    n = _norm(np.asarray(v))
+    return (v[0] / n, v[1] / n, v[2] / n)
+
+
+def _midpoint(verts: list[tuple[float, float, float]], middle: dict[tuple[int, int], int],
+              a: int, b: int) -> int:
+    """Index of the unit vertex between ``a`` and ``b``, made once per edge."""
+    key = (min(a, b), max(a, b))
+    if key not in middle:
+        va, vb = verts[a], verts[b]
+        verts.append(_unit(((va[0] + vb[0]) / 2, (va[1] + vb[1]) / 2, (va[2] + vb[2]) / 2)))
+        middle[key] = len(verts) - 1
+    return middle[key]
+
+
+def _icosphere(subdivisions: int) -> tuple[list[tuple[float, float, float]], list[tuple[int, int, int]]]:
+    """A unit icosphere (shared vertices, so watertight) in plain float arithmetic.
+
+    Built here rather than by trimesh, whose normalisation goes through BLAS.
+    """
+    t = (1.0 + math.sqrt(5.0)) / 2.0
+    verts = [_unit(v) for v in (
+        (-1, t, 0), (1, t, 0), (-1, -t, 0), (1, -t, 0), (0, -1, t), (0, 1, t), (0, -1, -t),
+        (0, 1, -t), (t, 0, -1), (t, 0, 1), (-t, 0, -1), (-t, 0, 1))]
+    faces = list(_ICOSAHEDRON_FACES)
+    for _ in range(subdivisions):
+        middle: dict[tuple[int, int], int] = {}
+        new_faces = []
+        for a, b, c in faces:
+            ab, bc, ca = (_midpoint(verts, middle, p, q) for p, q in ((a, b), (b, c), (c, a)))
+            new_faces += [(a, ab, ca), (b, bc, ab), (c, ca, bc), (ab, bc, ca)]
+        faces = new_faces
+    return verts, faces
+
+
+def _glb(vertices: np.ndarray, faces: np.ndarray) -> bytes:
+    """A binary glTF 2.0 with one triangle mesh, written here so that the bytes do not
+    depend on trimesh's exporter version (copick reads it with trimesh)."""
+    import struct
+
+    index_bin = np.ascontiguousarray(faces, dtype="<u4").tobytes()
+    vertex_bin = np.ascontiguousarray(vertices, dtype="<f4").tobytes()
+    v32 = vertices.astype(np.float32)
+    gltf = {
+        "asset": {"version": "2.0", "generator": "synctui demo"},
+        "scene": 0, "scenes": [{"nodes": [0]}], "nodes": [{"mesh": 0}],
+        "meshes": [{"primitives": [{"attributes": {"POSITION": 1}, "indices": 0, "mode": 4}]}],
+        "accessors": [
+            {"bufferView": 0, "componentType": 5125, "type": "SCALAR", "count": int(faces.size),
+             "min": [int(faces.min())], "max": [int(faces.max())]},
+            {"bufferView": 1, "componentType": 5126, "type": "VEC3", "count": len(vertices),
+             "min": [float(v) for v in v32.min(axis=0)], "max": [float(v) for v in v32.max(axis=0)]},
+        ],
+        "bufferViews": [
+            {"buffer": 0, "byteOffset": 0, "byteLength": len(index_bin), "target": 34963},
+            {"buffer": 0, "byteOffset": len(index_bin), "byteLength": len(vertex_bin),
+             "target": 34962},
+        ],
+        "buffers": [{"byteLength": len(index_bin) + len(vertex_bin)}],
+    }
+    head = json.dumps(gltf, separators=(",", ":")).encode()
+    head += b" " * (-len(head) % 4)
+    body = index_bin + vertex_bin
+    body += b"\0" * (-len(body) % 4)
+    total = 12 + 8 + len(head) + 8 + len(body)
+    return (struct.pack("<4sII", b"glTF", 2, total) + struct.pack("<I4s", len(head), b"JSON")
+            + head + struct.pack("<I4s", len(body), b"BIN\0") + body)
+
+
 def _mesh_glb(world: _World, run: str, obj: str, subdivisions: int) -> bytes:
     """Icospheres at the particles of ``obj``, as binary glTF (coordinates in Å)."""
-    import trimesh
-
     r = 0.8 * (RADIUS[obj] or 50.0)
-    parts = [trimesh.creation.icosphere(subdivisions=subdivisions, radius=r).apply_translation(p)
-             for p in world.particles[run][obj]]
-    return trimesh.util.concatenate(parts).export(file_type="glb")
+    unit, tris = _icosphere(subdivisions)
+    sphere, faces = np.array(unit) * r, np.array(tris, dtype=np.int64)
+    centres = world.particles[run][obj]
+    vertices = np.concatenate([sphere + c for c in centres])
+    indices = np.concatenate([faces + i * len(sphere) for i in range(len(centres))])
+    return _glb(vertices, indices)
 
 
 # ---------------------------------------------------------------------------
@@ -368,7 +486,7 @@ def _mesh_glb(world: _World, run: str, obj: str, subdivisions: int) -> bytes:
 
 
 def _multiscales(name: str, n_levels: int, axes: list[dict[str, str]]) -> dict[str, Any]:
-    spatial = sum(1 for a in axes if a["type"] == "space")
+    spatial = sum(1 for a in axes if a.get("type") == "space")
     datasets = []
     for i in range(n_levels):
         scale = [1.0] * (len(axes) - spatial) + [VS * 2**i] * spatial
@@ -402,18 +520,60 @@ def write_ome_v2(path: str, levels: list[np.ndarray], name: str, *,
                            config={"write_empty_chunks": True})
 
 
-def write_ome_v3(path: str, levels: list[np.ndarray], name: str) -> None:
-    """An OME-Zarr 0.5 multiscale group as copick 2.x writes it (zarr v3, sharded, zstd)."""
+def write_ome_v3(path: str, levels: list[np.ndarray], name: str, *,
+                 axes: list[dict[str, str]] | None = None,
+                 metadata: dict[str, Any] | None = None) -> None:
+    """An OME-Zarr 0.5 multiscale group as copick 2's ``write_ome_zarr`` writes it: zarr v3,
+    128³ inner chunks (one per channel), one chunk-aligned shard per level, ``v2``/``/``
+    chunk keys, shuffle + zstd(3) for floats and zstd(3) for labels."""
     import zarr
     from zarr.codecs import ZstdCodec
 
-    attrs = {"ome": {"version": "0.5", "multiscales": [_multiscales(name, len(levels), _ZYX)]}}
+    axes = axes or _ZYX
+    ms = _multiscales(name, len(levels), axes)
+    multiscale: dict[str, Any] = {"datasets": ms["datasets"], "name": "/", "axes": axes}
+    if metadata is not None:
+        multiscale["metadata"] = metadata
+    attrs = {"ome": {"version": "0.5", "multiscales": [multiscale]}}
     group = zarr.create_group(zarr.storage.LocalStore(path), zarr_format=3, attributes=attrs,
                               overwrite=True)
     for i, data in enumerate(levels):
-        group.create_array(str(i), data=data, chunks=CHUNKS, shards=(64, 64, 64),
-                           compressors=ZstdCodec(level=3), fill_value=0,
-                           dimension_names=["z", "y", "x"], config={"write_empty_chunks": True})
+        chunks = (1,) * (data.ndim - 3) + V3_CHUNKS
+        shards = tuple(c * -(-n // c) for n, c in zip(data.shape, chunks, strict=True))
+        with _quiet_zarr():
+            compressors: tuple[Any, ...] = (ZstdCodec(level=3),)
+            if data.dtype.kind == "f":
+                from zarr.codecs import Shuffle
+
+                compressors = (Shuffle(elementsize=data.dtype.itemsize), *compressors)
+            group.create_array(str(i), data=data, chunks=chunks, shards=shards,
+                               compressors=compressors,
+                               chunk_key_encoding={"name": "v2", "separator": "/"},
+                               dimension_names=[a["name"] for a in axes])
+
+
+@contextlib.contextmanager
+def _quiet_zarr() -> Iterator[None]:
+    """zarr warns that ``numcodecs.shuffle`` is not in the v3 spec; copick 2 uses it anyway."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Numcodecs codecs are not in the Zarr version 3")
+        yield
+
+
+def _features_axes(copick: int) -> list[dict[str, str]]:
+    """copick 1.x calls the leading axis of a feature map a channel, copick 2 a ``feature``."""
+    return _CZYX if copick == 1 else [{"name": "feature"}, *_ZYX]
+
+
+def _write_volume(world: _World, path: str, levels: list[np.ndarray], name: str, *,
+                  axes: list[dict[str, str]] | None = None,
+                  metadata: dict[str, Any] | None = None) -> None:
+    """One OME-Zarr store in the format of the demo's copick version."""
+    if world.copick == 1:
+        lead = levels[0].shape[:-3]
+        write_ome_v2(path, levels, name, axes=axes, chunks=(*lead, *CHUNKS))
+    else:
+        write_ome_v3(path, levels, name, axes=axes, metadata=metadata)
 
 
 # ---------------------------------------------------------------------------
@@ -439,6 +599,10 @@ class _Root:
         if mtime_ns is not None:
             self.mtimes[full] = mtime_ns
         return full
+
+    def date(self, rel: str, mtime_ns: int) -> None:
+        """Give a file written by someone else (zarr) a non-default mtime."""
+        self.mtimes[self.abs(rel)] = mtime_ns
 
     def store(self, ref: EntityRef) -> str:
         """Absolute path of a zarr entity (created by the zarr writer)."""
@@ -492,23 +656,24 @@ def _write_static_run(world: _World, static: _Root, run: str) -> None:
     static.write(entity_path(_ref(Kind.RUN_META, run)), b"meta")
     static.write(entity_path(_ref(Kind.VS_META, run)), b"meta")
     clean = _clean_density(world, run)
-    write_ome_v2(static.store(_tomo(run, "wbp")), _pyramid(_noisy(clean, 0.25, run, "wbp")), "wbp")
+    _write_volume(world, static.store(_tomo(run, "wbp")),
+                  _pyramid(_noisy(clean, 0.25, run, "wbp")), "wbp")
 
 
 def _write_extras(world: _World, static: _Root) -> None:
     """TS_001's denoised (zarr v3) tomogram and sobel features; the ribosome density map."""
     clean = _clean_density(world, "TS_001")
-    write_ome_v3(static.store(_tomo("TS_001", "denoised")),
-                 _pyramid(_noisy(clean, 0.03, "TS_001", "denoised")), "denoised")
+    _write_volume(world, static.store(_tomo("TS_001", "denoised")),
+                  _pyramid(_noisy(clean, 0.03, "TS_001", "denoised")), "denoised")
     features = _quantise(np.stack(np.gradient(clean)).astype(np.float32), 1 / 32)
     ref = _ref(Kind.FEATURES, "TS_001", tomo_type="wbp", feature_type="sobel")
-    write_ome_v2(static.store(ref), [features], "wbp_sobel_features", axes=_CZYX,
-                 chunks=(3, *CHUNKS))
+    _write_volume(world, static.store(ref), [features], "wbp_sobel_features",
+                  axes=_features_axes(world.copick))
     template = np.zeros((32, 32, 32), dtype=np.float32)
     _add_blob(template, (16, 16, 14), 5.0, 1.0)  # large subunit
     _add_blob(template, (16, 16, 21), 3.5, 0.7)  # small subunit
-    write_ome_v2(static.store(_ref(Kind.DENSITY_MAP, name="ribosome")), [_quantise(template)],
-                 "ribosome")
+    _write_volume(world, static.store(_ref(Kind.DENSITY_MAP, name="ribosome")),
+                  [_quantise(template)], "ribosome")
 
 
 def _write_source_annotations(world: _World, overlay: _Root) -> None:
@@ -532,22 +697,25 @@ def _write_source_annotations(world: _World, overlay: _Root) -> None:
 
 
 def _write_segmentations(world: _World, overlay: _Root) -> None:
-    """Binary, multilabel, instance and panoptic segmentations (uint8, one level)."""
+    """Binary, multilabel, instance and panoptic segmentations (one level; uint8, but
+    instance ids as uint16 for copick 2, whose writer never picks a smaller type for them)."""
     seg = _ref(Kind.SEGMENTATION, "TS_001", user="alice", session="1", name="membrane")
-    write_ome_v2(overlay.store(seg), [_membrane_mask().astype(np.uint8)], "membrane")
+    _write_volume(world, overlay.store(seg), [_membrane_mask().astype(np.uint8)], "membrane")
     labels = np.where(_membrane_mask(), LABEL["membrane"], 0).astype(np.uint8)
     for obj in ("ribosome", "apoferritin"):
         spheres = _spheres(world, "TS_001", obj, lambda _i, o=obj: LABEL[o])
         labels = np.where(spheres > 0, spheres, labels)
     multi = _ref(Kind.MULTILABEL, "TS_001", user="alice", session="1", name="organelles")
-    write_ome_v2(overlay.store(multi), [labels], "organelles-multilabel")
-    instances = _spheres(world, "TS_002", "ribosome", lambda i: i + 1)  # ids match the picks
+    _write_volume(world, overlay.store(multi), [labels], "organelles-multilabel")
+    ids = np.uint8 if world.copick == 1 else np.uint16
+    instances = _spheres(world, "TS_002", "ribosome", lambda i: i + 1).astype(ids)  # = pick ids
     inst = _ref(Kind.INSTANCE, "TS_002", user="alice", session="1", name="ribosome")
-    write_ome_v2(overlay.store(inst), [instances], "ribosome")
-    semantic = np.where(instances > 0, LABEL["ribosome"], 0).astype(np.uint8)
+    _write_volume(world, overlay.store(inst), [instances], "ribosome")
+    semantic = np.where(instances > 0, LABEL["ribosome"], 0).astype(ids)
     pan = _ref(Kind.PANOPTIC, "TS_002", user="alice", session="1", name="organelles")
-    write_ome_v2(overlay.store(pan), [np.stack([semantic, instances])], "organelles", axes=_CZYX,
-                 chunks=(2, *CHUNKS))
+    _write_volume(world, overlay.store(pan), [np.stack([semantic, instances])], "organelles",
+                  axes=_CZYX, metadata={"copick": {"segmentation_type": "panoptic",
+                                                   "channels": ["label", "instance"]}})
 
 
 # ---------------------------------------------------------------------------
@@ -590,12 +758,15 @@ def _write_target_changes(world: _World, src_static: _Root, src_overlay: _Root,
     # exists: an older, coarser mesh (meshes are overwrite "never")
     overlay.write(_ann(Kind.MESH, "TS_001", "alice", "1", "ribosome"),
                   _mesh_glb(world, "TS_001", "ribosome", subdivisions=1), OLDER_NS)
-    _write_stale_store(src_static, overlay)
+    _write_stale_store(world, src_static, overlay)
     # blocked: a different denoising of TS_001 in the target's read-only static root
     den = _tomo("TS_001", "denoised")
     clean = _clean_density(world, "TS_001")
-    write_ome_v3(static.store(den), _pyramid(_noisy(clean, 0.03, "TS_001", "denoised-v0")), "denoised")
-    overlay.write(TARGET_STRAY, _json_bytes({"note": "not a copick picks file name"}))
+    _write_volume(world, static.store(den),
+                  _pyramid(_noisy(clean, 0.03, "TS_001", "denoised-v0")), "denoised")
+    # unrecognised: a segmentation saved by hand under a name copick skips (not 4 parts)
+    _write_volume(world, overlay.abs(TARGET_STRAY), [_membrane_mask().astype(np.uint8)],
+                  "membrane draft")
 
 
 def _read(root: _Root, rel: str) -> bytes:
@@ -618,18 +789,20 @@ def _same_size_edit(raw: bytes) -> bytes:
     return out
 
 
-def _write_stale_store(src_static: _Root, overlay: _Root) -> None:
-    """TS_002's wbp in the target overlay: chunk 0/0/0/0 differs and an extra,
-    stale chunk key 0/2/0/0 is left from an earlier, deeper reconstruction."""
+def _write_stale_store(world: _World, src_static: _Root, overlay: _Root) -> None:
+    """TS_002's wbp in the target overlay: chunk (v3: shard) 0/0/0/0 differs, and an
+    extra, stale key 0/2/0/0 is left from an earlier, deeper reconstruction."""
     import zarr
 
     rel = entity_path(_tomo("TS_002", "wbp"))
     overlay.copy_from(src_static, rel)
-    level0 = zarr.open_array(zarr.storage.LocalStore(overlay.abs(rel)), path="0", mode="r")
-    chunk = np.ascontiguousarray(level0[:32, :32, :32])
-    _add_blob(chunk, (16, 16, 16), 1.5, 3.0)  # a gold bead the source's reconstruction erased
-    overlay.write(f"{rel}/0/0/0/0", bytes(_blosc().encode(_quantise(chunk))), OLDER_NS)
-    overlay.write(f"{rel}/0/2/0/0", _read(overlay, f"{rel}/0/1/0/0"), OLDER_NS)
+    with _quiet_zarr():
+        level0 = zarr.open_array(zarr.storage.LocalStore(overlay.abs(rel)), path="0", mode="r+")
+        chunk = np.ascontiguousarray(level0[:32, :32, :32])
+        _add_blob(chunk, (16, 16, 16), 1.5, 3.0)  # a gold bead the source's reconstruction erased
+        level0[:32, :32, :32] = _quantise(chunk)
+    overlay.date(f"{rel}/0/0/0/0", OLDER_NS)
+    overlay.write(f"{rel}/0/2/0/0", _read(src_static, f"{rel}/0/0/0/0"), OLDER_NS)
 
 
 # ---------------------------------------------------------------------------
@@ -676,4 +849,5 @@ def _write_configs(paths: DemoPaths) -> None:
 
 
 __all__ = ["DemoPaths", "demo_paths", "write_demo", "write_ome_v2", "write_ome_v3", "EPOCH_NS",
+           "COPICK_VERSIONS",
            "SOURCE_STRAY", "TARGET_STRAY", "RULES", "SOURCE_OBJECTS"]

@@ -1,7 +1,7 @@
 """Open a copick project with copick itself and print what it sees, as JSON.
 
-Run INSIDE a virtual environment that has copick (1.x) installed, never with
-synctui's own interpreter: ``<venv>/bin/python copick_probe.py CONFIG``.
+Run INSIDE a virtual environment that has copick (1.31 or 2.x) installed, never with
+synctui's own interpreter: ``<venv>/bin/python copick_probe.py CONFIG...``.
 Uses only copick's public API (``copick.from_file``, ``root.runs``,
 ``run.voxel_spacings``, ``vs.tomograms``, ``tomogram.features``, ``run.picks``,
 ``run.filaments``, ``run.meshes``, ``run.segmentations``,
@@ -21,8 +21,9 @@ of the config file), ``objects``, ``runs``, ``entities`` (id -> details),
 ``listing_errors`` (collections copick could not even list) and
 ``duplicates`` (ids copick listed more than once).
 
-A zarr v3 store (``zarr.json``, no ``.zgroup``/``.zarray``) cannot be read by
-copick 1.x, which uses zarr 2: it is recorded as unreadable with the reason
+Every zarr array of a volume's group (each pyramid level) is digested voxel for
+voxel (``level_sha256``).  A zarr v3 store (``zarr.json``, no ``.zgroup``/``.zarray``)
+cannot be read by copick 1.x, which uses zarr 2: it is recorded as unreadable with the reason
 ``ZARR_V3`` instead of failing.  Read-only (static) stores are still handed
 to copick so the error is copick's own; writable (overlay) ones are not,
 because zarr 2 would create a ``.zgroup`` in them when asked to open a
@@ -54,18 +55,32 @@ def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:500]
 
 
+def _zarr_major() -> int:
+    import zarr
+
+    return int(zarr.__version__.split(".")[0])
+
+
 def _is_zarr_v3(store: Any) -> bool:
-    """Ask the store's filesystem: zarr 2's FSStore maps the key ``zarr.json`` to ``zarr/json``."""
+    """Is this copick store a zarr v3 hierarchy?  zarr 2's FSStore: ask its filesystem
+    (it maps the key ``zarr.json`` to ``zarr/json``); zarr 3: read the group's metadata."""
+    if _zarr_major() >= 3:
+        import zarr
+
+        return zarr.open_group(store, mode="r").metadata.zarr_format == 3
     fs, path = store.fs, store.path.rstrip("/")
     return (fs.exists(f"{path}/zarr.json") and not fs.exists(f"{path}/.zgroup")
             and not fs.exists(f"{path}/.zarray"))
 
 
-def _levels(store: Any) -> dict[str, list[int]]:
+def _levels(store: Any) -> tuple[dict[str, list[int]], dict[str, str]]:
+    """Every array of the store's group: shape, and a digest of all its voxels."""
     import zarr
 
     group = zarr.open_group(store, mode="r")
-    return {name: list(arr.shape) for name, arr in sorted(group.arrays())}
+    arrays = sorted(group.arrays())
+    return ({name: list(arr.shape) for name, arr in arrays},
+            {name: _digest(arr[...]) for name, arr in arrays})
 
 
 class Probe:
@@ -99,7 +114,8 @@ class Probe:
         details["read_only"] = read_only
         try:
             store = store_of()
-            if _is_zarr_v3(store):
+            v3 = _is_zarr_v3(store)
+            if v3 and _zarr_major() < 3:
                 details["format"] = "zarr v3"
                 error = "not opened: zarr 2 would write a .zgroup into a writable store"
                 if read_only:  # let copick itself fail, harmlessly (the store is read-only)
@@ -112,8 +128,8 @@ class Probe:
                 self.unreadable.append({"id": eid, "reason": ZARR_V3, "error": error})
                 self._add(eid, details)
                 return
-            details["format"] = "zarr v2"
-            details["levels"] = _levels(store)
+            details["format"] = "zarr v3" if v3 else "zarr v2"
+            details["levels"], details["level_sha256"] = _levels(store)
             data = read()
             details["shape"] = list(data.shape)
             details["dtype"] = str(data.dtype)
@@ -271,10 +287,15 @@ class Probe:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: copick_probe.py CONFIG", file=sys.stderr)
+    """One config: its report.  Several: ``{config: report}`` (copick imports once)."""
+    if len(argv) < 2:
+        print("usage: copick_probe.py CONFIG...", file=sys.stderr)
         return 2
-    json.dump(Probe(argv[1]).run(), sys.stdout, indent=1, sort_keys=False)
+    if len(argv) == 2:
+        out: Any = Probe(argv[1]).run()
+    else:
+        out = {config: Probe(config).run() for config in argv[1:]}
+    json.dump(out, sys.stdout, indent=1, sort_keys=False)
     print()
     return 0
 

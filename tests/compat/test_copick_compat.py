@@ -1,52 +1,55 @@
-"""What synctui writes opens in copick itself.
+"""What synctui writes opens in copick itself: copick 1.31.0 and copick 2.0.0a6.
 
-copick is not a dependency of synctui (copick 1.x pins zarr<3, synctui needs
-zarr 3), so it lives in its own virtual environment, made once and reused:
-``${SYNCTUI_COMPAT_VENV:-~/.cache/synctui/copick-venv-1.31.0}``.  PyPI has no
-copick 2.x release; 1.31.0 is the newest.  Without a network the venv cannot
-be made and these tests skip, except in CI (``CI=true``) or with
-``SYNCTUI_REQUIRE_SERVERS=1``, where they fail.
+copick is not a dependency of synctui; each release lives in its own virtual
+environment (``venvs.py``; ``bash scripts/test.sh`` builds both first).  Without a
+network a venv cannot be made and these tests skip, except in CI (``CI=true``) or
+with ``SYNCTUI_REQUIRE_SERVERS=1``, where they fail.
 
-The demo projects are synced with the real CLI, then ``copick_probe.py`` runs
-with the venv's python on the source and on the synced target and reports,
-as JSON, everything copick lists and reads there.  The tests compare that
-with synctui's plan and with synctui's own scan of both projects.
+Each test runs once per release, on the demo flavour that release reads
+(``write_demo(copick=1)``: zarr v2; ``copick=2``: zarr v3, as copick 2 writes it):
+
+* the demo is synced into the demo target with the real CLI and its rules (every
+  plan action), and ``copick_probe.py`` reports, as JSON, everything copick lists
+  and reads in the source and the target; the tests compare that with the plan and
+  with synctui's own scan;
+* the demo source is synced with a run map, an object map and a user map into an
+  empty target on local disk, on an SSH server and on a WebDAV server, and copick
+  must list exactly the mapped names and read every entity back equal (points,
+  orientations, scores, every pyramid level voxel for voxel, meshes);
+* with copick 2, a project copick 2 wrote itself (``copick2_writer.py``) goes the
+  same way.
+
+copick reads what synctui wrote to a remote store from the server's own disk (on
+loopback the sshd and the WebDAV server serve folders of this machine), through a
+``local://`` config: the bytes there are exactly what synctui's SFTP and WebDAV
+writes left on the server.
 """
 
 from __future__ import annotations
 
-import contextlib
+import copy
 import json
 import os
-import shutil
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from venvs import RELEASES, Release, Unavailable, clean_env, ensure
 
-from synctui.project.demo import SOURCE_STRAY, TARGET_STRAY, DemoPaths, write_demo
+from synctui.project.demo import SOURCE_OBJECTS, SOURCE_STRAY, TARGET_STRAY, DemoPaths, write_demo
 
-# the first run installs copick (a few minutes on a slow network): more than the default 300 s
+# the first run installs copick (minutes on a slow network): more than the default 300 s
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-COPICK_VERSION = "1.31.0"
-#: what copick needs to open local projects; pip resolves the rest
-REQUIREMENTS = [f"copick=={COPICK_VERSION}", "zarr<3", "trimesh"]
-CHECK = ("import copick, zarr, trimesh; "
-         f"assert copick.__version__ == {COPICK_VERSION!r}, copick.__version__; "
-         "assert zarr.__version__.startswith('2.'), zarr.__version__")
 PROBE = Path(__file__).with_name("copick_probe.py")
+WRITER = Path(__file__).with_name("copick2_writer.py")
 REPO = Path(__file__).resolve().parents[2]
 
-ZARR_V3 = "zarr v3 (needs copick 2.x)"  # copick_probe.ZARR_V3
-
 SYNCED = {"create", "update", "skip"}  # the target holds the source's content afterwards
-VOLUME_FIELDS = ("format", "levels", "dtype", "shape", "sha256", "values")
+VOLUME_FIELDS = ("format", "levels", "level_sha256", "dtype", "shape", "sha256", "values")
 SAME_FIELDS = {
     "tomogram": VOLUME_FIELDS, "features": VOLUME_FIELDS, "density-map": VOLUME_FIELDS,
     "segmentation": VOLUME_FIELDS, "multilabel-segmentation": VOLUME_FIELDS,
@@ -56,10 +59,14 @@ SAME_FIELDS = {
     "filaments": ("n_filaments", "n_points", "points_sha256", "unit", "version"),
     "mesh": ("type", "n_geometries", "n_vertices", "n_faces", "vertices_sha256"),
 }
+#: the maps of the mapped syncs: one run, one object and one user renamed
+MAPS = {"runs": {"TS_001": "exp1"}, "objects": {"apoferritin": "ferritin"},
+        "users": {"bob": "robert"}}
+MAPPED_TARGETS = ("local", "ssh-target", "dav-target")
 
 
 # ---------------------------------------------------------------------------
-# the copick virtual environment
+# the copick virtual environments
 
 
 def _required() -> bool:
@@ -67,99 +74,25 @@ def _required() -> bool:
             or os.environ.get("SYNCTUI_REQUIRE_SERVERS") == "1")
 
 
-def _unavailable(reason: str) -> None:
-    if _required():
-        pytest.fail(f"{reason} (CI=true or SYNCTUI_REQUIRE_SERVERS=1: copick is required)")
-    pytest.skip(reason)
+@dataclass(frozen=True)
+class Copick:
+    """One tested copick release: its number (1 or 2), release and venv python."""
+
+    major: int
+    release: Release
+    python: Path
 
 
-def _venv_dir() -> Path:
-    default = Path.home() / ".cache" / "synctui" / f"copick-venv-{COPICK_VERSION}"
-    return Path(os.environ.get("SYNCTUI_COMPAT_VENV") or default).expanduser()
-
-
-def _venv_python(venv: Path) -> Path:
-    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-
-
-def _works(python: Path) -> bool:
-    if not python.exists():
-        return False
+@pytest.fixture(scope="module", params=sorted(RELEASES), ids=lambda m: f"copick{RELEASES[m].version}")
+def copick(request: pytest.FixtureRequest) -> Copick:
+    release = RELEASES[request.param]
     try:
-        done = subprocess.run([str(python), "-c", CHECK], capture_output=True, timeout=120,
-                              env=_clean_env())
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
-
-
-def _clean_env(**extra: str) -> dict[str, str]:
-    """The environment for the venv's python: nothing of synctui's leaks in."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME",
-                                                            "VIRTUAL_ENV")}
-    env.update(extra)
-    return env
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock next to the venv, so parallel test runs install once."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        try:
-            import fcntl
-        except ImportError:  # Windows: no lock, a race only costs a second install
-            yield
-            return
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _install(venv: Path) -> float:
-    """Create ``venv`` and install copick into it; returns the seconds it took."""
-    if venv.exists() and any(venv.iterdir()) and not (venv / "pyvenv.cfg").exists():
-        _unavailable(f"{venv} exists and is not a virtual environment; "
-                     "set SYNCTUI_COMPAT_VENV to another folder")
-    start = time.monotonic()
-    steps = [
-        [sys.executable, "-m", "venv", str(venv)],
-        [str(_venv_python(venv)), "-m", "pip", "install", "--disable-pip-version-check",
-         "--timeout", "30", "--retries", "2", "--no-compile", *REQUIREMENTS],
-    ]
-    for cmd in steps:
-        try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=420,
-                                  env=_clean_env())
-        except subprocess.TimeoutExpired:
-            _unavailable(f"installing copick {COPICK_VERSION} timed out: {' '.join(cmd)}")
-        if done.returncode != 0:
-            lines = [line for line in (done.stderr or done.stdout).strip().splitlines()
-                     if not line.startswith("WARNING: Location")]  # pip's noise about indexes
-            tail = "\n".join(lines[-8:])
-            step = "python -m venv" if cmd[2] == "venv" else "pip install " + " ".join(REQUIREMENTS)
-            _unavailable(f"cannot install copick {COPICK_VERSION} into {venv} "
-                         f"(no network?): {step} failed:\n{tail}")
-    return time.monotonic() - start
-
-
-@pytest.fixture(scope="session")
-def copick_python() -> Path:
-    """The python of a venv with copick 1.31.0, made on first use and then reused."""
-    venv = _venv_dir()
-    python = _venv_python(venv)
-    if _works(python):
-        return python
-    with _locked(venv.with_name(venv.name + ".lock")):
-        if not _works(python):  # another run may have installed it meanwhile
-            seconds = _install(venv)
-            if not _works(python):
-                _unavailable(f"copick {COPICK_VERSION} installed into {venv} but "
-                             f"`{CHECK}` fails there")
-            print(f"\ncopick {COPICK_VERSION} installed into {venv} in {seconds:.0f} s")
-    return python
+        python = ensure(release)
+    except Unavailable as exc:
+        if _required():
+            pytest.fail(f"{exc} (CI=true or SYNCTUI_REQUIRE_SERVERS=1: copick is required)")
+        pytest.skip(str(exc))
+    return Copick(request.param, release, python)
 
 
 # ---------------------------------------------------------------------------
@@ -168,14 +101,14 @@ def copick_python() -> Path:
 
 @dataclass
 class Synced:
+    copick: Copick
     paths: DemoPaths
     plan: dict[str, Any]  # `synctui plan --json`, made just before the sync
     sync_rc: int
     sync_output: str
     target_config_before: dict[str, Any]
     source: dict[str, Any]  # what copick reports about the source
-    target_as_synced: dict[str, Any]  # ... about the target right after the sync
-    target: dict[str, Any]  # ... about the target once the demo's planted stray is moved away
+    target: dict[str, Any]  # ... about the target right after the sync
     tree_before_probes: dict[str, tuple[int, int]]
     tree_after_probes: dict[str, tuple[int, int]]
     target_unrecognised: list[str]  # synctui's scan of the target right after the sync
@@ -189,21 +122,22 @@ def _synctui(*args: str, state: Path) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=240, env=env, cwd=REPO)
 
 
-def _probe(python: Path, config: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([str(python), str(PROBE), config], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=_clean_env(), cwd=PROBE.parent)
-
-
-def _result(proc: subprocess.Popen[str], config: str) -> dict[str, Any]:
+def _run(python: Path, script: Path, *args: str, timeout: float = 300) -> str:
+    """Run a script with a copick venv's python; its stdout (fails the test on an error)."""
     try:
-        out, err = proc.communicate(timeout=180)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        pytest.fail(f"copick_probe.py {config} timed out\n{err[-3000:]}")
-    if proc.returncode != 0:
-        pytest.fail(f"copick_probe.py {config} exited {proc.returncode}\n{err[-3000:]}")
-    return json.loads(out)
+        done = subprocess.run([str(python), str(script), *args], capture_output=True, text=True,
+                              env=clean_env(), cwd=script.parent, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"{script.name} {' '.join(args)} timed out\n{(exc.stderr or '')[-3000:]}")
+    if done.returncode != 0:
+        pytest.fail(f"{script.name} {' '.join(args)} exited {done.returncode}\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def probe(python: Path, *configs: str) -> list[dict[str, Any]]:
+    """What copick reports about each config (one interpreter: copick imports once)."""
+    out = json.loads(_run(python, PROBE, *configs))
+    return [out] if len(configs) == 1 else [out[c] for c in configs]
 
 
 def _tree(*roots: str) -> dict[str, tuple[int, int]]:
@@ -219,11 +153,12 @@ def _tree(*roots: str) -> dict[str, tuple[int, int]]:
 
 
 @pytest.fixture(scope="module")
-def synced(copick_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Synced:
-    base = tmp_path_factory.mktemp("compat")
+def synced(copick: Copick, tmp_path_factory: pytest.TempPathFactory) -> Synced:
+    """The demo flavour ``copick`` reads, synced into the demo target with the real CLI."""
+    base = tmp_path_factory.mktemp(f"compat{copick.major}")
     state = base / "state"
     state.mkdir()
-    paths = write_demo(str(base / "demo"))
+    paths = write_demo(str(base / "demo"), copick=copick.major)
     with open(paths.target_config, encoding="utf-8") as fh:
         target_config_before = json.load(fh)
     project = ("--source", paths.source_config, "--target", paths.target_config,
@@ -237,20 +172,11 @@ def synced(copick_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Syn
 
     roots = (paths.source_root, paths.target_root)
     tree_before = _tree(*roots)
-    probes = {name: _probe(copick_python, config)
-              for name, config in (("source", paths.source_config),
-                                   ("target", paths.target_config))}
-    source = _result(probes["source"], paths.source_config)
-    target_as_synced = _result(probes["target"], paths.target_config)
+    source, target = probe(copick.python, paths.source_config, paths.target_config)
     tree_after = _tree(*roots)
     _, target_unrecognised = _synctui_ids(paths.target_config)
-    # copick 1.31 cannot list TS_002's picks while the demo's planted, badly named
-    # TARGET_STRAY is there (see test_copick_and_synctui_both_refuse_the_stray): move it
-    # away to see the rest of what the sync wrote
-    shutil.move(os.path.join(paths.target_overlay, TARGET_STRAY), base / "stray.json")
-    target = _result(_probe(copick_python, paths.target_config), paths.target_config)
-    return Synced(paths, plan, done.returncode, done.stdout + done.stderr, target_config_before,
-                  source, target_as_synced, target, tree_before, tree_after,
+    return Synced(copick, paths, plan, done.returncode, done.stdout + done.stderr,
+                  target_config_before, source, target, tree_before, tree_after,
                   target_unrecognised)
 
 
@@ -304,8 +230,8 @@ def _readable(entity: dict[str, Any]) -> bool:
 
 def test_copick_opens_both_projects(synced: Synced) -> None:
     for report in (synced.source, synced.target):
-        assert report["copick"] == COPICK_VERSION
-        assert report["zarr"].startswith("2.")
+        assert report["copick"] == synced.copick.release.reported
+        assert report["zarr"].startswith(synced.copick.release.zarr_major + ".")
         assert report["runs"] == ["TS_001", "TS_002", "TS_003"]
         assert report["listing_errors"] == []
         assert report["duplicates"] == [], "copick lists an entity twice (overlay shadowing static?)"
@@ -348,8 +274,7 @@ def test_synced_entities_read_back_identical(synced: Synced) -> None:
         sid, tid = ref_id(ent["source"]), ref_id(ent["target"])
         mine, theirs = source[sid], target[tid]
         if not (_readable(mine) and _readable(theirs)):
-            assert mine.get("unreadable") == theirs.get("unreadable"), f"{sid} -> {tid}: {mine} vs {theirs}"
-            continue
+            pytest.fail(f"{sid} -> {tid}: copick cannot read it: {mine} vs {theirs}")
         fields = SAME_FIELDS.get(_kind(tid), ())
         for field in fields:
             assert mine.get(field) == theirs.get(field), f"{sid} -> {tid}: {field} differs"
@@ -375,10 +300,10 @@ def test_what_the_sync_left_alone_reads_as_before(synced: Synced) -> None:
     # exists (meshes are overwrite "never"): the target's coarser mesh is kept, and loads
     kept = ref_id(by_action["exists"]["target"])
     assert 0 < target[kept]["n_vertices"] < source[kept]["n_vertices"]
-    # blocked: still only the static copy (a v3 store), no overlay copy beside it
+    # blocked: still only the static copy, no overlay copy beside it, and not the source's
     blocked = ref_id(by_action["blocked"]["target"])
     assert target[blocked]["read_only"] is True
-    assert target[blocked]["unreadable"] == ZARR_V3
+    assert target[blocked]["sha256"] != source[blocked]["sha256"]
 
 
 def test_mapped_picks_carry_the_new_names(synced: Synced) -> None:
@@ -434,13 +359,14 @@ def test_target_config(synced: Synced) -> None:
             assert set(ent["values"]) - {0} <= set(labels), eid
 
 
-def test_only_zarr_v3_is_unreadable(synced: Synced) -> None:
-    """copick 1.x (zarr 2) cannot read zarr v3 stores; everything else it must read."""
+def test_copick_reads_every_entity(synced: Synced) -> None:
+    """The acceptance: copick reads every entity of both demo projects without an error,
+    and every store is the format of this copick (v2 for 1.31, v3 for 2)."""
+    fmt = "zarr v2" if synced.copick.major == 1 else "zarr v3"
     for report in (synced.source, synced.target):
-        v3 = [u["id"] for u in report["unreadable"] if u["reason"] == ZARR_V3]
-        assert v3 == ["tomogram:TS_001:10.000:denoised"]
-        others = [u for u in report["unreadable"] if u["reason"] != ZARR_V3]
-        assert others == []
+        assert report["unreadable"] == [] and report["listing_errors"] == []
+        formats = {e["format"] for e in report["entities"].values() if "format" in e}
+        assert formats == {fmt}
 
 
 def test_copick_reads_demo_filaments(synced: Synced) -> None:
@@ -452,20 +378,138 @@ def test_copick_reads_demo_filaments(synced: Synced) -> None:
             == synced.target["entities"]["filaments:TS_001:alice:1:microtubule"]["points_sha256"])
 
 
-def test_copick_and_synctui_both_refuse_the_stray(synced: Synced) -> None:
-    """The demo plants a badly named picks file in the target (``bad_name.json``).
-
-    synctui reports it as unrecognised; copick 1.31 cannot list that run's picks at
-    all while it is there (``IndexError`` splitting the name into three parts).
-    """
-    errors = synced.target_as_synced["listing_errors"]
-    assert [(e["where"], e["collection"]) for e in errors] == [("TS_002", "picks")]
-    assert errors[0]["error"].startswith("IndexError")
+def test_the_strays_are_skipped_by_copick_and_shown_by_synctui(synced: Synced) -> None:
+    """The demo's "not copick" paths are ones copick itself skips without failing."""
     assert TARGET_STRAY in synced.target_unrecognised
     _, unrecognised = _synctui_ids(synced.paths.source_config)
-    assert SOURCE_STRAY in unrecognised  # notes.txt: copick ignores it (not *.json)
-    assert synced.source["listing_errors"] == []
+    assert SOURCE_STRAY in unrecognised  # notes.txt: copick lists only *.json picks
+    for report in (synced.source, synced.target):
+        assert report["listing_errors"] == []
+    assert not any("membrane-draft" in eid for eid in synced.target["entities"])
 
 
 def test_copick_wrote_nothing(synced: Synced) -> None:
     assert synced.tree_after_probes == synced.tree_before_probes
+
+
+# ---------------------------------------------------------------------------
+# mapped syncs into empty targets: local disk, SSH, WebDAV
+
+
+def _mapped_objects(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The target's pickable objects: the source's, under their mapped names."""
+    out = copy.deepcopy(objects)
+    for obj in out:
+        obj["name"] = MAPS["objects"].get(obj["name"], obj["name"])
+    return out
+
+
+def mapped_syncs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, base: Path,
+                 source_config: str, objects: list[dict[str, Any]]
+                 ) -> list[tuple[str, dict[str, Any], str]]:
+    """Sync ``source_config`` with ``MAPS`` into an empty target per ``MAPPED_TARGETS``.
+
+    Returns (transport, plan, config): the config copick reads is a ``local://`` one of
+    the folder the server keeps the target in, i.e. exactly what synctui wrote there.
+    """
+    from transports import make_transport
+
+    from synctui.sync.api import SyncJob
+    from synctui.sync.rules import RuleSet
+
+    out = []
+    for name in MAPPED_TARGETS:
+        t = make_transport(request, name)
+        if not t.is_local:
+            t.close_remote_stores(monkeypatch)
+        request.addfinalizer(t.close)
+        home = base / name
+        home.mkdir(parents=True)
+        overlay = t.root(home, "dst")
+        overlay.mkdir(parents=True)
+        cfg = {"config_type": "filesystem", "name": f"mapped target ({name})",
+               "description": "tests/compat", "version": "1.0.0",
+               "pickable_objects": _mapped_objects(objects), "overlay_root": f"local://{overlay}",
+               "overlay_fs_args": {"auto_mkdir": True}}
+        target = home / "target.json"
+        target.write_text(json.dumps(cfg, indent=4))
+        t.point(target, "dst", overlay)
+        job = SyncJob(source_config, str(target), RuleSet(maps=MAPS))
+        plan = job.plan()
+        summary = job.run(plan)
+        assert summary.errors == [], f"{name}: {summary.errors}"
+        assert summary.status == "ok", f"{name}: {summary.status}"
+        on_disk = home / "on-disk.json"
+        cfg["pickable_objects"] = json.loads(target.read_text())["pickable_objects"]
+        on_disk.write_text(json.dumps(cfg, indent=4))
+        out.append((name, plan.to_dict(), str(on_disk)))
+    return out
+
+
+def assert_reads_back_mapped(source: dict[str, Any], target: dict[str, Any],
+                             plan: dict[str, Any], where: str) -> int:
+    """copick lists exactly the mapped names in ``target`` and reads each entity as in
+    ``source``; returns how many entities had content to compare."""
+    assert target["unreadable"] == [] and target["listing_errors"] == [], where
+    assert target["duplicates"] == [], where
+    pairs = {ref_id(e["target"]): ref_id(e["source"]) for e in plan["entities"]}
+    assert {e["action"] for e in plan["entities"]} == {"create"}, where
+    assert set(target["entities"]) == set(pairs), where
+    assert set(source["entities"]) == set(pairs.values()), f"{where}: the plan missed some"
+    old = {*MAPS["runs"], *MAPS["objects"], *MAPS["users"]}
+    assert not [eid for eid in target["entities"] if old & set(eid.split(":"))], where
+    compared = 0
+    for tid, sid in sorted(pairs.items()):
+        mine, theirs = source["entities"][sid], target["entities"][tid]
+        fields = SAME_FIELDS.get(_kind(tid), ())
+        for name in fields:
+            assert mine.get(name) == theirs.get(name), f"{where}: {sid} -> {tid}: {name} differs"
+        compared += bool(fields)
+        if _kind(tid) in ("picks", "filaments"):  # the JSON names the mapped names
+            _, run, user, _session, obj = tid.split(":")
+            assert (theirs["json_object"], theirs["json_run"]) == (obj, run), f"{where}: {tid}"
+            if _kind(tid) == "picks":
+                assert theirs["json_user"] == user, f"{where}: {tid}"
+    return compared
+
+
+@pytest.fixture(scope="module")
+def demo_source(synced: Synced) -> tuple[str, dict[str, Any]]:
+    """The demo source (never written by a sync) and copick's report of it."""
+    return synced.paths.source_config, synced.source
+
+
+def test_mapped_demo_reads_back_equal_on_every_target(
+        copick: Copick, demo_source: tuple[str, dict[str, Any]], request: pytest.FixtureRequest,
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config, source = demo_source
+    synced = mapped_syncs(request, monkeypatch, tmp_path, config, SOURCE_OBJECTS)
+    reports = probe(copick.python, *(cfg for _, _, cfg in synced))
+    for (name, plan, _), target in zip(synced, reports, strict=True):
+        compared = assert_reads_back_mapped(source, target, plan, f"{name}, copick {copick.release.version}")
+        assert compared == 21, name  # 6 volumes, 4 segmentations, 8 picks, 1 filaments, 2 meshes
+        assert target["runs"] == ["TS_002", "TS_003", "exp1"]
+        assert "picks:exp1:robert:1:ribosome" in target["entities"]
+        assert "picks:TS_002:alice:1:ferritin" in target["entities"]
+
+
+def test_a_project_copick_2_wrote_syncs_and_reads_back_equal(
+        copick: Copick, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    if copick.major != 2:
+        pytest.skip("copick 1.31 (zarr 2) cannot read what copick 2 writes (zarr v3)")
+    config = _run(copick.python, WRITER, str(tmp_path / "written")).strip().splitlines()[-1]
+    with open(config, encoding="utf-8") as fh:
+        objects = json.load(fh)["pickable_objects"]
+    synced = mapped_syncs(request, monkeypatch, tmp_path / "targets", config, objects)
+    source, *targets = probe(copick.python, config, *(cfg for _, _, cfg in synced))
+    assert source["unreadable"] == [] and source["listing_errors"] == []
+    kinds = {_kind(eid) for eid in source["entities"]}
+    assert {"tomogram", "features", "segmentation", "multilabel-segmentation",
+            "instance-segmentation", "panoptic-segmentation", "picks", "mesh",
+            "filaments"} <= kinds
+    for (name, plan, _), target in zip(synced, targets, strict=True):
+        compared = assert_reads_back_mapped(source, target, plan, f"{name}, copick-2-written")
+        assert compared == 22, name
+        assert target["entities"]["tomogram:exp1:10.000:wbp"]["levels"] == {
+            "0": [48, 64, 64], "1": [24, 32, 32], "2": [12, 16, 16]}

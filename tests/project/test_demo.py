@@ -3,10 +3,17 @@ set up so that a sync source -> target shows every plan action."""
 
 from __future__ import annotations
 
+import ctypes
+import getpass
+import glob
 import hashlib
 import json
 import os
+import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,14 +32,29 @@ from synctui.project.demo import (
 from synctui.project.layout import EntityRef, Kind, Unrecognised, parse_path
 
 ROOTS = ("source_static", "source_overlay", "target_static", "target_overlay")
+# zarr warns on opening the copick 2 flavour's stores: copick 2 writes numcodecs.shuffle
+pytestmark = pytest.mark.filterwarnings("ignore:Numcodecs codecs are not in the Zarr version 3")
+
+
+#: sha256 over every file of a demo folder: its path, bytes and mtime (see ``demo_digest``)
+DIGESTS = {
+    1: "908f6c94c10908f1934a45672950449961bcd9c81ece01cb0dc7f03a30bbf1ed",
+    2: "f4042c38626c25d2204d641662b08ed110a70c781c0804c8772c1b8334c25aca",
+}
+
+
+@pytest.fixture(scope="module", params=[1, 2], ids=["copick1", "copick2"])
+def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> DemoPaths:
+    start = time.monotonic()
+    paths = write_demo(str(tmp_path_factory.mktemp(f"demo{request.param}")), copick=request.param)
+    assert time.monotonic() - start < 10
+    return paths
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoPaths:
-    start = time.monotonic()
-    paths = write_demo(str(tmp_path_factory.mktemp("demo")))
-    assert time.monotonic() - start < 10
-    return paths
+def copick(demo: DemoPaths) -> int:
+    """The flavour of ``demo``: which copick's volume format it holds."""
+    return 2 if "demo2" in os.path.basename(demo.directory) else 1
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +78,84 @@ def _snapshot(directory: str) -> dict[str, tuple[str, int]]:
             digest = hashlib.sha256(fh.read()).hexdigest()
         snap[rel] = (digest, os.stat(full).st_mtime_ns)
     return snap
+
+
+def demo_digest(directory: str) -> str:
+    """One sha256 over every file below ``directory``: relative path, bytes, mtime.
+
+    The configs name their roots by absolute path (copick resolves a relative root
+    against the working directory, not the config), so the folder is replaced by a
+    placeholder there; no other file may contain it.
+    """
+    h = hashlib.sha256()
+    folder = os.path.abspath(directory).encode()
+    for rel in _files(directory):
+        full = os.path.join(directory, rel)
+        with open(full, "rb") as fh:
+            data = fh.read()
+        if rel.endswith(".json") and "/" not in rel:
+            data = data.replace(folder, b"<DEMO>")
+        h.update(f"{rel}\0{len(data)}\0{os.stat(full).st_mtime_ns}\0".encode())
+        h.update(data)
+    return h.hexdigest()
+
+
+def _openblas_core(python: str = sys.executable, env: dict[str, str] | None = None) -> str | None:
+    """The OpenBLAS kernel numpy uses in ``python`` (None: numpy is not on OpenBLAS)."""
+    out = subprocess.run([python, __file__, "--core"], capture_output=True, text=True, env=env,
+                         timeout=60)
+    return out.stdout.strip() or None
+
+
+def _core_here() -> str:
+    import numpy
+
+    libs = glob.glob(os.path.join(os.path.dirname(numpy.__file__), os.pardir, "numpy.libs",
+                                  "*openblas*")) + glob.glob(os.path.join(
+                                      os.path.dirname(numpy.__file__), ".dylibs", "*openblas*"))
+    for lib in libs:
+        dll = ctypes.CDLL(lib)
+        for name in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename",
+                     "openblas_get_corename64_", "openblas_get_corename"):
+            func = getattr(dll, name, None)
+            if func is not None:
+                func.restype = ctypes.c_char_p
+                return func().decode()
+    return ""
+
+
+def test_digest_is_the_same_on_every_machine(demo: DemoPaths, copick: int) -> None:
+    """No BLAS, libm, clock, path, user or host reaches the bytes: one constant digest."""
+    assert demo_digest(demo.directory) == DIGESTS[copick]
+
+
+@pytest.mark.slow
+def test_digest_with_another_blas_kernel(tmp_path: Path) -> None:
+    """The same digests when OpenBLAS runs another CPU kernel (the issue: picks JSON
+    differed in the last digit between machines)."""
+    default = _openblas_core()
+    if default is None:
+        pytest.skip("numpy here does not use OpenBLAS")
+    other = "Prescott" if default != "Katmai" else "Haswell"
+    env = dict(os.environ, OPENBLAS_CORETYPE=other)
+    assert _openblas_core(env=env) not in (None, default), f"OPENBLAS_CORETYPE={other} ignored"
+    out = subprocess.run([sys.executable, __file__, "--digest", str(tmp_path)],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {str(k): v for k, v in DIGESTS.items()}
+
+
+def test_data_files_name_no_path_user_or_host(demo: DemoPaths) -> None:
+    """Text files only (JSON, zarr metadata, .meta): chunks are binary and may hold any bytes."""
+    needles = {os.path.abspath(demo.directory).encode()}
+    needles |= {n.encode() for n in (getpass.getuser(), socket.gethostname()) if len(n) > 3}
+    text = (".json", ".zattrs", ".zarray", ".zgroup", ".meta", ".txt")
+    for root in ROOTS:
+        base = getattr(demo, root)
+        for rel in (r for r in _files(base) if r.endswith(text)):
+            with open(os.path.join(base, rel), "rb") as fh:
+                data = fh.read()
+            assert not [n for n in needles if n in data], rel
 
 
 def test_configs_and_rules(demo: DemoPaths) -> None:
@@ -86,7 +186,7 @@ def test_every_path_parses(demo: DemoPaths) -> None:
         assert files, name
         for rel in files:
             parsed = parse_path(rel)
-            if (name, rel) in strays:
+            if (name, rel) in strays or (name, rel.rsplit(".zarr/", 1)[0] + ".zarr") in strays:
                 assert isinstance(parsed, Unrecognised), rel
             else:
                 assert isinstance(parsed, tuple), (name, rel, parsed)
@@ -120,39 +220,52 @@ def _zarr_entities(catalog):
     return [e for e in catalog.entities.values() if e.ref.kind.is_zarr]
 
 
-def test_tomograms_are_copick_v2_or_v3(catalogs) -> None:
+def test_stores_are_one_copick_format(catalogs, copick: int) -> None:
+    """copick 1.x reads zarr v2 only, and the copick 2 demo holds zarr v3 only."""
+    for catalog in catalogs:
+        for ent in _zarr_entities(catalog):
+            v3 = "zarr.json" in ent.files
+            assert v3 == (copick == 2), ent.path
+            assert not any(m.endswith((".zarray", ".zgroup")) for m in ent.files) == v3, ent.path
+
+
+def test_tomograms_are_copick_v2_or_v3(catalogs, copick: int) -> None:
     source, _ = catalogs
     tomos = [e for e in source.entities.values() if e.ref.kind is Kind.TOMOGRAM]
     assert len(tomos) == 4
-    formats = set()
     for ent in tomos:
         root = source.stores[ent.root].root
         path = os.path.join(root, ent.path)
-        if "zarr.json" in ent.files:
-            formats.add(3)
+        if copick == 2:  # as copick 2's write_ome_zarr: one shard per level, shuffle + zstd
             meta = json.load(open(os.path.join(path, "zarr.json")))
             assert meta["zarr_format"] == 3 and meta["attributes"]["ome"]["version"] == "0.5"
+            ms = meta["attributes"]["ome"]["multiscales"][0]
             arr = json.load(open(os.path.join(path, "0", "zarr.json")))
-            assert "zstd" in json.dumps(arr["codecs"])
-            continue
-        formats.add(2)
-        assert {".zgroup", ".zattrs", "0/.zarray", "0/0/0/0", "1/.zarray", "2/.zarray"} <= set(ent.files)
-        ms = json.load(open(os.path.join(path, ".zattrs")))["multiscales"][0]
-        assert ms["version"] == "0.4"
+            assert arr["chunk_key_encoding"] == {"name": "v2", "configuration": {"separator": "/"}}
+            shard = arr["codecs"][0]
+            assert shard["name"] == "sharding_indexed"
+            assert shard["configuration"]["chunk_shape"] == [128, 128, 128]
+            assert arr["chunk_grid"]["configuration"]["chunk_shape"] == [128, 128, 128]
+            assert [c["name"] for c in shard["configuration"]["codecs"]] == [
+                "bytes", "numcodecs.shuffle", "zstd"]
+            assert {"0/0/0/0", "1/0/0/0", "2/0/0/0"} <= set(ent.files)
+        else:
+            assert {".zgroup", ".zattrs", "0/.zarray", "0/0/0/0", "1/.zarray", "2/.zarray"} <= set(ent.files)
+            ms = json.load(open(os.path.join(path, ".zattrs")))["multiscales"][0]
+            assert ms["version"] == "0.4"
+            zarray = json.load(open(os.path.join(path, "0", ".zarray")))
+            assert zarray["dtype"] == "<f4" and zarray["dimension_separator"] == "/"
+            assert zarray["compressor"]["id"] == "blosc" and zarray["compressor"]["cname"] == "lz4"
+            assert sum(1 for m in ent.files if m.startswith("0/") and not m.endswith(".zarray")
+                       and not m.endswith(".zattrs")) > 4
         assert [a["name"] for a in ms["axes"]] == ["z", "y", "x"]
         assert all(a["unit"] == "angstrom" and a["type"] == "space" for a in ms["axes"])
         scales = [d["coordinateTransformations"][0]["scale"] for d in ms["datasets"]]
         assert [d["path"] for d in ms["datasets"]] == ["0", "1", "2"]
         assert scales == [[10.0] * 3, [20.0] * 3, [40.0] * 3]
-        zarray = json.load(open(os.path.join(path, "0", ".zarray")))
-        assert zarray["dtype"] == "<f4" and zarray["dimension_separator"] == "/"
-        assert zarray["compressor"]["id"] == "blosc" and zarray["compressor"]["cname"] == "lz4"
-        assert sum(1 for m in ent.files if m.startswith("0/") and not m.endswith(".zarray")
-                   and not m.endswith(".zattrs")) > 4
-    assert formats == {2, 3}
 
 
-def test_zarr_opens_every_store(catalogs) -> None:
+def test_zarr_opens_every_store(catalogs, copick: int) -> None:
     import zarr
 
     for catalog in catalogs:
@@ -167,6 +280,8 @@ def test_zarr_opens_every_store(catalogs) -> None:
                 assert data.ndim == 4 and data.dtype == np.float32
             elif ent.ref.kind is Kind.PANOPTIC:
                 assert data.shape[0] == 2
+            elif ent.ref.kind is Kind.INSTANCE:  # copick 2 stores instance ids as uint16 or wider
+                assert data.dtype == (np.uint8 if copick == 1 else np.uint16) and data.max() > 0
             elif ent.ref.kind.is_segmentation:
                 assert data.dtype == np.uint8 and data.max() > 0
             elif ent.ref.kind is Kind.TOMOGRAM:
@@ -286,3 +401,35 @@ def test_plan_shows_every_action(demo: DemoPaths, catalogs) -> None:
     assert sorted((f.action.value, f.target_path.rsplit(".zarr/", 1)[1]) for f in stale.files) == [
         ("delete", "0/2/0/0"), ("update", "0/0/0/0")]
     assert [o.name for o in plan.objects] == ["proteasome"]
+
+
+def test_cli_writes_the_copick_2_flavour(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "synctui", "demo", "--no-tui", "--copick", "2",
+                          str(tmp_path / "d")], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "source config:" in out.stdout and out.stderr == ""
+    assert demo_digest(str(tmp_path / "d")) == DIGESTS[2]
+    bad = subprocess.run([sys.executable, "-m", "synctui", "demo", "--no-tui", "--copick", "3",
+                          str(tmp_path / "e")], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert not (tmp_path / "e").exists()
+
+
+def _main(argv: list[str]) -> int:
+    """``--core``: print the OpenBLAS kernel; ``--digest DIR``: both flavours' digests."""
+    if argv[:1] == ["--core"]:
+        print(_core_here())
+        return 0
+    if argv[:1] == ["--digest"]:
+        out = {}
+        for flavour in (1, 2):
+            folder = os.path.join(argv[1], f"demo{flavour}")
+            write_demo(folder, copick=flavour)
+            out[str(flavour)] = demo_digest(folder)
+        print(json.dumps(out))
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

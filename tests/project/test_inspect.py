@@ -29,6 +29,12 @@ def source(demo: DemoPaths):
     return open_project(demo.source_config)
 
 
+@pytest.fixture(scope="module")
+def source_v3(tmp_path_factory: pytest.TempPathFactory):
+    """The copick 2 demo's source: zarr v3 stores only."""
+    return open_project(write_demo(str(tmp_path_factory.mktemp("demo2")), copick=2).source_config)
+
+
 def _inspect(catalog, ref: EntityRef) -> Inspection:
     ent = catalog.entities[ref]
     insp = inspect_entity(catalog.store_for(ent), ent)
@@ -36,9 +42,9 @@ def _inspect(catalog, ref: EntityRef) -> Inspection:
     return insp
 
 
-def test_every_demo_entity_inspects_cleanly(source) -> None:
-    for ent in source.entities.values():
-        insp = inspect_entity(source.store_for(ent), ent)
+def test_every_demo_entity_inspects_cleanly(source, source_v3) -> None:
+    for ent, catalog in [(e, c) for c in (source, source_v3) for e in c.entities.values()]:
+        insp = inspect_entity(catalog.store_for(ent), ent)
         assert insp.error is None, (ent.path, insp.error)
         assert insp.kind == ent.ref.kind and insp.title
         assert insp.get("Path") == ent.path
@@ -56,8 +62,8 @@ def test_v2_tomogram(source) -> None:
     assert insp.get("Root") == "static (read-only)"
 
 
-def test_v3_tomogram(source) -> None:
-    insp = _inspect(source, EntityRef(Kind.TOMOGRAM, run="TS_001", voxel_spacing=10.0,
+def test_v3_tomogram(source_v3) -> None:
+    insp = _inspect(source_v3, EntityRef(Kind.TOMOGRAM, run="TS_001", voxel_spacing=10.0,
                                       tomo_type="denoised"))
     assert insp.get("Format") == "zarr v3 group (OME-Zarr 0.5)"
     assert insp.get("Levels") == "3"
@@ -217,11 +223,11 @@ def test_zarr_with_corrupt_attrs(tmp_path, source) -> None:
     assert insp.error is not None and insp.error.startswith(".zattrs: malformed JSON")
 
 
-def test_zarr_v3_with_bad_zarr_json(tmp_path, source) -> None:
+def test_zarr_v3_with_bad_zarr_json(tmp_path, source_v3) -> None:
     ref = EntityRef(Kind.TOMOGRAM, run="TS_001", voxel_spacing=10.0, tomo_type="denoised")
-    ent = source.entities[ref]
+    ent = source_v3.entities[ref]
     dst = os.path.join(str(tmp_path), ref.path)
-    shutil.copytree(os.path.join(source.store_for(ent).root, ent.path), dst)
+    shutil.copytree(os.path.join(source_v3.store_for(ent).root, ent.path), dst)
     _write(dst, "0/zarr.json", b'{"zarr_format": 3, "node_type": "array"}')
     insp = inspect_entity(*_entity(str(tmp_path), ref))
     assert insp.error is not None and "lacks shape" in insp.error
