@@ -12,12 +12,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from synctui.errors import SyncTuiError
+from synctui.errors import PruneRefused, SyncTuiError
 from synctui.project.catalog import Catalog, open_project
 from synctui.project.config import ProjectConfig, load_config
 from synctui.sync.engine import Engine, Summary
 from synctui.sync.events import EventSink
-from synctui.sync.plan import Plan, PlanOptions, make_plan
+from synctui.sync.plan import Plan, PlanOptions, PruneGuard, make_plan
 from synctui.sync.rules import RuleSet, names_in
 
 log = logging.getLogger("synctui")
@@ -42,8 +42,11 @@ class JobOptions:
     lock_ttl: float = 120.0
     commit_every: int = 500
     state_path: str | None = None
-    #: abort before writing if more entities than this would be pruned
+    #: abort before writing if more entities than this would be pruned (replaces the
+    #: default limit of half the target's entities; see PruneGuard)
     max_delete: int | None = None
+    #: let a prune remove more than half of the target, or follow an empty source listing
+    prune_all: bool = False
     #: passed to the remote stores: ``ssh_prompt`` / ``webdav_prompt`` (question
     #: callbacks), ``listing_cache``, ``ca_bundle``/``insecure`` ... (local stores take only fsync)
     store_options: dict[str, object] = field(default_factory=dict)
@@ -107,7 +110,8 @@ class SyncJob:
         """(Re)scan both projects."""
         opts = {**self.job_options.store_options, "fsync": self.job_options.fsync}
         self.close_stores()  # a rescan must not leak remote connections
-        self.source = open_project(self.source_config, **opts)
+        # a source root that is missing or empty by accident must never plan "delete everything"
+        self.source = open_project(self.source_config, require_overlay=True, **opts)
         self.target = open_project(self.target_config, **opts)
         return self.source, self.target
 
@@ -141,6 +145,10 @@ class SyncJob:
         assert self.source is not None and self.target is not None
         plan = make_plan(self.source, self.target, self.rules, self.options, baseline=self._baseline())
         plan.warnings[:0] = self.warnings
+        try:
+            self.prune_guard.check(plan)
+        except PruneRefused as exc:  # said now, in the dry run; the sync itself refuses
+            plan.warnings.append(f"the sync will not run: {exc.reason}")
         self._plan = plan
         return plan
 
@@ -186,14 +194,17 @@ class SyncJob:
             lock.release()
             self.sink.emit(LockChanged("target" if lock.mode == "write" else "source", "released"))
 
-    def _check_deletes(self, plan: Plan) -> None:
-        from synctui.sync.plan import Act
+    @property
+    def prune_guard(self) -> PruneGuard:
+        return PruneGuard(self.job_options.max_delete, self.job_options.prune_all)
 
-        limit = self.job_options.max_delete
-        pruned = sum(1 for e in plan.entities if e.action is Act.DELETE)
-        if limit is not None and pruned > limit:
-            raise SyncTuiError(f"the plan would prune {pruned} entities, more than --max-delete {limit}; "
-                               "nothing was written")
+    def _check_deletes(self, plan: Plan) -> None:
+        """Refuse a prune that looks like a mistake (PruneGuard) before anything is written."""
+        if plan.pruned and (plan.source_entities is None or plan.target_entities is None):
+            assert self.source is not None and self.target is not None  # a plan file from before
+            plan.source_entities = len(self.source.entities)
+            plan.target_entities = sum(1 for e in self.target.entities.values() if not e.read_only)
+        self.prune_guard.check(plan)
 
     # -- running ---------------------------------------------------------------------
     def run(self, plan: Plan | None = None, *, verify: bool | None = None) -> Summary:
