@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from synctui.errors import PruneRefused, SyncTuiError
+from synctui.errors import SyncTuiError
 from synctui.project.catalog import Catalog, open_project
 from synctui.project.config import ProjectConfig, load_config
 from synctui.sync.engine import Engine, Summary
@@ -145,10 +145,9 @@ class SyncJob:
         assert self.source is not None and self.target is not None
         plan = make_plan(self.source, self.target, self.rules, self.options, baseline=self._baseline())
         plan.warnings[:0] = self.warnings
-        try:
-            self.prune_guard.check(plan)
-        except PruneRefused as exc:  # said now, in the dry run; the sync itself refuses
-            plan.warnings.append(f"the sync will not run: {exc.reason}")
+        refused = self.prune_guard.refusal(plan)
+        if refused is not None:  # said now, in the dry run; the sync itself refuses
+            plan.warnings.append(f"the sync will not run: {refused.reason}")
         self._plan = plan
         return plan
 

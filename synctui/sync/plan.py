@@ -262,24 +262,31 @@ class PruneGuard:
 
     def check(self, plan: Plan) -> None:
         """Raise PruneRefused, naming the override that would let it through."""
+        refused = self.refusal(plan)
+        if refused is not None:
+            raise refused
+
+    def refusal(self, plan: Plan) -> PruneRefused | None:
+        """Why the prune of ``plan`` is refused (None: it is not)."""
         pruned, total = plan.pruned, plan.target_entities or 0
         if not pruned:
-            return
+            return None
         if self.max_delete is not None and pruned > self.max_delete:
-            raise PruneRefused(f"the plan would prune {pruned} entities, more than --max-delete "
+            return PruneRefused(f"the plan would prune {pruned} entities, more than --max-delete "
                                f"{self.max_delete}",
                                why=PruneRefused.OVER_MAX_DELETE, pruned=pruned, target_entities=total)
         if self.prune_all:
-            return
+            return None
         if plan.source_entities == 0:
-            raise PruneRefused(f"refusing to prune {pruned} of the target's {total} entities: the source "
+            return PruneRefused(f"refusing to prune {pruned} of the target's {total} entities: the source "
                                "listing has no entities (unmounted or emptied?); pass --prune-all to "
                                "prune anyway",
                                why=PruneRefused.EMPTY_SOURCE, pruned=pruned, target_entities=total)
         if self.max_delete is None and pruned * 2 > total:
-            raise PruneRefused(f"refusing to prune {pruned} of the target's {total} entities (more than "
+            return PruneRefused(f"refusing to prune {pruned} of the target's {total} entities (more than "
                                f"half); pass --max-delete {pruned} or --prune-all to prune anyway",
                                why=PruneRefused.OVER_HALF, pruned=pruned, target_entities=total)
+        return None
 
 
 def _ref_to_dict(ref: EntityRef | None) -> dict[str, Any] | None:

@@ -119,6 +119,8 @@ class SyncTuiApp(App[int]):
         self._quit_code: int | None = None
         #: the user's conflict decisions (target path -> choice), re-applied to every new plan
         self.conflict_choices: dict[str, str] = {}
+        #: the plan whose prune the user confirmed by typing (the guard would refuse it)
+        self._prune_consent: Plan | None = None
         #: watch mode: re-plan every ``watch_interval`` s after a sync, sync what changed
         self.watch_interval = watch_interval
         self.watching = False
@@ -271,8 +273,11 @@ class SyncTuiApp(App[int]):
             self._watch_checked(message.plan)
 
     # -- syncing --------------------------------------------------------------------------
-    def start_sync(self, *, break_lock: bool = False) -> bool:
-        """Run the current plan exactly as previewed (what changed since is skipped)."""
+    def start_sync(self, *, break_lock: bool = False, prune_all: bool = False) -> bool:
+        """Run the current plan exactly as previewed (what changed since is skipped).
+
+        ``prune_all``: the user typed their consent to a prune the guard refuses (this
+        plan only: a re-plan asks again)."""
         if self.sync_running:
             return False
         if self.plan is None or self.planning:
@@ -285,17 +290,21 @@ class SyncTuiApp(App[int]):
         self.sync_error = None
         self.sync_running = True
         self.sync_plan = self.plan
+        if prune_all:
+            self._prune_consent = self.plan
         self._sync_worker(self.plan, break_lock)
         self.broadcast("sync_started")
         return True
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="sync")
     def _sync_worker(self, plan: Plan, break_lock: bool = False) -> None:
-        self.job.job_options.break_lock = break_lock  # stale locks only, this run only
+        options = self.job.job_options
+        options.break_lock = break_lock  # stale locks only, this run only
+        options.prune_all = plan is self._prune_consent  # also when a lock is broken on the retry
         try:
             summary = self.job.run(plan, verify=True)
         finally:
-            self.job.job_options.break_lock = False
+            options.break_lock = options.prune_all = False
         self.post_message(SyncDone(summary))
 
     def cancel_sync(self) -> None:

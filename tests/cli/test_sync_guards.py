@@ -135,3 +135,37 @@ def test_guard_flags_are_checked(tmp_path: Path, cli, flags: list[str], words: s
     code, _, err = cli("sync", "-s", pair.src, "-t", pair.dst, "--no-progress", *flags)
     assert code == EXIT_BAD_INPUT and words in one_error_line(err)
     assert pair.target_tree() == {}
+
+
+# -- item 2: what a prune really did -----------------------------------------------------------
+
+def test_prune_delete_says_destroyed_not_moved_to_the_trash(tmp_path: Path, cli) -> None:
+    pair = synced(tmp_path, cli)
+    (pair.src_root / "ExperimentRuns/TS_002/Meshes/alice_1_ribosome.glb").unlink()
+    code, out, _ = cli("sync", "-s", pair.src, "-t", pair.dst, "--prune=delete", "--no-progress")
+    assert code == EXIT_OK
+    assert not (pair.dst_root / TRASH).exists()
+    deleted = next(line for line in out.splitlines() if "deleted:" in line)
+    assert "destroyed" in deleted and "trash/" not in deleted
+    files = next(line for line in out.splitlines() if "files:" in line)
+    assert "0 moved to trash" in files and "1 destroyed" in files
+    # the same in --json and in the history
+    (pair.src_root / "ExperimentRuns/TS_001/Meshes/alice_1_ribosome.glb").unlink()
+    code, out, _ = cli("sync", "-s", pair.src, "-t", pair.dst, "--prune=delete", "--no-progress", "--json")
+    data = json.loads(out)
+    assert (data["deleted"], data["destroyed"], data["files_destroyed"], data["files_trashed"]) == (1, 1, 1, 0)
+    assert data["trash"] is None and not (pair.dst_root / TRASH).exists()
+    code, out, _ = cli("history", "--json")
+    rows = json.loads(out)
+    assert "destroyed" in rows[0]["note"] and "destroyed" in rows[1]["note"]
+    code, out, _ = cli("history")
+    assert "destroyed (--prune=delete)" in out
+
+
+def test_prune_into_the_trash_says_where(tmp_path: Path, cli) -> None:
+    pair = synced(tmp_path, cli)
+    (pair.src_root / "ExperimentRuns/TS_002/Meshes/alice_1_ribosome.glb").unlink()
+    code, out, _ = cli("sync", "-s", pair.src, "-t", pair.dst, "--prune", "--no-progress", "--json")
+    data = json.loads(out)
+    assert data["trash"].startswith(f"{TRASH}/") and (pair.dst_root / data["trash"]).is_dir()
+    assert (data["files_trashed"], data["files_destroyed"], data["destroyed"]) == (1, 0, 0)

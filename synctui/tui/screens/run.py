@@ -15,6 +15,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Log, ProgressBar, Static
 
+from synctui.errors import PruneRefused
 from synctui.format import human_bytes, human_duration, plural
 from synctui.sync.engine import Summary
 from synctui.sync.events import Progress
@@ -60,14 +61,27 @@ def request_sync(app: SyncTuiApp) -> None:
     if plan.is_noop:
         app.notify("Nothing to do: the target is up to date for these rules.")
         return
-    from synctui.tui.screens.confirm import ConfirmScreen
+    from synctui.tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
+
+    refused = app.job.prune_guard.refusal(plan)
+    question, details = sync_question(plan)
 
     def answer(ok: bool | None) -> None:
-        if ok and app.start_sync():
+        if ok and app.start_sync(prune_all=refused is not None):
             app.push_screen(RunScreen())
 
-    question, details = sync_question(plan)
-    app.push_screen(ConfirmScreen(question, details=details, yes="Sync", no="Not now"), answer)
+    if refused is None:
+        app.push_screen(ConfirmScreen(question, details=details, yes="Sync", no="Not now"), answer)
+        return
+    # the CLI's --prune-all, typed: a key press alone never empties a target
+    warning = Text(f"This prune removes {plural(refused.pruned, 'entity', 'entities')} of the target's "
+                   f"{refused.target_entities}", style="bold red")
+    warning.append(": the source listing has no entities (unmounted or emptied?)."
+                   if refused.why == PruneRefused.EMPTY_SOURCE else ", more than half.")
+    warning.append("\n")
+    warning.append_text(details)
+    app.push_screen(TypedConfirmScreen(question, str(refused.pruned), details=warning, yes="prune them"),
+                    answer)
 
 
 def summary_text(summary: Summary) -> Text:
@@ -80,6 +94,10 @@ def summary_text(summary: Summary) -> Text:
     out.append(f"  {s.created} created, {s.updated} updated, {s.deleted} deleted"
                f" · {plural(s.files_written, 'file')} written, {s.files_deleted} deleted,"
                f" {s.files_skipped} skipped")
+    if s.destroyed:
+        out.append(f"\n{plural(s.destroyed, 'pruned entity', 'pruned entities')} destroyed"
+                   f" ({plural(s.files_destroyed, 'file')}): --prune=delete keeps nothing in the trash",
+                   style="bold red")
     if s.objects_added:
         out.append(f" · {plural(s.objects_added, 'object')} added")
     left = [plural(n, w, many) for n, w, many in ((s.conflicts, "conflict", None),
@@ -96,7 +114,7 @@ def summary_text(summary: Summary) -> Text:
     if s.skipped_changed:
         out.append(f" · {len(s.skipped_changed)} changed since the preview (skipped)", style="yellow")
     if s.trash:
-        out.append(f"\nreplaced and stale files moved to {s.trash} in the target", style="dim")
+        out.append(f"\n{plural(s.files_trashed, 'deleted file')} moved to {s.trash} in the target", style="dim")
     return out
 
 
