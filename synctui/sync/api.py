@@ -78,6 +78,8 @@ class SyncJob:
         self._cancel = threading.Event()
         self._state = None
         self.locks: list = []
+        #: what taking the locks did that the history should keep (abandoned locks broken)
+        self.lock_notes: list[str] = []
         self.summary: Summary | None = None
         self.error: SyncTuiError | None = None
 
@@ -164,6 +166,7 @@ class SyncJob:
 
         assert self.source is not None and self.target is not None
         opts = self.job_options
+        self.lock_notes = []
         wanted = [("target", self.target.stores["overlay"], "write"),
                   ("source", self.source.stores["overlay"], "read")]
         try:
@@ -177,8 +180,15 @@ class SyncJob:
                         self.sink.emit(Note("warning", f"source not lockable ({exc}); reading unlocked"))
                         continue
                     raise
+                auto = {id(info): why for info, why in lock.auto_broken}
                 for broken in lock.broken:
-                    self.sink.emit(Note("warning", f"broke stale lock on {side}: {broken.describe()}"))
+                    if id(broken) in auto:
+                        note = (f"broke an abandoned lock on {side} automatically ({auto[id(broken)]}): "
+                                f"{broken.describe()}")
+                        self.lock_notes.append(note)
+                    else:
+                        note = f"broke stale lock on {side}: {broken.describe()}"
+                    self.sink.emit(Note("warning", note))
                 self.locks.append(lock)
                 self.sink.emit(LockChanged(side, "held", f"{mode} lock held by us"))
         except BaseException:
@@ -237,7 +247,7 @@ class SyncJob:
                 if db is not None:
                     pair = db.pair_id(*self.pair_key)
                     db.start_sync(pair, sync_id, "saved-plan" if verify else "incremental",
-                                  sole_writer=bool(self.locks))
+                                  sole_writer=bool(self.locks), note="; ".join(self.lock_notes) or None)
                     recorder = lambda ent, fa, info: db.record(pair, ent, fa, info)  # noqa: E731
                 self._engine = Engine(plan, self.source, self.target, sink=self.sink,
                                       max_workers=self.job_options.max_workers, cancel=self._cancel,
@@ -245,6 +255,7 @@ class SyncJob:
                                       recorder=recorder, sync_id=sync_id,
                                       lost_lock=lambda: any(getattr(lk, "lost", False) for lk in self.locks))
                 self.summary = self._engine.run()
+                self.summary.notes[:0] = self.lock_notes
                 if db is not None:
                     if plan.adopted:
                         db.adopt(pair, plan.adopted)
