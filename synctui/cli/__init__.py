@@ -28,7 +28,8 @@ EXIT_INTERNAL = 70
 EXIT_CODES = f"""exit codes:
   {EXIT_OK}   done (or nothing to do)
   {EXIT_PARTIAL}   some items failed; the rest were done (each failure is listed)
-  {EXIT_BAD_INPUT}   bad input: config, rules, URL, names or flags; nothing was written
+  {EXIT_BAD_INPUT}   bad input (config, rules, URL, names, flags), an unusable root or a refused prune;
+      nothing was written
   {EXIT_LOCKED}   a lock is held by another sync (owner and age are shown)
   {EXIT_CANCELLED}   cancelled (Ctrl-C or a signal); finished files are kept, none is partial
   {EXIT_CONFLICTS}   with --fail-on-conflict: conflicts were left untouched (they are always listed)
