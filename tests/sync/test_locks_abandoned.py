@@ -42,9 +42,10 @@ def record(pid: int, **changes: object) -> dict:
     return data
 
 
-def lock_info(data: dict) -> LockInfo:
-    store = LocalStore.__new__(LocalStore)  # never used: read_lock only needs read_bytes
-    store.read_bytes = lambda path: json.dumps(data).encode()  # type: ignore[method-assign]
+def lock_info(data: dict, where: Path) -> LockInfo:
+    """``data`` as read back from a lock file."""
+    store = LocalStore(str(where))
+    store.write_atomic(WRITE_LOCK, json.dumps(data).encode())
     info = read_lock(store, WRITE_LOCK)
     assert info is not None
     return info
@@ -62,26 +63,26 @@ def test_a_lock_records_boot_pid_namespace_and_start_time(tmp_path: Path) -> Non
 
 
 @needs_proc
-def test_what_proves_a_lock_abandoned() -> None:
+def test_what_proves_a_lock_abandoned(tmp_path: Path) -> None:
     gone = dead_pid()
-    assert "is gone" in lock_info(record(gone)).abandoned_reason()
+    assert "is gone" in lock_info(record(gone), tmp_path).abandoned_reason()
     mine = record(os.getpid())
-    assert lock_info(mine).abandoned_reason() is None, "a live holder is never abandoned"
+    assert lock_info(mine, tmp_path).abandoned_reason() is None, "a live holder is never abandoned"
     reused = dict(mine, pid_start=mine["pid_start"] + 1)  # the pid now names another process
-    assert "another process" in lock_info(reused).abandoned_reason()
+    assert "another process" in lock_info(reused, tmp_path).abandoned_reason()
     for unprovable in (record(gone, host="elsewhere"), record(gone, boot_id="another-boot"),
                        record(gone, pid_ns="pid:[1]"), {k: v for k, v in record(gone).items()
                                                          if k not in ("boot_id", "pid_ns", "pid_start")}):
-        info = lock_info(unprovable)
+        info = lock_info(unprovable, tmp_path)
         assert info.abandoned_reason() is None, unprovable
 
 
-def test_without_proc_nothing_is_provable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_proc_nothing_is_provable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(locks, "_read_proc", lambda path: None)
     monkeypatch.setattr(locks, "_pid_ns", lambda: None)
-    info = Lock(LocalStore("/nonexistent-never-used"), "write").info
+    info = Lock(LocalStore(str(tmp_path)), "write").info
     assert (info.boot_id, info.pid_ns, info.pid_start) == (None, None, None)
-    assert lock_info(json.loads(info.to_json())).abandoned_reason() is None
+    assert lock_info(json.loads(info.to_json()), tmp_path).abandoned_reason() is None
 
 
 @needs_proc
