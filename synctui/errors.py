@@ -70,10 +70,46 @@ class MissingPathError(StoreError):
     """A path that is not there (or no longer): callers test for this type, not the text."""
 
 
+class RootError(StoreError):
+    """A project root that is missing, is not a folder, or cannot be listed.
+
+    Found before planning, so nothing was written.  ``problem`` says which
+    (``MISSING``, ``NOT_A_FOLDER``, ``UNREADABLE``): a new target may be missing,
+    a source never (its empty listing would read as "everything was deleted").
+    """
+
+    exit_code = EXIT_BAD_INPUT
+    MISSING = "missing"
+    NOT_A_FOLDER = "not a folder"
+    UNREADABLE = "unreadable"
+
+    def __init__(self, message: str, *, problem: str) -> None:
+        super().__init__(message)
+        self.problem = problem
+
+
 class ConnectionFailed(StoreError):
     """A remote store that cannot be reached, authenticated or trusted."""
 
     exit_code = EXIT_CONNECTION
+
+
+class PruneRefused(SyncTuiError):
+    """A prune that looks like a mistake (most of the target, or after an empty source
+    listing), or one over the user's ``max_delete``: refused before anything is written.
+
+    ``why`` is ``EMPTY_SOURCE``, ``OVER_HALF`` or ``OVER_MAX_DELETE``."""
+
+    EMPTY_SOURCE = "empty source"
+    OVER_HALF = "over half"
+    OVER_MAX_DELETE = "over max-delete"
+
+    def __init__(self, reason: str, *, why: str, pruned: int, target_entities: int) -> None:
+        super().__init__(f"{reason}; nothing was written")
+        self.reason = reason
+        self.why = why
+        self.pruned = pruned
+        self.target_entities = target_entities
 
 
 class LockHeldError(SyncTuiError):

@@ -28,7 +28,8 @@ EXIT_INTERNAL = 70
 EXIT_CODES = f"""exit codes:
   {EXIT_OK}   done (or nothing to do)
   {EXIT_PARTIAL}   some items failed; the rest were done (each failure is listed)
-  {EXIT_BAD_INPUT}   bad input: config, rules, URL, names or flags; nothing was written
+  {EXIT_BAD_INPUT}   bad input (config, rules, URL, names, flags), an unusable root or a refused prune;
+      nothing was written
   {EXIT_LOCKED}   a lock is held by another sync (owner and age are shown)
   {EXIT_CANCELLED}   cancelled (Ctrl-C or a signal); finished files are kept, none is partial
   {EXIT_CONFLICTS}   with --fail-on-conflict: conflicts were left untouched (they are always listed)
@@ -73,6 +74,12 @@ def _add_rule_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--prune", "--delete", dest="prune", nargs="?", const="trash", choices=("trash", "delete"),
                    help="also remove target entities no source entity maps to: into the target's "
                         ".synctui-trash/ (default), or destroyed with --prune=delete")
+    g.add_argument("--max-delete", type=int, metavar="N",
+                   help="refuse to prune more than N entities (instead of the default limit: half "
+                        "of the target's entities); nothing is written")
+    g.add_argument("--prune-all", action="store_true",
+                   help="with --prune: also prune more than half of the target, or after a source "
+                        "listing with no entities (refused by default)")
     g.add_argument("--force-full", action="store_true",
                    help="ignore what earlier syncs recorded; re-check every file")
     g.add_argument("--since", metavar="DATE",
@@ -142,8 +149,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"exit {EXIT_CONFLICTS} when conflicts were left untouched (default: report them, exit 0)")
     g.add_argument("--break-lock", action="store_true",
                    help="break stale locks (a dead process or no heartbeat); live locks are never broken")
-    g.add_argument("--max-delete", type=int, metavar="N",
-                   help="abort before writing anything if more than N entities would be pruned")
     g.add_argument("--commit-every", type=int, default=500, metavar="N",
                    help="state database records per commit (default 500)")
     g.add_argument("--watch", type=float, metavar="SECONDS",

@@ -95,10 +95,14 @@ def _job_options(args: argparse.Namespace):
         raise SyncTuiError("--commit-every must be at least 1")
     if getattr(args, "watch", None) is not None and args.watch <= 0:
         raise SyncTuiError("--watch needs a positive number of seconds")
+    if args.max_delete is not None and args.max_delete < 0:
+        raise SyncTuiError("--max-delete must not be negative")
+    if args.prune_all and not (args.prune or getattr(args, "plan", None)):  # a saved plan says
+        raise SyncTuiError("--prune-all only means something with --prune")
     return JobOptions(max_workers=workers, fsync=not getattr(args, "no_fsync", False),
                       force_full=args.force_full, break_lock=getattr(args, "break_lock", False),
                       commit_every=1 if getattr(args, "watch", None) else commit_every,
-                      max_delete=getattr(args, "max_delete", None))
+                      max_delete=args.max_delete, prune_all=args.prune_all)
 
 
 def _tls(args: argparse.Namespace):

@@ -222,10 +222,19 @@ def summary_dict(s: Summary) -> dict:
             "created": s.created, "updated": s.updated, "deleted": s.deleted, "skipped": s.skipped,
             "conflicts": s.conflicts, "blocked": s.blocked, "exists": s.exists, "excluded": s.excluded,
             "objects_added": s.objects_added, "files_written": s.files_written,
-            "files_deleted": s.files_deleted, "files_skipped": s.files_skipped, "bytes": s.bytes,
-            "duration": round(s.duration, 3), "trash": s.trash,
+            "files_deleted": s.files_deleted, "files_trashed": s.files_trashed,
+            "files_destroyed": s.files_destroyed, "destroyed": s.destroyed,
+            "files_skipped": s.files_skipped, "bytes": s.bytes,
+            "duration": round(s.duration, 3), "trash": s.trash, "notes": s.notes,
             "errors": [{"path": e.path, "message": e.message} for e in s.errors],
             "skipped_changed": [{"path": e.path, "reason": e.message} for e in s.skipped_changed]}
+
+
+def _where_deleted(s: Summary) -> str:
+    """What became of the deleted entities: only what really happened."""
+    if s.destroyed:  # a plan's prune destroys all its entities or none
+        return " (destroyed, not kept in the trash: --prune=delete)"
+    return f" (moved to {s.trash})" if s.trash else ""
 
 
 def print_summary(con: Console, s: Summary) -> None:
@@ -265,3 +274,7 @@ def history_table(con: Console, rows) -> None:
                           Text(r.status, style=style), str(r.created), str(r.updated), str(r.deleted),
                           str(r.conflicts), str(r.errors), human_bytes(r.bytes), took)
         con.print(table)
+        for r in items:
+            if r.note:
+                con.print(Text.assemble(dt.datetime.fromtimestamp(r.started).strftime("%Y-%m-%d %H:%M"),
+                                        " ", (r.note, "yellow")), soft_wrap=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from synctui.errors import ConnectionFailed, RootError, StoreError
 from synctui.project.config import ProjectConfig
 from synctui.project.layout import RUNS_DIR, EntityRef, Unrecognised, entity_path, parse_path
 from synctui.storage.base import TEMP_PREFIX, VISIBLE_TEMP_PREFIX, FileInfo, Store, is_temp_path
@@ -128,17 +129,27 @@ def build_entities(files: Iterable[FileInfo], root: str, temp_files: list[str] |
     return entities, runs, list(unknown.values())
 
 
-def scan_project(config: ProjectConfig, stores: dict[str, Store]) -> Catalog:
-    """Scan the config's roots (``stores`` maps "overlay"/"static" to open stores)."""
+def scan_project(config: ProjectConfig, stores: dict[str, Store], *,
+                 require_overlay: bool = False) -> Catalog:
+    """Scan the config's roots (``stores`` maps "overlay"/"static" to open stores).
+
+    Each root is checked first: one that is not a folder, or cannot be listed, is a
+    RootError; so is a missing one, except an overlay that is allowed to be new
+    (``require_overlay`` is False: a target the first write creates)."""
     cat = Catalog(config=config, stores=stores)
     for root in ("static", "overlay"):
         store = stores.get(root)
         if store is None:
             continue
-        if root == "static":
-            store.check_root()
-        ents, runs, unknown = build_entities(store.scan(dirs=True), root,
-                                             cat.temp_files if root == "overlay" else None)
+        if not _root_exists(config, root, store, may_be_missing=root == "overlay" and not require_overlay):
+            continue
+        try:
+            ents, runs, unknown = build_entities(store.scan(dirs=True), root,
+                                                 cat.temp_files if root == "overlay" else None)
+        except (RootError, ConnectionFailed):
+            raise
+        except StoreError as exc:  # a listing we cannot trust in full is no listing
+            raise _root_error(config, root, RootError.UNREADABLE, str(exc)) from exc
         cat.runs |= runs
         cat.unrecognised.extend(unknown)
         for ref, ent in ents.items():
@@ -149,13 +160,48 @@ def scan_project(config: ProjectConfig, stores: dict[str, Store]) -> Catalog:
     return cat
 
 
-def open_project(config: ProjectConfig | str | dict, **store_options: object) -> Catalog:
-    """Load (if needed), open the stores of, and scan a project."""
+def _root_exists(config: ProjectConfig, root: str, store: Store, *, may_be_missing: bool) -> bool:
+    """Whether to list ``root``; raises a RootError naming the config key and the path."""
+    try:
+        store.check_root()
+    except RootError as exc:
+        if exc.problem == RootError.MISSING and may_be_missing:
+            return False
+        raise _root_error(config, root, exc.problem, str(exc)) from exc
+    return True
+
+
+def _root_error(config: ProjectConfig, root: str, problem: str, cause: str) -> RootError:
+    what = {RootError.MISSING: "does not exist (not mounted, or a typo?)",
+            RootError.NOT_A_FOLDER: "is not a folder"}.get(problem, f"cannot be listed ({cause})")
+    location = config.overlay if root == "overlay" else config.static
+    assert location is not None
+    return RootError(f"{config.path or config.label}: {root}_root {location.display} {what}; "
+                     "nothing was written", problem=problem)
+
+
+def open_project(config: ProjectConfig | str | dict, *, require_overlay: bool = False,
+                 **store_options: object) -> Catalog:
+    """Load (if needed), open the stores of, and scan a project (see ``scan_project``)."""
     from synctui.project.config import load_config
     from synctui.storage.open import open_store
 
     cfg = config if isinstance(config, ProjectConfig) else load_config(config)
-    stores: dict[str, Store] = {"overlay": open_store(cfg.overlay, **store_options)}
-    if cfg.static is not None:
-        stores["static"] = open_store(cfg.static, **store_options)
-    return scan_project(cfg, stores)
+    stores: dict[str, Store] = {}
+    try:
+        for root, location in (("overlay", cfg.overlay), ("static", cfg.static)):
+            if location is None:
+                continue
+            try:
+                stores[root] = open_store(location, **store_options)
+            except RootError as exc:  # a remote store that looks at its root on connect
+                raise _root_error(cfg, root, exc.problem, str(exc)) from exc
+        return scan_project(cfg, stores, require_overlay=require_overlay)
+    except BaseException:
+        for store in stores.values():  # nobody else holds them: hang up
+            try:
+                store.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
+        raise
+

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
-from synctui.errors import MissingPathError, PathEscapeError, StoreError
+from synctui.errors import MissingPathError, PathEscapeError, RootError, StoreError
 from synctui.storage.base import TEMP_PREFIX, FileInfo, clean_relpath, iter_chunks, size_mismatch
 from synctui.storage.url import Location
 
@@ -90,7 +90,12 @@ class LocalStore:
 
     def check_root(self) -> None:
         if not os.path.isdir(self.root):
-            raise StoreError(f"project root {self.root} does not exist or is not a folder")
+            if os.path.lexists(self.root):
+                raise RootError(f"project root {self.root} is not a folder", problem=RootError.NOT_A_FOLDER)
+            raise RootError(f"project root {self.root} does not exist", problem=RootError.MISSING)
+        if not os.access(self.root, os.R_OK | os.X_OK):
+            raise RootError(f"project root {self.root} cannot be read: permission denied",
+                            problem=RootError.UNREADABLE)
 
     # -- listing -------------------------------------------------------------
     def scan(self, prefix: str = "", *, dirs: bool = False) -> Iterator[FileInfo]:
@@ -125,6 +130,8 @@ class LocalStore:
                         st = entry.stat()
                     except FileNotFoundError:
                         continue
+                    except OSError as exc:  # a symlink loop, EIO ...: the listing is not whole
+                        raise os_error(exc, "list", erel) from exc
                     if stat_mod.S_ISDIR(st.st_mode):
                         subdirs.append((entry.path, erel))
                         if dirs:

@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO, TypeVar
 
-from synctui.errors import MissingPathError, StoreError
+from synctui.errors import MissingPathError, RootError, StoreError
 from synctui.storage import ssh_tar
 from synctui.storage.base import TEMP_PREFIX, FileInfo, clean_relpath, iter_chunks
 from synctui.storage.ssh_connect import Connector, Prompter, settings_for_location
@@ -268,10 +268,12 @@ class SFTPStore:
                 attrs = pipe.attrs(pipe.send(CMD_STAT, self.root))
             except SFTPStatus as exc:
                 if exc.code == FX_NO_SUCH_FILE:
-                    raise StoreError(f"{self.display}: the remote folder {self.root} does not exist") from None
-                raise StoreError(f"{self.display}: cannot open {self.root}: {exc.reason}") from None
+                    raise RootError(f"{self.display}: the remote folder {self.root} does not exist",
+                                    problem=RootError.MISSING) from None
+                raise RootError(f"{self.display}: cannot open {self.root}: {exc.reason}",
+                                problem=RootError.UNREADABLE) from None
             if not stat_mod.S_ISDIR(attrs.st_mode or 0):
-                raise StoreError(f"{self.display}: {self.root} is not a folder")
+                raise RootError(f"{self.display}: {self.root} is not a folder", problem=RootError.NOT_A_FOLDER)
             self._known_dir("")
 
         self._call("open", self.root, run)

@@ -48,6 +48,7 @@ from synctui.errors import (
     LocationError,
     MissingPathError,
     PathEscapeError,
+    RootError,
     StoreError,
 )
 from synctui.storage._httpx import httpx
@@ -450,7 +451,8 @@ class WebDAVStore:
             cap.lists_dotfiles = not (cap.server or "").lower().startswith("nginx")
             return
         if not root.is_dir:
-            raise ConnectionFailed(f"{self.display}: the root is a file, not a WebDAV collection")
+            raise RootError(f"{self.display}: the root is a file, not a WebDAV collection",
+                            problem=RootError.NOT_A_FOLDER)
         cap.root_exists = True
         self._remember_dir(self._root_path)
         self._read_options(resp)
@@ -761,9 +763,9 @@ class WebDAVStore:
     def check_root(self) -> None:
         info = self._propfind_entry("", "open")
         if info is None:
-            raise StoreError(f"project root {self.display} does not exist on the server")
+            raise RootError(f"project root {self.display} does not exist on the server", problem=RootError.MISSING)
         if not info.is_dir:
-            raise StoreError(f"project root {self.display} is a file, not a folder")
+            raise RootError(f"project root {self.display} is a file, not a folder", problem=RootError.NOT_A_FOLDER)
 
     # -- reading ---------------------------------------------------------------------------
     def open_read(self, path: str) -> BinaryIO:

@@ -17,7 +17,7 @@ from synctui.project.catalog import Catalog, open_project
 from synctui.project.config import ProjectConfig, load_config
 from synctui.sync.engine import Engine, Summary
 from synctui.sync.events import EventSink
-from synctui.sync.plan import Plan, PlanOptions, make_plan
+from synctui.sync.plan import Plan, PlanOptions, PruneGuard, make_plan
 from synctui.sync.rules import RuleSet, names_in
 
 log = logging.getLogger("synctui")
@@ -42,8 +42,11 @@ class JobOptions:
     lock_ttl: float = 120.0
     commit_every: int = 500
     state_path: str | None = None
-    #: abort before writing if more entities than this would be pruned
+    #: abort before writing if more entities than this would be pruned (replaces the
+    #: default limit of half the target's entities; see PruneGuard)
     max_delete: int | None = None
+    #: let a prune remove more than half of the target, or follow an empty source listing
+    prune_all: bool = False
     #: passed to the remote stores: ``ssh_prompt`` / ``webdav_prompt`` (question
     #: callbacks), ``listing_cache``, ``ca_bundle``/``insecure`` ... (local stores take only fsync)
     store_options: dict[str, object] = field(default_factory=dict)
@@ -75,6 +78,8 @@ class SyncJob:
         self._cancel = threading.Event()
         self._state = None
         self.locks: list = []
+        #: what taking the locks did that the history should keep (abandoned locks broken)
+        self.lock_notes: list[str] = []
         self.summary: Summary | None = None
         self.error: SyncTuiError | None = None
 
@@ -107,7 +112,8 @@ class SyncJob:
         """(Re)scan both projects."""
         opts = {**self.job_options.store_options, "fsync": self.job_options.fsync}
         self.close_stores()  # a rescan must not leak remote connections
-        self.source = open_project(self.source_config, **opts)
+        # a source root that is missing or empty by accident must never plan "delete everything"
+        self.source = open_project(self.source_config, require_overlay=True, **opts)
         self.target = open_project(self.target_config, **opts)
         return self.source, self.target
 
@@ -149,6 +155,9 @@ class SyncJob:
         assert self.source is not None and self.target is not None
         plan = make_plan(self.source, self.target, self.rules, self.options, baseline=self._baseline())
         plan.warnings[:0] = self.warnings
+        refused = self.prune_guard.refusal(plan)
+        if refused is not None:  # said now, in the dry run; the sync itself refuses
+            plan.warnings.append(f"the sync will not run: {refused.reason}")
         self._plan = plan
         return plan
 
@@ -178,6 +187,7 @@ class SyncJob:
 
         assert self.source is not None and self.target is not None
         opts = self.job_options
+        self.lock_notes = []
         wanted = [("target", self.target.stores["overlay"], "write"),
                   ("source", self.source.stores["overlay"], "read")]
         try:
@@ -191,8 +201,15 @@ class SyncJob:
                         self.sink.emit(Note("warning", f"source not lockable ({exc}); reading unlocked"))
                         continue
                     raise
+                auto = {id(info): why for info, why in lock.auto_broken}
                 for broken in lock.broken:
-                    self.sink.emit(Note("warning", f"broke stale lock on {side}: {broken.describe()}"))
+                    if id(broken) in auto:
+                        note = (f"broke an abandoned lock on {side} automatically ({auto[id(broken)]}): "
+                                f"{broken.describe()}")
+                        self.lock_notes.append(note)
+                    else:
+                        note = f"broke stale lock on {side}: {broken.describe()}"
+                    self.sink.emit(Note("warning", note))
                 self.locks.append(lock)
                 self.sink.emit(LockChanged(side, "held", f"{mode} lock held by us"))
         except BaseException:
@@ -207,23 +224,29 @@ class SyncJob:
             lock.release()
             self.sink.emit(LockChanged("target" if lock.mode == "write" else "source", "released"))
 
-    def _check_deletes(self, plan: Plan) -> None:
-        from synctui.sync.plan import Act
+    @property
+    def prune_guard(self) -> PruneGuard:
+        return PruneGuard(self.job_options.max_delete, self.job_options.prune_all)
 
-        limit = self.job_options.max_delete
-        pruned = sum(1 for e in plan.entities if e.action is Act.DELETE)
-        if limit is not None and pruned > limit:
-            raise SyncTuiError(f"the plan would prune {pruned} entities, more than --max-delete {limit}; "
-                               "nothing was written")
+    def _check_deletes(self, plan: Plan, *, prune_all: bool = False) -> None:
+        """Refuse a prune that looks like a mistake (PruneGuard) before anything is written;
+        ``prune_all`` lifts the guard for this run (the app's typed consent)."""
+        if plan.pruned and (plan.source_entities is None or plan.target_entities is None):
+            assert self.source is not None and self.target is not None  # a plan file from before
+            plan.source_entities = len(self.source.entities)
+            plan.target_entities = sum(1 for e in self.target.entities.values() if not e.read_only)
+        guard = self.prune_guard
+        PruneGuard(guard.max_delete, guard.prune_all or prune_all).check(plan)
 
     # -- running ---------------------------------------------------------------------
     def run(self, plan: Plan | None = None, *, verify: bool | None = None,
-            break_lock: bool = False) -> Summary:
+            break_lock: bool = False, prune_all: bool = False) -> Summary:
         """Execute ``plan`` (planning first if none) and return the Summary.
 
         A plan made earlier (saved, or from ``plan()`` before the user reviewed it)
         is verified file by file: what changed since is skipped, with its reason.
-        ``break_lock``: break stale locks for this run only.
+        ``break_lock``: break stale locks for this run only; ``prune_all``: lift the prune
+        guard for this run only (the user confirmed this very prune).
         """
         from synctui.sync.engine import cleanup_temp_files, new_sync_id
 
@@ -243,14 +266,14 @@ class SyncJob:
                     plan = plan or self._plan
                     verify = True if verify is None else verify
                 assert self.source is not None and self.target is not None and plan is not None
-                self._check_deletes(plan)
+                self._check_deletes(plan, prune_all=prune_all)
                 cleanup_temp_files(self.target)
                 db = self.state
                 recorder = None
                 if db is not None:
                     pair = db.pair_id(*self.pair_key)
                     db.start_sync(pair, sync_id, "saved-plan" if verify else "incremental",
-                                  sole_writer=bool(self.locks))
+                                  sole_writer=bool(self.locks), note="; ".join(self.lock_notes) or None)
                     recorder = lambda ent, fa, info: db.record(pair, ent, fa, info)  # noqa: E731
                 self._engine = Engine(plan, self.source, self.target, sink=self.sink,
                                       max_workers=self.job_options.max_workers, cancel=self._cancel,
@@ -258,6 +281,7 @@ class SyncJob:
                                       recorder=recorder, sync_id=sync_id,
                                       lost_lock=lambda: any(getattr(lk, "lost", False) for lk in self.locks))
                 self.summary = self._engine.run()
+                self.summary.notes[:0] = self.lock_notes
                 if db is not None:
                     if plan.adopted:
                         db.adopt(pair, plan.adopted)

@@ -26,6 +26,7 @@ from synctui.errors import (
     StoreError,
     SyncTuiError,
 )
+from synctui.format import plural
 from synctui.project.catalog import Catalog
 from synctui.storage.base import FileInfo, Store, read_stream
 from synctui.sync.events import (
@@ -75,6 +76,8 @@ class Summary:
     excluded: int = 0
     files_written: int = 0
     files_deleted: int = 0
+    #: of ``files_deleted``, those destroyed (``--prune=delete``), not moved into the trash
+    files_destroyed: int = 0
     files_skipped: int = 0
     objects_added: int = 0
     bytes: int = 0
@@ -83,7 +86,16 @@ class Summary:
     cancelled: bool = False
     errors: list[ItemError] = field(default_factory=list)
     skipped_changed: list[ItemError] = field(default_factory=list)
+    #: of ``deleted``, the entities destroyed (``--prune=delete``)
+    destroyed: int = 0
+    #: where this sync's trash is in the target; None when nothing went there
     trash: str | None = None
+    #: what the history should remember beyond the counts (a lock broken on the way in ...)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def files_trashed(self) -> int:
+        return self.files_deleted - self.files_destroyed
 
     @property
     def status(self) -> str:
@@ -444,10 +456,19 @@ class Engine:
                 s.updated += 1
             elif act is Act.DELETE:
                 s.deleted += 1
+                s.destroyed += self._destroys(run.plan)
 
     def _finish_entities(self) -> None:
-        if self.summary.files_deleted and self.tstore is not None:
-            self.summary.trash = f"{TRASH_DIR}/{self.sync_id}"
+        s = self.summary
+        if s.files_trashed and self.tstore is not None:
+            s.trash = f"{TRASH_DIR}/{self.sync_id}"
+        if s.destroyed:
+            s.notes.append(f"{plural(s.destroyed, 'pruned entity', 'pruned entities')} destroyed "
+                           "(--prune=delete), not kept in the trash")
+
+    def _destroys(self, ent: EntityPlan) -> bool:
+        """A pruned entity under ``--prune=delete`` goes for good; every other delete into the trash."""
+        return ent.action is Act.DELETE and self.plan.options.prune_destroy
 
     def _keep_target_copy(self, ent: EntityPlan) -> bool:
         """Before overwriting a conflict the user chose to keep both of: save the target's copy."""
@@ -511,6 +532,7 @@ class Engine:
         with self._lock:
             if fa.action is Act.DELETE:
                 self.summary.files_deleted += 1
+                self.summary.files_destroyed += self._destroys(ent)
             else:
                 self.summary.files_written += 1
                 self.summary.bytes += info.size if info else fa.size
@@ -528,7 +550,7 @@ class Engine:
 
     def _apply(self, ent: EntityPlan, fa: FileAction) -> FileInfo | None:
         if fa.action is Act.DELETE:
-            if ent.action is Act.DELETE and self.plan.options.prune_destroy:
+            if self._destroys(ent):
                 self.tstore.remove(fa.target_path)
             else:
                 self._trash(fa.target_path)

@@ -13,6 +13,12 @@ Whatever the interleaving, a reader and a writer never both hold: the one that
 looks second sees the other.  A lock records who holds it and a heartbeat that a
 thread refreshes; one whose heartbeat is older than its TTL, or whose pid is
 gone on this host, is *stale*: shown as such, broken only when asked.
+
+One that is *provably abandoned* is broken without asking (and said so): it was
+written on this host, in this boot and pid namespace, and its pid is gone or now
+belongs to a process that started at another time (``/proc/<pid>/stat`` field 22).
+Without ``/proc`` nothing is provable, and records from before these fields stay
+explicit too.
 """
 
 from __future__ import annotations
@@ -57,6 +63,11 @@ class LockInfo:
     heartbeat: float
     ttl: float
     path: str = ""
+    #: what proves abandonment (None in records of older versions, or without /proc):
+    #: the kernel's boot id, the holder's pid namespace and its pid's start time in ticks
+    boot_id: str | None = None
+    pid_ns: str | None = None
+    pid_start: int | None = None
 
     @property
     def age(self) -> float:
@@ -71,6 +82,19 @@ class LockInfo:
             return f"no heartbeat for {self.heartbeat_age:.0f} s (TTL {self.ttl:.0f} s)"
         if self.host == socket.gethostname() and not _pid_alive(self.pid):
             return f"process {self.pid} on this host is gone"
+        return None
+
+    def abandoned_reason(self) -> str | None:
+        """Why this lock is provably abandoned (then broken without asking), or None."""
+        if not (self.boot_id and self.pid_ns and self.pid_start is not None):
+            return None  # an older record, or written where /proc is missing
+        if self.host != socket.gethostname() or self.boot_id != _boot_id() or self.pid_ns != _pid_ns():
+            return None  # another machine, boot or container: its pids mean nothing here
+        start = _pid_start(self.pid)
+        if start is None:
+            return f"process {self.pid} on this host is gone" if not _pid_alive(self.pid) else None
+        if start != self.pid_start:
+            return f"process {self.pid} on this host ended (the pid now belongs to another process)"
         return None
 
     @property
@@ -89,6 +113,38 @@ class LockInfo:
         data = asdict(self)
         data.pop("path")
         return json.dumps(data).encode()
+
+
+def _read_proc(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii", errors="replace") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+def _boot_id() -> str | None:
+    text = _read_proc("/proc/sys/kernel/random/boot_id")
+    return text.strip() or None if text else None
+
+
+def _pid_ns() -> str | None:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def _pid_start(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks since boot (None: no such process, or no /proc)."""
+    text = _read_proc(f"/proc/{int(pid)}/stat")
+    if not text:
+        return None
+    fields = text[text.rfind(")") + 2:].split()  # the name may hold spaces and parentheses
+    try:
+        return int(fields[19])  # field 22; fields[0] is field 3
+    except (IndexError, ValueError):
+        return None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -112,8 +168,12 @@ def read_lock(store: Store, path: str) -> LockInfo | None:
         return None
     try:
         data = json.loads(raw)
-        return LockInfo(**{k: data[k] for k in ("owner", "host", "pid", "version", "sync_id", "mode",
+        info = LockInfo(**{k: data[k] for k in ("owner", "host", "pid", "version", "sync_id", "mode",
                                                  "started", "heartbeat", "ttl")}, path=path)
+        boot_id, pid_ns, pid_start = data.get("boot_id"), data.get("pid_ns"), data.get("pid_start")
+        if isinstance(boot_id, str) and isinstance(pid_ns, str) and type(pid_start) is int:
+            info.boot_id, info.pid_ns, info.pid_start = boot_id, pid_ns, pid_start
+        return info
     except (ValueError, KeyError, TypeError):
         return LockInfo("unknown", "", 0, "", "", "write" if path == WRITE_LOCK else "read",
                         0.0, 0.0, 0.0, path)
@@ -144,12 +204,16 @@ class Lock:
         self.break_stale = break_stale
         self.label = label or getattr(getattr(store, "location", None), "display", "root")
         now = time.time()
-        self.info = LockInfo(_me(), socket.gethostname(), os.getpid(), __version__,
-                             sync_id or uuid.uuid4().hex[:12], mode, now, now, ttl)
+        pid = os.getpid()
+        self.info = LockInfo(_me(), socket.gethostname(), pid, __version__,
+                             sync_id or uuid.uuid4().hex[:12], mode, now, now, ttl,
+                             boot_id=_boot_id(), pid_ns=_pid_ns(), pid_start=_pid_start(pid))
         self.path = WRITE_LOCK if mode == "write" else f"{LOCK_DIR}/read-{uuid.uuid4().hex[:12]}.json"
         self.held = False
         self.lost = False
         self.broken: list[LockInfo] = []
+        #: of ``broken``, those broken without asking: (lock, why it was provably abandoned)
+        self.auto_broken: list[tuple[LockInfo, str]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -186,10 +250,12 @@ class Lock:
             raise self._held_error(other)
 
     def _may_break(self, other: LockInfo) -> bool:
-        return self.break_stale and other.is_stale
+        """Stale locks when asked; provably abandoned ones always."""
+        return (self.break_stale and other.is_stale) or other.abandoned_reason() is not None
 
     def _break(self, other: LockInfo) -> None:
         """Move a stale lock aside by rename, so two breakers cannot both win."""
+        why = other.abandoned_reason()
         aside = f"{LOCK_DIR}/broken-{uuid.uuid4().hex[:12]}.json"
         try:
             self.store.rename(other.path, aside)
@@ -199,8 +265,12 @@ class Lock:
         if moved is not None and moved.sync_id != other.sync_id and not moved.is_stale:
             # we grabbed a fresh lock that replaced the stale one: put it back
             self.store.create_exclusive(other.path, self.store.read_bytes(aside))
+            self.store.remove(aside)
+            return
         self.store.remove(aside)
         self.broken.append(other)
+        if why is not None:
+            self.auto_broken.append((other, why))
 
     def _held_error(self, holder: LockInfo | None) -> LockHeldError:
         if holder is None:

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from synctui.errors import PlanError, SyncTuiError
+from synctui.errors import PlanError, PruneRefused, SyncTuiError
 from synctui.project.catalog import Catalog, Entity
 from synctui.project.layout import EntityRef, Kind, entity_path, ref_problem
 from synctui.storage.base import FileInfo
@@ -141,6 +141,10 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     created_at: float = field(default_factory=time.time)
     scanned_files: int = 0
+    #: entities the source listing had, and the target entities a prune could remove
+    #: (None in plan files saved before these were kept): what the prune guard weighs
+    source_entities: int | None = None
+    target_entities: int | None = None
     #: target files found identical to the source by content although unrecorded
     #: (a crash lost their record): (target path, source file, target file), to record
     adopted: list[tuple[str, FileInfo, FileInfo]] = field(default_factory=list)
@@ -178,6 +182,11 @@ class Plan:
         return sum(1 for _ in self.file_actions())
 
     @property
+    def pruned(self) -> int:
+        """Whole target entities the plan removes (stale zarr keys of updates not counted)."""
+        return sum(1 for e in self.entities if e.action is Act.DELETE)
+
+    @property
     def is_noop(self) -> bool:
         return not self.objects and not any(e.action.writes for e in self.entities)
 
@@ -198,6 +207,8 @@ class Plan:
             "options": asdict(self.options),
             "rules": self.rules,
             "warnings": self.warnings,
+            "source_entities": self.source_entities,
+            "target_entities": self.target_entities,
             "objects": [asdict(o) for o in self.objects],
             "entities": [_entity_to_dict(e) for e in self.entities],
         }
@@ -213,7 +224,9 @@ class Plan:
                 options=PlanOptions(**data["options"]), rules=data["rules"],
                 entities=[_entity_from_dict(e) for e in data["entities"]],
                 objects=[ObjectAddition(**o) for o in data["objects"]],
-                warnings=list(data.get("warnings", [])), created_at=data["created_at"])
+                warnings=list(data.get("warnings", [])), created_at=data["created_at"],
+                source_entities=_count(data.get("source_entities")),
+                target_entities=_count(data.get("target_entities")))
         except (KeyError, TypeError, ValueError) as exc:
             raise PlanError(f"{where}: damaged plan file ({type(exc).__name__}: {exc})") from None
 
@@ -227,6 +240,55 @@ class Plan:
         from synctui.project.config import read_json_file
 
         return cls.from_dict(read_json_file(path, PlanError, "plan file"), path)
+
+
+def _count(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"entity count {value!r} is not a number")
+    return value
+
+
+@dataclass(frozen=True)
+class PruneGuard:
+    """When a prune is refused, before anything is written.
+
+    By default a prune may remove at most half of the target's entities, and none at
+    all after a source listing with no entities (an unmounted or emptied source).
+    ``max_delete`` replaces the half rule by that many entities; ``prune_all`` lifts
+    the half rule and the empty-source rule.  Given both, ``max_delete`` still caps."""
+
+    max_delete: int | None = None
+    prune_all: bool = False
+
+    def check(self, plan: Plan) -> None:
+        """Raise PruneRefused, naming the override that would let it through."""
+        refused = self.refusal(plan)
+        if refused is not None:
+            raise refused
+
+    def refusal(self, plan: Plan) -> PruneRefused | None:
+        """Why the prune of ``plan`` is refused (None: it is not)."""
+        pruned, total = plan.pruned, plan.target_entities or 0
+        if not pruned:
+            return None
+        if self.max_delete is not None and pruned > self.max_delete:
+            return PruneRefused(f"the plan would prune {pruned} entities, more than --max-delete "
+                               f"{self.max_delete}",
+                               why=PruneRefused.OVER_MAX_DELETE, pruned=pruned, target_entities=total)
+        if self.prune_all:
+            return None
+        if plan.source_entities == 0:
+            return PruneRefused(f"refusing to prune {pruned} of the target's {total} entities: the source "
+                               "listing has no entities (unmounted or emptied?); pass --prune-all to "
+                               "prune anyway",
+                               why=PruneRefused.EMPTY_SOURCE, pruned=pruned, target_entities=total)
+        if self.max_delete is None and pruned * 2 > total:
+            return PruneRefused(f"refusing to prune {pruned} of the target's {total} entities (more than "
+                               f"half); pass --max-delete {pruned} or --prune-all to prune anyway",
+                               why=PruneRefused.OVER_HALF, pruned=pruned, target_entities=total)
+        return None
 
 
 def _ref_to_dict(ref: EntityRef | None) -> dict[str, Any] | None:
@@ -488,7 +550,8 @@ class _Planner:
         plan = Plan(source_label=src.config.label, target_label=dst.config.label,
                     source_config=src.config.path, target_config=dst.config.path,
                     options=self.options, rules=rules.to_dict(),
-                    scanned_files=src.file_count + dst.file_count)
+                    scanned_files=src.file_count + dst.file_count, source_entities=len(src.entities),
+                    target_entities=sum(1 for e in dst.entities.values() if not e.read_only))
         claimed: dict[EntityRef, EntityRef] = {}
         for ref in sorted(src.entities, key=lambda r: entity_path(r)):
             sent = src.entities[ref]

@@ -13,6 +13,13 @@ from synctui.sync.engine import Summary
 ALWAYS = frozenset({"checked", "files", "bytes", "errors"})
 
 
+def _where_deleted(s: Summary) -> str:
+    """What became of the deleted entities: only what really happened."""
+    if s.destroyed:  # a plan's prune destroys all its entities or none
+        return " (destroyed, not kept in the trash: --prune=delete)"
+    return f" (moved to {s.trash})" if s.trash else ""
+
+
 def summary_rows(s: Summary) -> list[tuple[str, str]]:
     """(label, value) for each thing worth saying, in reading order; zero counts left out."""
     rate = s.bytes / s.duration if s.duration > 0 else 0
@@ -24,16 +31,17 @@ def summary_rows(s: Summary) -> list[tuple[str, str]]:
         ("checked", ents(s.checked)),
         ("created", ents(s.created)),
         ("updated", ents(s.updated)),
-        ("deleted", ents(s.deleted) + (f" (moved to {s.trash})" if s.trash else "")),
+        ("deleted", ents(s.deleted) + _where_deleted(s)),
         ("unchanged", ents(s.skipped)),
         ("conflicts", ents(s.conflicts) + (" left untouched" if s.conflicts else "")),
         ("blocked", ents(s.blocked)),
         ("kept", ents(s.exists) + " (overwrite policy)"),
         ("excluded", ents(s.excluded)),
         ("objects", f"{s.objects_added} added to the target config"),
-        ("files", f"{s.files_written} written, {s.files_deleted} moved to trash, {s.files_skipped} skipped"),
-        # replaced files and stale keys went there too ("" when the deleted row says it)
-        ("trash", f"replaced files moved to {s.trash}" if s.trash and not s.deleted else ""),
+        ("files", f"{s.files_written} written, {s.files_trashed} moved to trash, "
+                  + (f"{s.files_destroyed} destroyed, " if s.files_destroyed else "") + f"{s.files_skipped} skipped"),
+        # stale zarr keys go there too ("" when the deleted row says where)
+        ("trash", plural(s.files_trashed, "file") + f" kept in {s.trash}" if s.trash and not s.deleted else ""),
         ("bytes", f"{human_bytes(s.bytes)} in {human_duration(s.duration)} ({human_bytes(rate)}/s)"),
         ("errors", str(len(s.errors))),
     ]

@@ -57,9 +57,12 @@ CREATE TABLE IF NOT EXISTS history (
     conflicts INTEGER DEFAULT 0,
     bytes INTEGER DEFAULT 0,
     errors INTEGER DEFAULT 0,
-    status TEXT NOT NULL
+    status TEXT NOT NULL,
+    note TEXT
 );
 """
+#: columns added since the first schema: (name, declaration), added to older databases on open
+ADDED_COLUMNS = {"history": [("note", "TEXT")]}
 
 
 def state_dir() -> str:
@@ -92,6 +95,8 @@ class HistoryRow:
     bytes: int
     errors: int
     status: str
+    #: what happened beyond the counts: a lock broken on the way in, pruned entities destroyed
+    note: str | None = None
 
 
 class StateDB:
@@ -104,10 +109,19 @@ class StateDB:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(SCHEMA)
+        self._add_columns()
         self._lock = threading.Lock()
         self.commit_every = max(1, commit_every)
         self._pending: list[tuple] = []
         self._pending_deletes: list[tuple] = []
+
+    def _add_columns(self) -> None:
+        for table, columns in ADDED_COLUMNS.items():
+            have = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+            for name, decl in columns:
+                if name not in have:
+                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+        self._conn.commit()
 
     def close(self) -> None:
         self.flush()
@@ -180,16 +194,18 @@ class StateDB:
             self._conn.commit()
 
     # -- history -------------------------------------------------------------------
-    def start_sync(self, pair_id: int, sync_id: str, mode: str, *, sole_writer: bool = False) -> None:
+    def start_sync(self, pair_id: int, sync_id: str, mode: str, *, sole_writer: bool = False,
+                   note: str | None = None) -> None:
         """Open a history row.  ``sole_writer``: we hold the target's write lock, so any
-        other run of this pair still marked running died (SIGKILL, power loss): say so."""
+        other run of this pair still marked running died (SIGKILL, power loss): say so.
+        ``note`` is kept even if this run dies too (``finish_sync`` writes the final one)."""
         with self._lock:
             if sole_writer:
                 self._conn.execute("UPDATE history SET status='interrupted' "
                                    "WHERE pair_id=? AND status='running' AND sync_id!=?", (pair_id, sync_id))
             self._conn.execute(
-                "INSERT OR REPLACE INTO history (pair_id, sync_id, started, mode, status) VALUES (?, ?, ?, ?, ?)",
-                (pair_id, sync_id, time.time(), mode, "running"))
+                "INSERT OR REPLACE INTO history (pair_id, sync_id, started, mode, status, note) "
+                "VALUES (?, ?, ?, ?, ?, ?)", (pair_id, sync_id, time.time(), mode, "running", note))
             self._conn.commit()
 
     def finish_sync(self, sync_id: str, summary) -> None:
@@ -197,16 +213,16 @@ class StateDB:
         with self._lock:
             self._conn.execute(
                 "UPDATE history SET ended=?, checked=?, created=?, updated=?, skipped=?, deleted=?, "
-                "conflicts=?, bytes=?, errors=?, status=? WHERE sync_id=?",
+                "conflicts=?, bytes=?, errors=?, status=?, note=? WHERE sync_id=?",
                 (time.time(), summary.checked, summary.created, summary.updated, summary.skipped,
                  summary.deleted, summary.conflicts, summary.bytes, len(summary.errors),
-                 summary.status, sync_id))
+                 summary.status, "; ".join(summary.notes) or None, sync_id))
             self._conn.commit()
 
     def history(self, source: str | None = None, target: str | None = None,
                 limit: int = 100) -> list[HistoryRow]:
         sql = ("SELECT p.source, p.target, h.sync_id, h.started, h.ended, h.mode, h.checked, h.created, "
-               "h.updated, h.skipped, h.deleted, h.conflicts, h.bytes, h.errors, h.status "
+               "h.updated, h.skipped, h.deleted, h.conflicts, h.bytes, h.errors, h.status, h.note "
                "FROM history h JOIN pairs p ON p.id = h.pair_id")
         where, params = [], []
         if source:

@@ -116,6 +116,8 @@ class Session:
         self.error_count = 0
         #: the user's conflict decisions (target path -> choice), re-applied to every new plan
         self.conflict_choices: dict[str, str] = {}
+        #: the plan whose prune the user confirmed by typing (the guard would refuse it)
+        self._prune_consent: Plan | None = None
         #: watch mode: re-plan every ``watch.interval`` s after a sync, sync what changed
         self.watch = WatchLoop(watch_interval)
         self.watching = False
@@ -250,8 +252,11 @@ class Session:
         self._publish(lambda: PlanChanged(ready=False, error=text, quiet=quiet))
 
     # -- syncing ---------------------------------------------------------------------------
-    def start_sync(self, *, break_lock: bool = False) -> bool:
-        """Run the current plan exactly as previewed (what changed since is skipped)."""
+    def start_sync(self, *, break_lock: bool = False, prune_all: bool = False) -> bool:
+        """Run the current plan exactly as previewed (what changed since is skipped).
+
+        ``prune_all``: the user typed their consent to a prune the guard refuses (this
+        plan only, also when a stale lock is broken to retry it: a re-plan asks again)."""
         if self.sync_running:
             return False
         if self.plan is None or self.planning:
@@ -264,8 +269,12 @@ class Session:
         self.sync_error = None
         self.sync_running = True
         self.sync_plan = plan = self.plan
+        if prune_all:
+            self._prune_consent = plan
+        consent = plan is self._prune_consent
         # stale locks only, this run only
-        self.app.run_worker(lambda: self.job.run(plan, verify=True, break_lock=break_lock), name="sync",
+        self.app.run_worker(lambda: self.job.run(plan, verify=True, break_lock=break_lock,
+                                                 prune_all=consent), name="sync",
                             group="sync", thread=True, exclusive=True, exit_on_error=False)
         self._publish(SyncStarted)
         return True

@@ -79,7 +79,8 @@ def test_no_prune_without_asking(pair) -> None:
 @on_targets
 def test_prune_moves_into_trash_and_restore_brings_back(pair) -> None:
     src, dst = pair
-    summary = _run(*pair, options=PlanOptions(prune=True))
+    # both target entities go: more than half, so it takes the override (see test_guards.py)
+    summary = _run(*pair, options=PlanOptions(prune=True), job_options=JobOptions(prune_all=True))
     assert summary.deleted == 2 and summary.trash == f"{TRASH}/{summary.sync_id}"
     root = _overlay(dst)
     assert not (root / EXTRA).exists()
@@ -107,7 +108,8 @@ def test_prune_only_covers_what_the_filters_cover(pair) -> None:
 @on_targets
 def test_prune_delete_destroys(pair) -> None:
     src, dst = pair
-    summary = _run(*pair, options=PlanOptions(prune=True, prune_destroy=True))
+    summary = _run(*pair, options=PlanOptions(prune=True, prune_destroy=True),
+                   job_options=JobOptions(prune_all=True))
     assert summary.deleted == 2
     assert not (_overlay(dst) / EXTRA).exists() and not (_overlay(dst) / EXTRA_MESH).exists()
     assert not (_overlay(dst) / TRASH).exists() or not any((_overlay(dst) / TRASH).rglob("*.json"))

@@ -14,8 +14,9 @@ def test_zero_counts_are_left_out_but_the_essentials_stay() -> None:
 
 def test_where_the_trash_is_is_said_once() -> None:
     trash = ".synctui-trash/s2"
-    updated = dict(summary_rows(Summary("s2", checked=1, updated=1, files_written=1, trash=trash)))
-    assert updated["trash"] == f"replaced files moved to {trash}"
+    updated = dict(summary_rows(Summary("s2", checked=1, updated=1, files_written=1, files_deleted=2,
+                                        trash=trash)))  # stale keys of an updated store
+    assert updated["trash"] == f"2 files kept in {trash}"
     pruned = dict(summary_rows(Summary("s3", checked=1, deleted=1, files_deleted=1, trash=trash)))
     assert pruned["deleted"] == f"1 entity (moved to {trash})" and "trash" not in pruned
 

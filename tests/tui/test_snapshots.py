@@ -215,7 +215,7 @@ def fixed_history(snap_demo: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         db.start_sync(pair, sid, "saved-plan")
         db.finish_sync(sid, SimpleNamespace(checked=100, created=created, updated=2 * i, skipped=90,
                                             deleted=i, conflicts=1, bytes=1_500_000 * (i + 1),
-                                            errors=[None] * errors, status=status))
+                                            errors=[None] * errors, status=status, notes=[]))
         start = base + i * 86400 + 3600 * i
         db._conn.execute("UPDATE history SET started=?, ended=? WHERE sync_id=?", (start, start + took, sid))
     db._conn.commit()

@@ -1,4 +1,5 @@
-"""Yes / no before anything that writes or stops: starting and cancelling a sync."""
+"""Yes / no before anything that writes or stops: starting and cancelling a sync; a typed
+answer before what a key press must not do alone (a prune of most of the target)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Button, Input, Static
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -47,3 +48,47 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+class TypedConfirmScreen(ModalScreen[bool]):
+    """For what cannot be taken back by a key press: the user types ``expected`` (the
+    number of entities a prune removes, say) and Enter.  Anything else keeps the dialog
+    open; escape dismisses with False."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="typed-confirm.cancel", key_display="esc",
+                        tooltip="Leave things as they are")]
+
+    def __init__(self, question: str | Text, expected: str, *, details: Text | str | None = None,
+                 yes: str = "Go ahead") -> None:
+        super().__init__()
+        self.question = question
+        self.expected = expected
+        self.details = details
+        self.yes_label = yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            q = self.question if isinstance(self.question, Text) else Text(self.question, style="bold")
+            yield Static(q, classes="dialog-title")
+            if self.details:
+                d = self.details if isinstance(self.details, Text) else Text(self.details)
+                yield Static(d, classes="dialog-body")
+            yield Static(Text(f"Type {self.expected} and Enter to {self.yes_label.lower()}; esc leaves it.",
+                              style="bold"), id="typed-confirm-hint", classes="dialog-body")
+            yield Input(placeholder=self.expected, id="typed-confirm-input")
+
+    def on_mount(self) -> None:
+        self.query_one("#typed-confirm-input", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.value.strip() == self.expected:
+            self.dismiss(True)
+            return
+        event.input.value = ""
+        self.query_one("#typed-confirm-hint", Static).update(
+            Text(f"That is not {self.expected}. Type {self.expected} and Enter, or esc to leave it.",
+                 style="bold red"))
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)

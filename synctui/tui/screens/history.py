@@ -51,9 +51,15 @@ class HistoryScreen(UsesSession, Screen[None]):
                 tooltip="Read the history again"),
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        #: row key -> the history note of that sync ("" when there is none)
+        self._notes: dict[str, str] = {}
+
     def compose(self) -> ComposeResult:
         yield Static(id="history-title", markup=False)
         yield DataTable(id="history-table", cursor_type="row", zebra_stripes=False)
+        yield Static(id="history-note", markup=False)
         yield Static(id="history-status", markup=False)
         yield Footer(compact=True)
 
@@ -92,6 +98,7 @@ class HistoryScreen(UsesSession, Screen[None]):
         table = self.query_one(DataTable)
         status = self.query_one("#history-status", Static)
         table.clear()
+        self._notes = {f"{i}:{row.sync_id}": row.note or "" for i, row in enumerate(rows or ())}
         if rows is None:
             status.update(Text("the state database is off for this job: no history", style="dim"))
             return
@@ -100,6 +107,13 @@ class HistoryScreen(UsesSession, Screen[None]):
         legend = "" if self.app.size.width >= WIDE else " · new/upd/del = created/updated/deleted"
         status.update(Text(f"{len(rows)} past sync(s), newest first{legend}" if rows
                            else "no syncs of this pair yet", style="dim"))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """What the counts do not say (a lock broken on the way in, entities destroyed)."""
+        note = self._notes.get(str(event.row_key.value), "")
+        widget = self.query_one("#history-note", Static)
+        widget.update(Text(note, style="yellow"))
+        widget.display = bool(note)
 
     def action_back(self) -> None:
         self.dismiss()

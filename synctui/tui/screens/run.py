@@ -15,6 +15,7 @@ from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Log, ProgressBar, Static
 
+from synctui.errors import PruneRefused
 from synctui.format import human_bytes, human_duration, plural
 from synctui.sync.engine import Summary
 from synctui.sync.events import Progress
@@ -69,14 +70,27 @@ def request_sync(node: DOMNode) -> None:
     if plan.is_noop:
         app.notify("Nothing to do: the target is up to date for these rules.")
         return
-    from synctui.tui.screens.confirm import ConfirmScreen
+    from synctui.tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
+
+    refused = session.job.prune_guard.refusal(plan)
+    question, details = sync_question(plan)
 
     def answer(ok: bool | None) -> None:
-        if ok and session.start_sync():
+        if ok and session.start_sync(prune_all=refused is not None):
             app.push_screen(RunScreen())
 
-    question, details = sync_question(plan)
-    app.push_screen(ConfirmScreen(question, details=details, yes="Sync", no="Not now"), answer)
+    if refused is None:
+        app.push_screen(ConfirmScreen(question, details=details, yes="Sync", no="Not now"), answer)
+        return
+    # the CLI's --prune-all, typed: a key press alone never empties a target
+    warning = Text(f"This prune removes {plural(refused.pruned, 'entity', 'entities')} of the target's "
+                   f"{refused.target_entities}", style="bold red")
+    warning.append(": the source listing has no entities (unmounted or emptied?)."
+                   if refused.why == PruneRefused.EMPTY_SOURCE else ", more than half.")
+    warning.append("\n")
+    warning.append_text(details)
+    app.push_screen(TypedConfirmScreen(question, str(refused.pruned), details=warning, yes="prune them"),
+                    answer)
 
 
 def summary_text(summary: Summary) -> Text:
@@ -87,7 +101,8 @@ def summary_text(summary: Summary) -> Text:
     out.append(summary.status.upper(), style=status_style)
     for i, (label, value) in enumerate(summary_rows(summary)):
         out.append("  " if i == 0 else " · ", style="dim")
-        style = "bold red" if label == "errors" and summary.errors else \
+        style = "bold red" if (label == "errors" and summary.errors) or \
+            (label == "deleted" and summary.destroyed) else \
             "yellow" if label in ("changed", "conflicts") else ""
         out.append(f"{label} ", style="dim")
         out.append(value, style=style)
