@@ -115,11 +115,9 @@ def _configs(args: argparse.Namespace, source: str, target: str, tls=None):
     from synctui.project.config import load_config
 
     tls = _tls(args) if tls is None else tls
-    src, dst = load_config(source), load_config(target)
-    if tls:
-        src, dst = tls.apply(src), tls.apply(dst)
-        for warning in tls.warnings((src, dst)):
-            print(f"synctui: warning: {warning}", file=sys.stderr)
+    src, dst = tls.apply(load_config(source)), tls.apply(load_config(target))
+    for warning in tls.warnings((src, dst)):  # certificate checks off, by flag or by fs_args
+        print(f"synctui: warning: {warning}", file=sys.stderr)
     return src, dst
 
 
@@ -319,13 +317,10 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 
 def _open_app(source: str, target: str, rules: str | None, *, tls=None) -> int:
-    from synctui.project.config import load_config
+    from synctui.storage.tls import TLSOptions
 
-    if tls:
-        _configs(argparse.Namespace(), source, target, tls)  # the same checks, and warnings on stderr
-    else:
-        load_config(source)  # bad configs fail here, before any screen opens
-        load_config(target)
+    # bad configs fail here, before any screen opens; warnings go to stderr
+    _configs(argparse.Namespace(), source, target, tls or TLSOptions())
     if not sys.stdout.isatty():
         raise SyncTuiError("the app needs a terminal; use `synctui plan` / `synctui sync` in scripts")
     from synctui.tui.app import run_app

@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from synctui.errors import ConfigError, LocationError, SyncTuiError
+from synctui.errors import ConfigError, LocationError, OptionError, SyncTuiError
 from synctui.project.names import name_problem
 from synctui.storage.url import Location, parse_location
 
@@ -186,6 +186,8 @@ def _location(data: dict[str, Any], which: str, base_dir: str | None, fail) -> L
         raise fail(f"{which}_fs_args", "must be an object")
     try:
         return parse_location(data[key], args, base_dir=base_dir, what=key)
+    except OptionError as exc:
+        raise fail(f"{which}_fs_args.{exc.key}", exc.problem) from None
     except LocationError as exc:
         raise fail(key, str(exc).removeprefix(f"{key} ")) from None
 

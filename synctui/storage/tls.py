@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from synctui.errors import SyncTuiError
+from synctui.storage.options import flag, parse_verify
 from synctui.storage.url import Location
 
 if TYPE_CHECKING:
@@ -22,6 +23,30 @@ if TYPE_CHECKING:
 
 def is_https_webdav(location: Location) -> bool:
     return location.protocol == "webdav" and (location.base_url or "").lower().startswith("https://")
+
+
+def fs_tls(fs_args: Mapping[str, Any]) -> tuple[bool, str | None]:
+    """(certificate checks off, CA bundle) as a root's fs_args say: ``insecure``,
+    ``ca_bundle``, or requests' ``verify`` (false, or a CA bundle path)."""
+    insecure = flag(fs_args, "insecure", False)
+    ca_bundle = fs_args.get("ca_bundle") or None
+    verify = parse_verify(fs_args["verify"], "verify") if fs_args.get("verify") is not None else True
+    if verify is False:
+        insecure = True
+    elif isinstance(verify, str) and not ca_bundle:
+        ca_bundle = verify
+    return insecure, ca_bundle
+
+
+def tls_off_roots(configs: Iterable[ProjectConfig]) -> list[str]:
+    """The https WebDAV roots (as displayed) that will be used without certificate checks."""
+    roots: list[str] = []
+    for cfg in configs:
+        for loc in (cfg.overlay, cfg.static):
+            if (loc is not None and is_https_webdav(loc) and fs_tls(loc.fs_args or {})[0]
+                    and loc.display not in roots):
+                roots.append(loc.display)
+    return roots
 
 
 @dataclass(frozen=True)
@@ -78,18 +103,19 @@ class TLSOptions:
         return dataclasses.replace(config, overlay=self.apply_location(config.overlay), static=static)
 
     def warnings(self, configs: Iterable[ProjectConfig]) -> list[str]:
-        """One-line warnings for the user: certificate checks off, or flags with nothing to apply to."""
-        if not self:
+        """One-line warnings for the user about ``configs`` (with these options applied):
+        certificate checks off, by this flag or by a config's fs_args, or flags with
+        nothing to apply to."""
+        configs = list(configs)
+        https = [loc for cfg in configs for loc in (cfg.overlay, cfg.static)
+                 if loc is not None and is_https_webdav(loc)]
+        if self and not https:
+            name = "--insecure" if self.insecure else "--ca-bundle"
+            return [f"{name}: neither project has an https WebDAV root; ignored"]
+        off = tls_off_roots(configs)
+        if not off:
             return []
-        roots: list[str] = []
-        for cfg in configs:
-            for loc in (cfg.overlay, cfg.static):
-                if loc is not None and is_https_webdav(loc) and loc.display not in roots:
-                    roots.append(loc.display)
-        flag = "--insecure" if self.insecure else "--ca-bundle"
-        if not roots:
-            return [f"{flag}: neither project has an https WebDAV root; ignored"]
-        if self.insecure:
-            return [f"--insecure: TLS certificate checks are OFF for {', '.join(roots)}: anyone on the "
-                    "network path can read and change this sync"]
-        return []
+        why = "--insecure: " if self.insecure else ""
+        where = "" if self.insecure else " (insecure/verify in the config's fs_args)"
+        return [f"{why}TLS certificate checks are OFF for {', '.join(off)}{where}: anyone on the "
+                "network path can read and change this sync"]

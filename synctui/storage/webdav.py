@@ -52,6 +52,8 @@ from synctui.storage.base import (
     clean_relpath,
     size_mismatch,
 )
+from synctui.storage.options import flag, parse_bool
+from synctui.storage.tls import fs_tls
 from synctui.storage.url import Location
 from synctui.storage.webdav_auth import (
     AuthPrompt,
@@ -226,12 +228,9 @@ class WebDAVStore:
         self.backoff = 0.2
 
         verify: ssl.SSLContext | bool = True
-        insecure = bool(insecure if insecure is not None else fs.get("insecure", False))
-        ca_bundle = ca_bundle or fs.get("ca_bundle")
-        if fs.get("verify") is False:
-            insecure = True
-        elif isinstance(fs.get("verify"), str) and not ca_bundle:
-            ca_bundle = fs["verify"]
+        fs_insecure, fs_bundle = fs_tls(fs)
+        insecure = parse_bool(insecure, "insecure") if insecure is not None else fs_insecure
+        ca_bundle = ca_bundle or fs_bundle
         if base.scheme == "https":
             if insecure:
                 verify = False
@@ -264,7 +263,7 @@ class WebDAVStore:
         self._set_auth(creds)
         if probe:
             if probe_writes is None:
-                probe_writes = bool(fs.get("probe_writes", True))
+                probe_writes = flag(fs, "probe_writes", True)
             try:
                 self._connect(probe_writes=probe_writes)
             except BaseException:

@@ -145,9 +145,8 @@ class SyncTuiApp(App[int]):
 
         # host-key, password and WebDAV login questions from worker threads become modals
         self._prompts = install(self)
-        if self.tls.insecure:
-            for warning in self.tls.warnings((self.job.source_config, self.job.target_config)):
-                self.notify(warning, severity="warning", title="TLS", timeout=10)
+        for warning in self.tls.warnings((self.job.source_config, self.job.target_config)):
+            self.notify(warning, severity="warning", title="TLS", timeout=10)
         self.replan(rescan=True)
 
     def on_unmount(self) -> None:

@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
 
+from synctui.storage.tls import tls_off_roots
 from synctui.storage.url import Location
 
 _CONNECTION = {"scanning": ("scanning…", "yellow"), "local": ("local", "green"),
@@ -48,6 +49,9 @@ def side_text(side_name: str, state: object) -> Text:
     out.append("  ")
     out.append("● ", style=style)
     out.append(word, style=style)
+    if tls_off_roots([cfg]):  # --insecure, or insecure/verify in the config's fs_args
+        out.append("  ")
+        out.append("! TLS checks OFF", style="bold red")
     out.append("\n")
     out.append_text(state.lock.text())  # type: ignore[attr-defined]
     out.append("  ")
