@@ -46,7 +46,7 @@ from typing import Any, BinaryIO, TypeVar
 
 from synctui.errors import StoreError
 from synctui.storage import ssh_tar
-from synctui.storage.base import TEMP_PREFIX, FileInfo, clean_relpath, iter_chunks
+from synctui.storage.base import FileInfo, clean_relpath, iter_chunks, temp_name
 from synctui.storage.options import SSH_LISTING_MODES, flag, parse_bool
 from synctui.storage.ssh_connect import Connector, Prompter, settings_for_location
 from synctui.storage.ssh_pool import (
@@ -194,7 +194,7 @@ class SFTPStore:
     def _tmp_for(self, full: str) -> str:
         """A temp name next to ``full``: unique per store (counter) and per process (tag)."""
         directory, name = posixpath.split(full)
-        return f"{directory}/{TEMP_PREFIX}{name}.{self._tmp_tag}{next(self._tmp_seq):x}"
+        return f"{directory}/{temp_name(name, f'{self._tmp_tag}{next(self._tmp_seq):x}')}"
 
     # -- connection handling ---------------------------------------------------------
     @contextmanager
@@ -1050,8 +1050,8 @@ class SFTPStore:
         members = []
         for i, (rel, data, mtime) in group:
             parent, name = posixpath.split(rel)
-            tmp = f"{parent}/{TEMP_PREFIX}{name}" if parent else f"{TEMP_PREFIX}{name}"
-            members.append((i, rel, f"{tmp}.{self._tmp_tag}{next(self._tmp_seq):x}", data,
+            tmp = temp_name(name, f"{self._tmp_tag}{next(self._tmp_seq):x}")
+            members.append((i, rel, f"{parent}/{tmp}" if parent else tmp, data,
                             mtime // 1_000_000_000 if mtime is not None else now))
         published: set[int] = set()
         try:

@@ -51,6 +51,7 @@ from synctui.storage.base import (
     FileInfo,
     clean_relpath,
     size_mismatch,
+    temp_name,
 )
 from synctui.storage.options import flag, parse_bool
 from synctui.storage.tls import fs_tls
@@ -849,7 +850,7 @@ class WebDAVStore:
         parent, name = posixpath.split(rel)
         # a server that hides dotfiles would hide a temp a killed sync left: make it visible
         prefix = VISIBLE_TEMP_PREFIX if self.capabilities.lists_dotfiles is False else TEMP_PREFIX
-        tmp = f"{prefix}{name}.{uuid.uuid4().hex[:12]}"
+        tmp = temp_name(name, uuid.uuid4().hex[:12], prefix)
         return posixpath.join(parent, tmp) if parent else tmp
 
     def _delete(self, url: str, rel: str) -> int:
