@@ -8,6 +8,7 @@ import os
 import sys
 
 from synctui.errors import EXIT_OK, RulesError, SyncTuiError
+from synctui.storage.options import parse_timeout_seconds, parse_window_seconds
 from synctui.sync.rules import DIMENSIONS, RuleSet, parse_copick_list, parse_copick_mapping
 
 _DIM_ALIASES = {d: d for d in DIMENSIONS} | {v.replace(" ", "_"): d for d, v in DIMENSIONS.items()} | {
@@ -63,24 +64,23 @@ def parse_since(text: str | None) -> int | None:
     import re
     import time
 
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
+    m = re.fullmatch(r"\s*(\d{1,12}(?:\.\d{1,9})?)\s*([smhdw])\s*", text)
     if m:
         seconds = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
         return int((time.time() - seconds) * 1e9)
     try:
-        when = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise SyncTuiError(f"--since {text!r}: not a date (use 2026-11-01, 2026-11-01T12:00 or an age like 2h, 3d)") from None
-    return int(when.timestamp() * 1e9)
+        return int(dt.datetime.fromisoformat(text.strip()).timestamp() * 1e9)
+    except (ValueError, OverflowError, OSError):  # not a date, or one the clock cannot hold
+        raise SyncTuiError(f"--since {text[:40]!r}: not a date (use 2026-11-01, 2026-11-01T12:00 or an age "
+                           "like 2h, 3d)") from None
 
 
 def _options(args: argparse.Namespace):
     from synctui.sync.plan import PlanOptions
 
-    if args.modify_window < 0:
-        raise SyncTuiError("--modify-window must not be negative")
+    window = parse_window_seconds(args.modify_window, "--modify-window")
     return PlanOptions(overwrite_conflicts=args.overwrite_conflicts, checksum=args.checksum,
-                       mtime_tolerance_ns=int(args.modify_window * 1e9), prune=bool(args.prune),
+                       mtime_tolerance_ns=int(window * 1e9), prune=bool(args.prune),
                        prune_destroy=args.prune == "delete", since_ns=parse_since(args.since))
 
 
@@ -93,8 +93,8 @@ def _job_options(args: argparse.Namespace):
     commit_every = getattr(args, "commit_every", 500)
     if commit_every < 1:
         raise SyncTuiError("--commit-every must be at least 1")
-    if getattr(args, "watch", None) is not None and args.watch <= 0:
-        raise SyncTuiError("--watch needs a positive number of seconds")
+    if getattr(args, "watch", None) is not None:
+        parse_timeout_seconds(args.watch, "--watch")  # a positive, finite number of seconds
     return JobOptions(max_workers=workers, fsync=not getattr(args, "no_fsync", False),
                       force_full=args.force_full, break_lock=getattr(args, "break_lock", False),
                       commit_every=1 if getattr(args, "watch", None) else commit_every,

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
+import re
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
 from synctui.errors import ConfigError, LocationError, OptionError, SyncTuiError
+from synctui.format import human_bytes
 from synctui.project.names import name_problem
+from synctui.storage.options import describe
 from synctui.storage.url import Location, parse_location
 
 _OBJECT_KEYS = ("name", "is_particle", "label", "color", "emdb_id", "pdb_id", "identifier",
@@ -86,6 +91,15 @@ class ProjectConfig:
         save_config_dict(target, data if data is not None else self.raw)
 
 
+#: config and rules files larger than this are refused unread (a copick config is a few KiB)
+MAX_INPUT_BYTES = 64 << 20
+#: the largest label: a multilabel segmentation holds it in an unsigned 64-bit voxel at most
+MAX_LABEL = (1 << 64) - 1
+#: JSON nested deeper than this is refused: copick configs are a few levels deep, and a
+#: deeper value would overflow the recursion of copying and saving it
+MAX_DEPTH = 100
+
+
 def save_config_dict(path: str, data: dict[str, Any]) -> None:
     """Write JSON atomically next to ``path`` (temp, fsync, rename)."""
     directory = os.path.dirname(os.path.abspath(path)) or "."
@@ -103,19 +117,87 @@ def save_config_dict(path: str, data: dict[str, Any]) -> None:
         raise
 
 
-def read_json_file(path: str, error: type[SyncTuiError], what: str) -> Any:
-    """Parse a JSON file the user named, or raise ``error`` with a one-line reason."""
+def read_json_file(path: str, error: type[SyncTuiError], what: str, *,
+                   max_bytes: int = MAX_INPUT_BYTES) -> Any:
+    """Parse a JSON file the user named, or raise ``error`` with a one-line reason.
+
+    Anything but a regular file (a device such as /dev/zero, a FIFO, a folder) and files
+    over ``max_bytes`` are refused before a byte is read, as is JSON nested deeper than
+    MAX_DEPTH or holding a number too long to convert."""
+    text = _read_text(path, error, what, max_bytes)
     try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except FileNotFoundError:
-        raise error(f"{path}: {what} not found") from None
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise error(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    except UnicodeDecodeError:
-        raise error(f"{path}: {what} is not UTF-8 text") from None
+    except RecursionError:
+        raise error(f"{path}: nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError:  # an integer of more digits than Python converts (4300)
+        raise error(f"{path}: {_huge_number(text)}") from None
+    deep = _too_deep(data)
+    if deep is not None:
+        raise error(f"{path}: {deep}nested deeper than {MAX_DEPTH} levels")
+    return data
+
+
+def _read_text(path: str, error: type[SyncTuiError], what: str, max_bytes: int) -> str:
+    try:  # O_NONBLOCK: opening a FIFO must not wait for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise error(f"{path}: {what} not found") from None
     except OSError as exc:
         raise error(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise error(f"{path}: is a folder, not a {what}")
+        if not stat.S_ISREG(st.st_mode):
+            raise error(f"{path}: not a regular file (a device, FIFO or socket), so not a {what}")
+        if st.st_size > max_bytes:
+            raise error(f"{path}: {human_bytes(st.st_size)} is too large for a {what} "
+                        f"(at most {human_bytes(max_bytes)})")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= max_bytes and (chunk := os.read(fd, min(1 << 20, max_bytes + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > max_bytes:
+            raise error(f"{path}: grew past {human_bytes(max_bytes)} while read: too large for a {what}")
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+    try:
+        return b"".join(chunks).decode("utf-8")
+    except UnicodeDecodeError:
+        raise error(f"{path}: {what} is not UTF-8 text") from None
+
+
+def _huge_number(text: str) -> str:
+    """Where the over-long number is, and under which key, for the message."""
+    m = _LONG_NUMBER.search(text)
+    if m is None:
+        return "a number too long to read"
+    key = f"{m.group('key')}: " if m.group("key") else ""
+    line = text.count("\n", 0, m.start("num")) + 1
+    return f"{key}a number of {len(m.group('num').lstrip('-'))} digits (line {line}) is too long to read"
+
+
+_LONG_NUMBER = re.compile(r'(?:"(?P<key>(?:[^"\\]|\\.){1,80})"\s*:\s*)?(?P<num>-?\d{4000,})')
+
+
+def _too_deep(data: Any, limit: int = MAX_DEPTH) -> str | None:
+    """``"key: "`` (or ``""``) when ``data`` nests deeper than ``limit`` below that top-level key."""
+    stack: list[tuple[Any, int, str]] = [(data, 0, "")]
+    while stack:
+        value, depth, top = stack.pop()
+        if depth > limit:
+            return top
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1, top or f"{str(k)[:80]}: ") for k, v in value.items()
+                         if isinstance(v, (dict, list)))
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1, top) for v in value if isinstance(v, (dict, list)))
+    return None
 
 
 def write_json_file(path: str, data: Any, error: type[SyncTuiError], what: str) -> None:
@@ -129,24 +211,12 @@ def write_json_file(path: str, data: Any, error: type[SyncTuiError], what: str) 
 def load_config(source: str | os.PathLike[str] | dict[str, Any]) -> ProjectConfig:
     """Load and validate a config file (or dict), raising one-line ConfigErrors."""
     if isinstance(source, dict):
+        deep = _too_deep(source)
+        if deep is not None:
+            raise ConfigError(f"config: {deep}nested deeper than {MAX_DEPTH} levels")
         return parse_config(copy.deepcopy(source), None)
     path = os.fspath(source)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder, not a config file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: config is not UTF-8 text") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    return parse_config(data, path)
+    return parse_config(read_json_file(path, ConfigError, "config file"), path)
 
 
 def parse_config(data: Any, path: str | None) -> ProjectConfig:
@@ -159,7 +229,7 @@ def parse_config(data: Any, path: str | None) -> ProjectConfig:
         raise ConfigError(f"{where}: the config must be a JSON object, got {type(data).__name__}")
     ctype = data.get("config_type", "filesystem")
     if ctype not in (None, "filesystem"):
-        raise fail("config_type", f"{ctype!r} is not supported (only 'filesystem' configs)")
+        raise fail("config_type", f"{describe(ctype)} is not supported (only 'filesystem' configs)")
     for key in ("name", "description", "version", "user_id", "session_id"):
         if data.get(key) is not None and not isinstance(data[key], str):
             raise fail(key, f"must be a string, got {type(data[key]).__name__}")
@@ -217,9 +287,11 @@ def _parse_objects(items: Any, fail) -> list[PickableObject]:
         if label is None:
             label = 1
         if isinstance(label, bool) or not isinstance(label, int):
-            raise fail(f"{key}.label ({name})", f"must be an integer, got {label!r}")
+            raise fail(f"{key}.label ({name})", f"must be an integer, got {describe(label)}")
         if label <= 0:
-            raise fail(f"{key}.label ({name})", f"{label} is invalid (0 is background; labels start at 1)")
+            raise fail(f"{key}.label ({name})", f"{describe(label)} is invalid (0 is background; labels start at 1)")
+        if label > MAX_LABEL:  # a multilabel segmentation stores it in an unsigned voxel
+            raise fail(f"{key}.label ({name})", f"{describe(label)} is too large (at most {MAX_LABEL})")
         color = item.get("color")
         if color is not None:
             if (not isinstance(color, (list, tuple)) or len(color) != 4
@@ -230,6 +302,11 @@ def _parse_objects(items: Any, fail) -> list[PickableObject]:
             v = item.get(num)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
                 raise fail(f"{key}.{num} ({name})", "must be a number")
+            if v is not None and not math.isfinite(v):
+                raise fail(f"{key}.{num} ({name})", f"must be a finite number, not {v}")
+        for text in ("emdb_id", "pdb_id", "identifier", "go_id"):
+            if item.get(text) is not None and not isinstance(item[text], str):
+                raise fail(f"{key}.{text} ({name})", f"must be a string, got {describe(item[text])}")
         metadata = item.get("metadata") or {}
         if not isinstance(metadata, dict):
             raise fail(f"{key}.metadata ({name})", "must be an object")

@@ -86,11 +86,12 @@ def parse_timeout_seconds(value: Any, key: str) -> float:
     return seconds
 
 
-def parse_window_seconds(value: Any, key: str) -> float:
-    """A tolerance such as ``--modify-window``: a finite number of seconds, zero or more."""
+def parse_window_seconds(value: Any, key: str, maximum: float = 1e9) -> float:
+    """A tolerance such as ``--modify-window``: a finite number of seconds, zero or more
+    (at most ``maximum``: 30 years is wide enough, and its nanoseconds still fit an int64)."""
     seconds = _number(value, key, "a number of seconds")
-    if seconds < 0:
-        raise OptionError(key, f"{describe(value)} is negative (give 0 or more seconds)")
+    if not 0 <= seconds <= maximum:
+        raise OptionError(key, f"{describe(value)} is not from 0 to {maximum:g} seconds")
     return seconds
 
 

@@ -27,6 +27,8 @@ from synctui.sync.transform import needs_transform, transform_annotation
 log = logging.getLogger("synctui.plan")
 
 PLAN_VERSION = 1
+#: saved plans larger than this are refused unread (one of a million files is about 400 MB)
+MAX_PLAN_BYTES = 512 << 20
 
 
 class Act(enum.StrEnum):
@@ -224,7 +226,7 @@ class Plan:
     def load(cls, path: str) -> Plan:
         from synctui.project.config import read_json_file
 
-        return cls.from_dict(read_json_file(path, PlanError, "plan file"), path)
+        return cls.from_dict(read_json_file(path, PlanError, "plan file", max_bytes=MAX_PLAN_BYTES), path)
 
 
 def _ref_to_dict(ref: EntityRef | None) -> dict[str, Any] | None:
