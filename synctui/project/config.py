@@ -13,15 +13,16 @@ import math
 import os
 import re
 import stat
-import tempfile
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from synctui.errors import ConfigError, LocationError, OptionError, SyncTuiError
 from synctui.format import human_bytes
 from synctui.project.names import name_problem
-from synctui.storage.options import describe
-from synctui.storage.url import Location, parse_location
+from synctui.storage.base import temp_name
+from synctui.storage.options import SECRET_KEYS, describe
+from synctui.storage.url import Location, parse_location, redact_url
 
 _OBJECT_KEYS = ("name", "is_particle", "label", "color", "emdb_id", "pdb_id", "identifier",
                 "map_threshold", "radius", "metadata")
@@ -88,7 +89,8 @@ class ProjectConfig:
         target = path or self.path
         if not target:
             raise ConfigError("this config came from a dict and has no file to save to")
-        save_config_dict(target, data if data is not None else self.raw)
+        data = data if data is not None else self.raw
+        save_config_dict(target, data, private=holds_secret(data))
 
 
 #: config and rules files larger than this are refused unread (a copick config is a few KiB)
@@ -100,21 +102,63 @@ MAX_LABEL = (1 << 64) - 1
 MAX_DEPTH = 100
 
 
-def save_config_dict(path: str, data: dict[str, Any]) -> None:
-    """Write JSON atomically next to ``path`` (temp, fsync, rename)."""
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".synctui-tmp-", suffix=".json", dir=directory)
+def save_config_dict(path: str, data: dict[str, Any], *, private: bool = False) -> None:
+    """Write JSON atomically next to ``path`` (temp, fsync, rename; through a symlink).
+
+    A file that exists keeps its mode, and its owner and group where we may set them.
+    A new file gets the mode the umask gives, or 0600 when ``private`` (it holds a secret)."""
+    target = os.path.realpath(path)
+    try:
+        before: os.stat_result | None = os.stat(target)
+    except FileNotFoundError:
+        before = None
+    tmp = os.path.join(os.path.dirname(target), temp_name(os.path.basename(target), uuid.uuid4().hex[:12]))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                 0o600 if private and before is None else 0o666)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            if before is not None:
+                _keep_owner_and_mode(fh.fileno(), before)
             json.dump(data, fh, indent=4)
             fh.write("\n")
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _keep_owner_and_mode(fd: int, before: os.stat_result) -> None:
+    now = os.fstat(fd)
+    if (now.st_uid, now.st_gid) != (before.st_uid, before.st_gid):
+        try:
+            os.fchown(fd, before.st_uid, before.st_gid)
+        except PermissionError:  # not root: the group, if we are in it
+            try:
+                os.fchown(fd, -1, before.st_gid)
+            except PermissionError:
+                pass
+    os.fchmod(fd, stat.S_IMODE(before.st_mode))  # after chown, which may clear set-id bits
+
+
+def holds_secret(data: Any) -> bool:
+    """Whether a config holds a secret: a password, passphrase, token or auth in its fs_args,
+    or a password in a root URL or base_url.  Such a config is written 0600 when new;
+    rules and plan files hold names, globs and sizes, never a secret."""
+    if not isinstance(data, dict):
+        return False
+    for which in ("overlay", "static"):
+        args = data.get(f"{which}_fs_args")
+        urls = [data.get(f"{which}_root")]
+        if isinstance(args, dict):
+            if any(args.get(key) for key in SECRET_KEYS):
+                return True
+            urls.append(args.get("base_url"))
+        if any(isinstance(url, str) and redact_url(url) != url for url in urls):
+            return True
+    return False
 
 
 def read_json_file(path: str, error: type[SyncTuiError], what: str, *,
