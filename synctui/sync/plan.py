@@ -84,6 +84,9 @@ class EntityPlan:
     transform: bool = False
     #: a resolved conflict: keep the target's version beside the new one (``.conflict``)
     keep_both: bool = False
+    #: blocked by a fault of the entity itself (a source file that cannot be read or
+    #: rewritten), not by a rule: the sync reports it as a failed item
+    failed: bool = False
 
     @property
     def run(self) -> str | None:
@@ -248,6 +251,7 @@ def _entity_to_dict(e: EntityPlan) -> dict[str, Any]:
         "action": e.action.value, "kind": e.kind.value, "source": _ref_to_dict(e.source),
         "target": _ref_to_dict(e.target), "reason": e.reason, "source_root": e.source_root,
         "n_files": e.n_files, "bytes": e.bytes, "transform": e.transform, "keep_both": e.keep_both,
+        "failed": e.failed,
         "files": [[fa.action.value, fa.target_path, fa.source_path, fa.size, fa.reason,
                    fa.src_size, fa.src_mtime_ns, fa.dst_size, fa.dst_mtime_ns, fa.dst_etag]
                   for fa in e.files],
@@ -260,7 +264,7 @@ def _entity_from_dict(d: dict[str, Any]) -> EntityPlan:
                       target=_ref_from_dict(d["target"]),  # type: ignore[arg-type]
                       reason=d["reason"], source_root=d["source_root"], files=files,
                       n_files=d["n_files"], bytes=d["bytes"], transform=d["transform"],
-                      keep_both=d.get("keep_both", False))
+                      keep_both=d.get("keep_both", False), failed=d.get("failed", False))
 
 
 # ---------------------------------------------------------------------------
@@ -461,7 +465,7 @@ class _Planner:
             raw = self.source.store_for(sent).read_bytes(spath)
             new = transform_annotation(raw, sent.ref, ep.target, spath)
         except Exception as exc:  # noqa: BLE001 - a bad file blocks itself, not the plan
-            ep.action, ep.reason = Act.BLOCKED, f"cannot rewrite names: {exc}"
+            ep.action, ep.reason, ep.failed = Act.BLOCKED, f"cannot rewrite names: {exc}", True
             return ep
         if tent is None:
             ep.action, ep.reason, ep.bytes = Act.CREATE, "not in target (names rewritten)", len(new)
