@@ -78,11 +78,16 @@ def _number(value: Any, key: str, what: str) -> float:
     return number
 
 
+#: the longest timeout: a week is as good as none, and sockets refuse far longer ones
+MAX_TIMEOUT = 7 * 86400.0
+
+
 def parse_timeout_seconds(value: Any, key: str) -> float:
-    """A timeout: a positive, finite number of seconds (``30``, ``2.5`` or ``"30"``)."""
+    """A timeout: a positive, finite number of seconds (``30``, ``2.5`` or ``"30"``), at
+    most MAX_TIMEOUT."""
     seconds = _number(value, key, "a number of seconds")
-    if seconds <= 0:
-        raise OptionError(key, f"{describe(value)} is not a positive number of seconds")
+    if not 0 < seconds <= MAX_TIMEOUT:
+        raise OptionError(key, f"{describe(value)} is not a number of seconds from 0 to {MAX_TIMEOUT:.0f}")
     return seconds
 
 

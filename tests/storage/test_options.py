@@ -51,7 +51,7 @@ def test_timeouts_are_positive_finite_seconds(value: object, expected: float) ->
 
 
 @pytest.mark.parametrize("value", ["abc", "", 0, -1, "nan", "inf", math.inf, math.nan, True, None, [5],
-                                   10 ** 400, "1e999"])
+                                   10 ** 400, "1e999", 9_223_372_037, 7 * 86400 + 1])
 def test_bad_timeouts_are_errors(value: object) -> None:
     with pytest.raises(OptionError) as info:
         parse_timeout_seconds(value, "timeout")
