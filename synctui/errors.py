@@ -34,6 +34,18 @@ class ConfigError(SyncTuiError):
     """A project config that cannot be loaded or is not valid copick."""
 
 
+class OptionError(ConfigError):
+    """A typed setting (an fs_arg, an environment variable) holding a value of the wrong kind.
+
+    ``key`` names the setting and ``problem`` says what is wrong with it, so the config
+    loader can name its file and the fs_args it sits in without reading this message."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
 class NameError_(SyncTuiError):
     """A name copick would reject (object, user, session, run ...)."""
 

@@ -8,6 +8,7 @@ import os
 import sys
 
 from synctui.errors import EXIT_OK, RulesError, SyncTuiError
+from synctui.storage.options import parse_timeout_seconds, parse_window_seconds
 from synctui.sync.rules import DIMENSIONS, RuleSet, parse_copick_list, parse_copick_mapping
 
 _DIM_ALIASES = {d: d for d in DIMENSIONS} | {v.replace(" ", "_"): d for d, v in DIMENSIONS.items()} | {
@@ -63,24 +64,23 @@ def parse_since(text: str | None) -> int | None:
     import re
     import time
 
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
+    m = re.fullmatch(r"\s*(\d{1,12}(?:\.\d{1,9})?)\s*([smhdw])\s*", text)
     if m:
         seconds = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
         return int((time.time() - seconds) * 1e9)
     try:
-        when = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise SyncTuiError(f"--since {text!r}: not a date (use 2026-11-01, 2026-11-01T12:00 or an age like 2h, 3d)") from None
-    return int(when.timestamp() * 1e9)
+        return int(dt.datetime.fromisoformat(text.strip()).timestamp() * 1e9)
+    except (ValueError, OverflowError, OSError):  # not a date, or one the clock cannot hold
+        raise SyncTuiError(f"--since {text[:40]!r}: not a date (use 2026-11-01, 2026-11-01T12:00 or an age "
+                           "like 2h, 3d)") from None
 
 
 def _options(args: argparse.Namespace):
     from synctui.sync.plan import PlanOptions
 
-    if args.modify_window < 0:
-        raise SyncTuiError("--modify-window must not be negative")
+    window = parse_window_seconds(args.modify_window, "--modify-window")
     return PlanOptions(overwrite_conflicts=args.overwrite_conflicts, checksum=args.checksum,
-                       mtime_tolerance_ns=int(args.modify_window * 1e9), prune=bool(args.prune),
+                       mtime_tolerance_ns=int(window * 1e9), prune=bool(args.prune),
                        prune_destroy=args.prune == "delete", since_ns=parse_since(args.since))
 
 
@@ -93,8 +93,8 @@ def _job_options(args: argparse.Namespace):
     commit_every = getattr(args, "commit_every", 500)
     if commit_every < 1:
         raise SyncTuiError("--commit-every must be at least 1")
-    if getattr(args, "watch", None) is not None and args.watch <= 0:
-        raise SyncTuiError("--watch needs a positive number of seconds")
+    if getattr(args, "watch", None) is not None:
+        parse_timeout_seconds(args.watch, "--watch")  # a positive, finite number of seconds
     if args.max_delete is not None and args.max_delete < 0:
         raise SyncTuiError("--max-delete must not be negative")
     if args.prune_all and not (args.prune or getattr(args, "plan", None)):  # a saved plan says
@@ -120,11 +120,9 @@ def _configs(args: argparse.Namespace, source: str, target: str, tls=None):
     from synctui.project.tls import apply_tls, tls_warnings
 
     tls = _tls(args) if tls is None else tls
-    src, dst = load_config(source), load_config(target)
-    if tls:
-        src, dst = apply_tls(tls, src), apply_tls(tls, dst)
-        for warning in tls_warnings(tls, (src, dst)):
-            print(f"synctui: warning: {warning}", file=sys.stderr)
+    src, dst = apply_tls(tls, load_config(source)), apply_tls(tls, load_config(target))
+    for warning in tls_warnings(tls, (src, dst)):  # certificate checks off, by flag or by fs_args
+        print(f"synctui: warning: {warning}", file=sys.stderr)
     return src, dst
 
 
@@ -322,13 +320,10 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 
 def _open_app(source: str, target: str, rules: str | None, *, tls=None) -> int:
-    from synctui.project.config import load_config
+    from synctui.storage.tls import TLSOptions
 
-    if tls:
-        _configs(argparse.Namespace(), source, target, tls)  # the same checks, and warnings on stderr
-    else:
-        load_config(source)  # bad configs fail here, before any screen opens
-        load_config(target)
+    # bad configs fail here, before any screen opens; warnings go to stderr
+    _configs(argparse.Namespace(), source, target, tls or TLSOptions())
     if not sys.stdout.isatty():
         raise SyncTuiError("the app needs a terminal; use `synctui plan` / `synctui sync` in scripts")
     from synctui.tui.app import run_app

@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
-import tempfile
+import re
+import stat
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from synctui.errors import ConfigError, LocationError, SyncTuiError
+from synctui.errors import ConfigError, LocationError, OptionError, SyncTuiError
+from synctui.format import human_bytes
 from synctui.project.names import name_problem
-from synctui.storage.url import Location, parse_location
+from synctui.storage.base import temp_name
+from synctui.storage.options import SECRET_KEYS, describe
+from synctui.storage.url import Location, parse_location, redact_url
 
 _OBJECT_KEYS = ("name", "is_particle", "label", "color", "emdb_id", "pdb_id", "identifier",
                 "map_threshold", "radius", "metadata")
@@ -83,39 +89,159 @@ class ProjectConfig:
         target = path or self.path
         if not target:
             raise ConfigError("this config came from a dict and has no file to save to")
-        save_config_dict(target, data if data is not None else self.raw)
+        data = data if data is not None else self.raw
+        save_config_dict(target, data, private=holds_secret(data))
 
 
-def save_config_dict(path: str, data: dict[str, Any]) -> None:
-    """Write JSON atomically next to ``path`` (temp, fsync, rename)."""
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".synctui-tmp-", suffix=".json", dir=directory)
+#: config and rules files larger than this are refused unread (a copick config is a few KiB)
+MAX_INPUT_BYTES = 64 << 20
+#: the largest label: a multilabel segmentation holds it in an unsigned 64-bit voxel at most
+MAX_LABEL = (1 << 64) - 1
+#: JSON nested deeper than this is refused: copick configs are a few levels deep, and a
+#: deeper value would overflow the recursion of copying and saving it
+MAX_DEPTH = 100
+
+
+def save_config_dict(path: str, data: dict[str, Any], *, private: bool = False) -> None:
+    """Write JSON atomically next to ``path`` (temp, fsync, rename; through a symlink).
+
+    A file that exists keeps its mode, and its owner and group where we may set them.
+    A new file gets the mode the umask gives, or 0600 when ``private`` (it holds a secret)."""
+    target = os.path.realpath(path)
+    try:
+        before: os.stat_result | None = os.stat(target)
+    except FileNotFoundError:
+        before = None
+    tmp = os.path.join(os.path.dirname(target), temp_name(os.path.basename(target), uuid.uuid4().hex[:12]))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                 0o600 if private and before is None else 0o666)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            if before is not None:
+                _keep_owner_and_mode(fh.fileno(), before)
             json.dump(data, fh, indent=4)
             fh.write("\n")
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
 
 
-def read_json_file(path: str, error: type[SyncTuiError], what: str) -> Any:
-    """Parse a JSON file the user named, or raise ``error`` with a one-line reason."""
+def _keep_owner_and_mode(fd: int, before: os.stat_result) -> None:
+    now = os.fstat(fd)
+    if (now.st_uid, now.st_gid) != (before.st_uid, before.st_gid):
+        try:
+            os.fchown(fd, before.st_uid, before.st_gid)
+        except PermissionError:  # not root: the group, if we are in it
+            try:
+                os.fchown(fd, -1, before.st_gid)
+            except PermissionError:
+                pass
+    os.fchmod(fd, stat.S_IMODE(before.st_mode))  # after chown, which may clear set-id bits
+
+
+def holds_secret(data: Any) -> bool:
+    """Whether a config holds a secret: a password, passphrase, token or auth in its fs_args,
+    or a password in a root URL or base_url.  Such a config is written 0600 when new;
+    rules and plan files hold names, globs and sizes, never a secret."""
+    if not isinstance(data, dict):
+        return False
+    for which in ("overlay", "static"):
+        args = data.get(f"{which}_fs_args")
+        urls = [data.get(f"{which}_root")]
+        if isinstance(args, dict):
+            if any(args.get(key) for key in SECRET_KEYS):
+                return True
+            urls.append(args.get("base_url"))
+        if any(isinstance(url, str) and redact_url(url) != url for url in urls):
+            return True
+    return False
+
+
+def read_json_file(path: str, error: type[SyncTuiError], what: str, *,
+                   max_bytes: int = MAX_INPUT_BYTES) -> Any:
+    """Parse a JSON file the user named, or raise ``error`` with a one-line reason.
+
+    Anything but a regular file (a device such as /dev/zero, a FIFO, a folder) and files
+    over ``max_bytes`` are refused before a byte is read, as is JSON nested deeper than
+    MAX_DEPTH or holding a number too long to convert."""
+    text = _read_text(path, error, what, max_bytes)
     try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except FileNotFoundError:
-        raise error(f"{path}: {what} not found") from None
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise error(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    except UnicodeDecodeError:
-        raise error(f"{path}: {what} is not UTF-8 text") from None
+    except RecursionError:
+        raise error(f"{path}: nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError:  # an integer of more digits than Python converts (4300)
+        raise error(f"{path}: {_huge_number(text)}") from None
+    deep = _too_deep(data)
+    if deep is not None:
+        raise error(f"{path}: {deep}nested deeper than {MAX_DEPTH} levels")
+    return data
+
+
+def _read_text(path: str, error: type[SyncTuiError], what: str, max_bytes: int) -> str:
+    try:  # O_NONBLOCK: opening a FIFO must not wait for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise error(f"{path}: {what} not found") from None
     except OSError as exc:
         raise error(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise error(f"{path}: is a folder, not a {what}")
+        if not stat.S_ISREG(st.st_mode):
+            raise error(f"{path}: not a regular file (a device, FIFO or socket), so not a {what}")
+        if st.st_size > max_bytes:
+            raise error(f"{path}: {human_bytes(st.st_size)} is too large for a {what} "
+                        f"(at most {human_bytes(max_bytes)})")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= max_bytes and (chunk := os.read(fd, min(1 << 20, max_bytes + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > max_bytes:
+            raise error(f"{path}: grew past {human_bytes(max_bytes)} while read: too large for a {what}")
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+    try:
+        return b"".join(chunks).decode("utf-8")
+    except UnicodeDecodeError:
+        raise error(f"{path}: {what} is not UTF-8 text") from None
+
+
+def _huge_number(text: str) -> str:
+    """Where the over-long number is, and under which key, for the message."""
+    m = _LONG_NUMBER.search(text)
+    if m is None:
+        return "a number too long to read"
+    key = f"{m.group('key')}: " if m.group("key") else ""
+    line = text.count("\n", 0, m.start("num")) + 1
+    return f"{key}a number of {len(m.group('num').lstrip('-'))} digits (line {line}) is too long to read"
+
+
+_LONG_NUMBER = re.compile(r'(?:"(?P<key>(?:[^"\\]|\\.){1,80})"\s*:\s*)?(?P<num>-?\d{4000,})')
+
+
+def _too_deep(data: Any, limit: int = MAX_DEPTH) -> str | None:
+    """``"key: "`` (or ``""``) when ``data`` nests deeper than ``limit`` below that top-level key."""
+    stack: list[tuple[Any, int, str]] = [(data, 0, "")]
+    while stack:
+        value, depth, top = stack.pop()
+        if depth > limit:
+            return top
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1, top or f"{str(k)[:80]}: ") for k, v in value.items()
+                         if isinstance(v, (dict, list)))
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1, top) for v in value if isinstance(v, (dict, list)))
+    return None
 
 
 def write_json_file(path: str, data: Any, error: type[SyncTuiError], what: str) -> None:
@@ -129,24 +255,12 @@ def write_json_file(path: str, data: Any, error: type[SyncTuiError], what: str) 
 def load_config(source: str | os.PathLike[str] | dict[str, Any]) -> ProjectConfig:
     """Load and validate a config file (or dict), raising one-line ConfigErrors."""
     if isinstance(source, dict):
+        deep = _too_deep(source)
+        if deep is not None:
+            raise ConfigError(f"config: {deep}nested deeper than {MAX_DEPTH} levels")
         return parse_config(copy.deepcopy(source), None)
     path = os.fspath(source)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder, not a config file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: config is not UTF-8 text") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    return parse_config(data, path)
+    return parse_config(read_json_file(path, ConfigError, "config file"), path)
 
 
 def parse_config(data: Any, path: str | None) -> ProjectConfig:
@@ -159,7 +273,7 @@ def parse_config(data: Any, path: str | None) -> ProjectConfig:
         raise ConfigError(f"{where}: the config must be a JSON object, got {type(data).__name__}")
     ctype = data.get("config_type", "filesystem")
     if ctype not in (None, "filesystem"):
-        raise fail("config_type", f"{ctype!r} is not supported (only 'filesystem' configs)")
+        raise fail("config_type", f"{describe(ctype)} is not supported (only 'filesystem' configs)")
     for key in ("name", "description", "version", "user_id", "session_id"):
         if data.get(key) is not None and not isinstance(data[key], str):
             raise fail(key, f"must be a string, got {type(data[key]).__name__}")
@@ -186,6 +300,8 @@ def _location(data: dict[str, Any], which: str, base_dir: str | None, fail) -> L
         raise fail(f"{which}_fs_args", "must be an object")
     try:
         return parse_location(data[key], args, base_dir=base_dir, what=key)
+    except OptionError as exc:
+        raise fail(f"{which}_fs_args.{exc.key}", exc.problem) from None
     except LocationError as exc:
         raise fail(key, str(exc).removeprefix(f"{key} ")) from None
 
@@ -215,9 +331,11 @@ def _parse_objects(items: Any, fail) -> list[PickableObject]:
         if label is None:
             label = 1
         if isinstance(label, bool) or not isinstance(label, int):
-            raise fail(f"{key}.label ({name})", f"must be an integer, got {label!r}")
+            raise fail(f"{key}.label ({name})", f"must be an integer, got {describe(label)}")
         if label <= 0:
-            raise fail(f"{key}.label ({name})", f"{label} is invalid (0 is background; labels start at 1)")
+            raise fail(f"{key}.label ({name})", f"{describe(label)} is invalid (0 is background; labels start at 1)")
+        if label > MAX_LABEL:  # a multilabel segmentation stores it in an unsigned voxel
+            raise fail(f"{key}.label ({name})", f"{describe(label)} is too large (at most {MAX_LABEL})")
         color = item.get("color")
         if color is not None:
             if (not isinstance(color, (list, tuple)) or len(color) != 4
@@ -228,6 +346,11 @@ def _parse_objects(items: Any, fail) -> list[PickableObject]:
             v = item.get(num)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
                 raise fail(f"{key}.{num} ({name})", "must be a number")
+            if v is not None and not math.isfinite(v):
+                raise fail(f"{key}.{num} ({name})", f"must be a finite number, not {v}")
+        for text in ("emdb_id", "pdb_id", "identifier", "go_id"):
+            if item.get(text) is not None and not isinstance(item[text], str):
+                raise fail(f"{key}.{text} ({name})", f"must be a string, got {describe(item[text])}")
         metadata = item.get("metadata") or {}
         if not isinstance(metadata, dict):
             raise fail(f"{key}.metadata ({name})", "must be an object")

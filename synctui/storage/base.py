@@ -21,6 +21,26 @@ VISIBLE_TEMP_PREFIX = "synctui-tmp-"
 _VISIBLE_TEMP = re.compile(r"(?:^|/)synctui-tmp-[^/]+\.[0-9a-f]{12}$")
 
 
+#: bytes in one file name: the limit of ext4, xfs, btrfs, ZFS and so of the servers on them
+NAME_MAX = 255
+
+
+def temp_name(name: str, unique: str, prefix: str = TEMP_PREFIX) -> str:
+    """The name a write of ``name`` goes to before its rename: ``<prefix><name>.<unique>``.
+
+    A long ``name`` is cut (at a character boundary, counting UTF-8 bytes) so the temp
+    name fits wherever ``name`` itself fits; ``unique`` alone keeps it apart from others.
+    It keeps the shape ``is_temp_path`` recognises, so a leftover is still swept."""
+    room = NAME_MAX - len(prefix) - 1 - len(unique.encode())
+    encoded = name.encode("utf-8", "surrogateescape")
+    if len(encoded) > room:
+        cut = room
+        while cut > 0 and encoded[cut] & 0xC0 == 0x80:  # not inside a multi-byte character
+            cut -= 1
+        name = encoded[:cut].decode("utf-8", "surrogateescape")
+    return f"{prefix}{name}.{unique}"
+
+
 def is_temp_path(path: str) -> bool:
     """A temp file some write of ours made (and, if it is still there, abandoned)."""
     return TEMP_PREFIX in path or (VISIBLE_TEMP_PREFIX in path and _VISIBLE_TEMP.search(path) is not None)

@@ -43,7 +43,9 @@ def cache_path() -> str:
 
 
 def enabled_by_env() -> bool:
-    return os.environ.get("SYNCTUI_LISTING_CACHE", "").strip().lower() in ("1", "yes", "true", "on")
+    from synctui.storage.options import env_flag
+
+    return env_flag("SYNCTUI_LISTING_CACHE")
 
 
 class ListingCache:

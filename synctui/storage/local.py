@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 from synctui.errors import MissingPathError, PathEscapeError, RootError, StoreError
-from synctui.storage.base import TEMP_PREFIX, FileInfo, clean_relpath, iter_chunks, size_mismatch
+from synctui.storage.base import FileInfo, clean_relpath, iter_chunks, size_mismatch, temp_name
 from synctui.storage.url import Location
 
 _TRANSIENT = {errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.ETIMEDOUT}
@@ -434,7 +434,7 @@ def _syncfs():
 
 def _temp_path(directory: str, name: str) -> str:
     """Where a write of ``name`` goes before its rename: same folder, unique, ours."""
-    return os.path.join(directory, f"{TEMP_PREFIX}{name}.{uuid.uuid4().hex[:12]}")
+    return os.path.join(directory, temp_name(name, uuid.uuid4().hex[:12]))
 
 
 def _silent_unlink(path: str) -> None:

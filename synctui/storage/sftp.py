@@ -46,7 +46,8 @@ from typing import Any, BinaryIO, TypeVar
 
 from synctui.errors import MissingPathError, RootError, StoreError
 from synctui.storage import ssh_tar
-from synctui.storage.base import TEMP_PREFIX, FileInfo, clean_relpath, iter_chunks
+from synctui.storage.base import FileInfo, clean_relpath, iter_chunks, temp_name
+from synctui.storage.options import SSH_LISTING_MODES, flag, parse_bool
 from synctui.storage.ssh_connect import Connector, Prompter, settings_for_location
 from synctui.storage.ssh_pool import (
     CMD_CLOSE,
@@ -105,17 +106,11 @@ BATCH = 64  # files per pipelined batch (OpenSSH allows 512 open handles)
 TAR_MIN_FILES = 16  # "auto" batches of fewer files go over SFTP
 TAR_MAX_FILES = 4000  # files per tar stream
 TAR_MAX_BYTES = 256 << 20  # bytes per tar stream
-LISTING_MODES = ("auto", "find", "sftp")
+LISTING_MODES = SSH_LISTING_MODES
 
 
 class _NoFind(Exception):
     """The server has no POSIX shell with a find that knows -printf."""
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
 
 
 class SFTPStore:
@@ -148,7 +143,8 @@ class SFTPStore:
         if self.listing not in LISTING_MODES:
             raise StoreError(f"{location.display}: listing must be one of {', '.join(LISTING_MODES)}")
         # the engine's fsync option is about local disks; remote fsync is opt-in
-        self.remote_fsync = _truthy(remote_fsync if remote_fsync is not None else args.get("fsync", False))
+        self.remote_fsync = (parse_bool(remote_fsync, "fsync") if remote_fsync is not None
+                             else flag(args, "fsync", False))
         self._connector = Connector(settings_for_location(location), prompt=prompt,
                                     display=location.display)
         self._pool = ConnPool(self._connector, max_idle=int(max_idle or args.get("max_idle") or 16))
@@ -171,9 +167,9 @@ class SFTPStore:
         # on a fast one (the server hashes), so it is off unless asked for.
         from synctui.storage.listing_cache import ListingCache, enabled_by_env
 
-        use_cache = listing_cache if listing_cache is not None else args.get("listing_cache")
-        self.listing_cache: ListingCache | None = (
-            ListingCache() if (_truthy(use_cache) if use_cache is not None else enabled_by_env()) else None)
+        use_cache = (parse_bool(listing_cache, "listing_cache") if listing_cache is not None
+                     else flag(args, "listing_cache", enabled_by_env()))
+        self.listing_cache: ListingCache | None = ListingCache() if use_cache else None
         self.listing_stats: dict[str, int] = {}
         s = self._connector.settings
         self._cache_key = f"ssh://{s.username}@{s.hostname}:{s.port}{self.root}"
@@ -198,7 +194,7 @@ class SFTPStore:
     def _tmp_for(self, full: str) -> str:
         """A temp name next to ``full``: unique per store (counter) and per process (tag)."""
         directory, name = posixpath.split(full)
-        return f"{directory}/{TEMP_PREFIX}{name}.{self._tmp_tag}{next(self._tmp_seq):x}"
+        return f"{directory}/{temp_name(name, f'{self._tmp_tag}{next(self._tmp_seq):x}')}"
 
     # -- connection handling ---------------------------------------------------------
     @contextmanager
@@ -1032,8 +1028,8 @@ class SFTPStore:
         members = []
         for i, (rel, data, mtime) in group:
             parent, name = posixpath.split(rel)
-            tmp = f"{parent}/{TEMP_PREFIX}{name}" if parent else f"{TEMP_PREFIX}{name}"
-            members.append((i, rel, f"{tmp}.{self._tmp_tag}{next(self._tmp_seq):x}", data,
+            tmp = temp_name(name, f"{self._tmp_tag}{next(self._tmp_seq):x}")
+            members.append((i, rel, f"{parent}/{tmp}" if parent else tmp, data,
                             mtime // 1_000_000_000 if mtime is not None else now))
         published: set[int] = set()
         try:

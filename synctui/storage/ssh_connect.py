@@ -38,6 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from synctui.errors import ConnectionFailed
+from synctui.storage.options import env_flag, flag
 from synctui.storage.url import Location
 
 log = logging.getLogger("synctui.ssh")
@@ -143,12 +144,6 @@ class SSHSettings:
         return name if self.port == 22 else f"[{name}]:{self.port}"
 
 
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
 def _as_list(value: Any) -> list[str]:
     if value is None:
         return []
@@ -204,16 +199,15 @@ def settings_for_host(host: str, *, port: int | None = None, username: str | Non
     conf_keys = [os.path.expanduser(p) for p in _as_list(opts.get("identityfile"))]
     keys = explicit + [k for k in conf_keys if k not in explicit]
     identities_only = str(opts.get("identitiesonly", "no")).lower() == "yes"
-    allow_agent = _truthy(args.get("allow_agent", True)) and not (identities_only and keys)
-    if not keys and _truthy(args.get("look_for_keys", True)):
+    allow_agent = flag(args, "allow_agent", True) and not (identities_only and keys)
+    if not keys and flag(args, "look_for_keys", True):
         keys = [_home_path(".ssh", name) for name in DEFAULT_KEYS]
     kh_args = _as_list(args.get("known_hosts"))
     user_kh = [os.path.expanduser(p) for p in str(opts.get("userknownhostsfile", "")).split()]
     user_kh = [p for p in user_kh if p and p != "/dev/null"] or [_home_path(".ssh", "known_hosts")]
     known = [os.path.expanduser(p) for p in kh_args] + user_kh
     write_to = os.path.expanduser(kh_args[0]) if kh_args else user_kh[0]
-    accept_new = (_truthy(args.get("accept_new_host_key", False))
-                  or _truthy(os.environ.get(ENV_ACCEPT_NEW, ""))
+    accept_new = (flag(args, "accept_new_host_key", False) or env_flag(ENV_ACCEPT_NEW)
                   or str(opts.get("stricthostkeychecking", "")).lower() == "accept-new")
     jump = str(args.get("proxy_jump") or opts.get("proxyjump") or "") if not is_hop else ""
     hops = [] if jump.lower() in ("", "none") else [h.strip() for h in jump.split(",") if h.strip()]

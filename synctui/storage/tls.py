@@ -10,15 +10,40 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from synctui.errors import SyncTuiError
+from synctui.storage.options import flag, parse_verify
 from synctui.storage.url import Location
 
 
 def is_https_webdav(location: Location) -> bool:
     return location.protocol == "webdav" and (location.base_url or "").lower().startswith("https://")
+
+
+def fs_tls(fs_args: Mapping[str, Any]) -> tuple[bool, str | None]:
+    """(certificate checks off, CA bundle) as a root's fs_args say: ``insecure``,
+    ``ca_bundle``, or requests' ``verify`` (false, or a CA bundle path)."""
+    insecure = flag(fs_args, "insecure", False)
+    ca_bundle = fs_args.get("ca_bundle") or None
+    verify = parse_verify(fs_args["verify"], "verify") if fs_args.get("verify") is not None else True
+    if verify is False:
+        insecure = True
+    elif isinstance(verify, str) and not ca_bundle:
+        ca_bundle = verify
+    return insecure, ca_bundle
+
+
+def tls_off_roots(locations: Iterable[Location | None]) -> list[str]:
+    """The https WebDAV roots (as displayed) that will be used without certificate checks."""
+    roots: list[str] = []
+    for loc in locations:
+        if (loc is not None and is_https_webdav(loc) and fs_tls(loc.fs_args or {})[0]
+                and loc.display not in roots):
+            roots.append(loc.display)
+    return roots
 
 
 @dataclass(frozen=True)
@@ -67,17 +92,17 @@ class TLSOptions:
         return dataclasses.replace(location, fs_args=args)
 
     def warnings(self, locations: Iterable[Location | None]) -> list[str]:
-        """One-line warnings for the user: certificate checks off, or flags with nothing to apply to."""
-        if not self:
+        """One-line warnings for the user about these roots (with these options applied):
+        certificate checks off, by this flag or by a root's fs_args, or flags with
+        nothing to apply to."""
+        locations = [loc for loc in locations if loc is not None]
+        if self and not any(is_https_webdav(loc) for loc in locations):
+            name = "--insecure" if self.insecure else "--ca-bundle"
+            return [f"{name}: neither project has an https WebDAV root; ignored"]
+        off = tls_off_roots(locations)
+        if not off:
             return []
-        roots: list[str] = []
-        for loc in locations:
-            if loc is not None and is_https_webdav(loc) and loc.display not in roots:
-                roots.append(loc.display)
-        flag = "--insecure" if self.insecure else "--ca-bundle"
-        if not roots:
-            return [f"{flag}: neither project has an https WebDAV root; ignored"]
-        if self.insecure:
-            return [f"--insecure: TLS certificate checks are OFF for {', '.join(roots)}: anyone on the "
-                    "network path can read and change this sync"]
-        return []
+        why = "--insecure: " if self.insecure else ""
+        where = "" if self.insecure else " (insecure/verify in the config's fs_args)"
+        return [f"{why}TLS certificate checks are OFF for {', '.join(off)}{where}: anyone on the "
+                "network path can read and change this sync"]

@@ -9,13 +9,28 @@ WebDAV at that URL.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from synctui.errors import LocationError
+from synctui.storage.options import normalize_fs_args
 
 SCHEMES = ("local", "file", "ssh", "sftp", "webdav", "http", "https")
+#: scheme://userinfo@ -- the netloc ends at the first / ? or #, its userinfo at its last @
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,19}")
+
+
+def redact_url(text: str) -> str:
+    """``text`` with any password in its userinfo replaced by ``***``, even when the URL is
+    malformed: every message and log line that shows a URL as written goes through here."""
+    m = _USERINFO.match(text)
+    if m is None or ":" not in m.group(2):
+        return text
+    user = m.group(2).split(":", 1)[0]
+    return f"{m.group(1)}{user}:***@{text[m.end():]}"
 
 
 @dataclass(frozen=True)
@@ -62,56 +77,80 @@ def parse_location(url: object, fs_args: dict[str, Any] | None = None, *,
     if not isinstance(url, str) or not url.strip():
         raise LocationError(f"{what} must be a non-empty path or URL")
     text = url.strip()
+    if "\x00" in text:
+        raise LocationError(f"{what} contains a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise LocationError(f"{what} is not valid Unicode (a lone surrogate escape)") from None
     if "://" not in text:
         path = os.path.expanduser(text)
         if not os.path.isabs(path):
             path = os.path.join(base_dir or os.getcwd(), path)
         return Location("local", os.path.normpath(path), fs_args=args, original=url)
+    shown = redact_url(text)
     scheme = text.split("://", 1)[0].lower()
     if scheme not in SCHEMES:
+        named = f"unknown URL scheme {scheme!r}" if _SCHEME.fullmatch(scheme) else "not a URL"
         raise LocationError(
-            f"{what} {url!r}: unknown URL scheme {scheme!r} (use a path, local://, file://, "
+            f"{what} {shown!r}: {named} (use a path, local://, file://, "
             "ssh://, sftp://, webdav://, http:// or https://)")
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+        hostname, username, password = parts.hostname, parts.username, parts.password
+    except ValueError:  # a bracketed IPv6 host that is unclosed or no address
+        raise LocationError(f"{what} {shown!r}: malformed host (an IPv6 address goes in "
+                            "brackets, e.g. ssh://[::1]:22/path)") from None
+    try:
+        url_port = parts.port
+    except ValueError:
+        url_port = -1
+    if url_port is not None and not 1 <= url_port <= 65535:  # urlsplit lets 0 through
+        port_text = parts.netloc.rsplit("@", 1)[-1].rpartition(":")[2]
+        raise LocationError(f"{what} {shown!r}: bad port {port_text[:20]!r} (a number from 1 "
+                            "to 65535)")
     path = unquote(parts.path)
     if scheme in ("local", "file"):
         if parts.netloc and parts.netloc != "localhost":
             path = "/" + parts.netloc + path if scheme == "local" else path
             if scheme == "file":
-                raise LocationError(f"{what} {url!r}: file:// URLs must name a local path (file:///abs/path)")
+                raise LocationError(f"{what} {shown!r}: file:// URLs must name a local path (file:///abs/path)")
         if not path.startswith("/"):
-            raise LocationError(f"{what} {url!r}: the path must be absolute")
+            raise LocationError(f"{what} {shown!r}: the path must be absolute")
         return Location("local", os.path.normpath(path), fs_args=args, original=url)
     if scheme in ("ssh", "sftp"):
-        host = parts.hostname or args.get("host")
+        args = normalize_fs_args("ssh", args)
+        host = hostname or args.get("host")
         if not host:
-            raise LocationError(f"{what} {url!r}: no host (write ssh://user@host/path or set host in fs_args)")
-        try:
-            port = parts.port or int(args.get("port") or 22)
-        except ValueError as exc:
-            raise LocationError(f"{what} {url!r}: bad port ({exc})") from None
-        username = unquote(parts.username) if parts.username else args.get("username")
-        if parts.password:
-            args.setdefault("password", unquote(parts.password))
+            raise LocationError(f"{what} {shown!r}: no host (write ssh://user@host/path or set host in fs_args)")
+        port = url_port or args.get("port") or 22
+        username = unquote(username) if username else args.get("username")
+        if password:
+            args.setdefault("password", unquote(password))
         if not path.startswith("/"):
-            raise LocationError(f"{what} {url!r}: the remote path must be absolute")
+            raise LocationError(f"{what} {shown!r}: the remote path must be absolute")
         return Location("ssh", os.path.normpath(path).replace("\\", "/"), host=host, port=port,
                         username=username, fs_args=args, original=url)
+    args = normalize_fs_args("webdav", args)
     if scheme == "webdav":
         base = args.get("base_url")
         if not base:
-            raise LocationError(f"{what} {url!r}: webdav:// roots need base_url in fs_args")
+            raise LocationError(f"{what} {shown!r}: webdav:// roots need base_url in fs_args")
         rel = (parts.netloc + path).strip("/")
-        bparts = urlsplit(str(base))
-        if bparts.username:  # credentials belong in auth, never in a displayed URL or state key
-            args.setdefault("auth", [unquote(bparts.username), unquote(bparts.password or "")])
+        try:
+            bparts = urlsplit(base)
+            buser, bpass = bparts.username, bparts.password
+        except ValueError:
+            raise LocationError(f"{what}: base_url {redact_url(base)!r}: malformed host") from None
+        if buser:  # credentials belong in auth, never in a displayed URL or state key
+            args.setdefault("auth", [unquote(buser), unquote(bpass or "")])
             base = bparts._replace(netloc=bparts.netloc.rsplit("@", 1)[-1]).geturl()
         return Location("webdav", "/" + rel, base_url=str(base).rstrip("/"), fs_args=args,
                         original=url)
     # http(s)://host/path: WebDAV at that URL
-    if not parts.hostname:
-        raise LocationError(f"{what} {url!r}: no host")
+    if not hostname:
+        raise LocationError(f"{what} {shown!r}: no host")
     base = f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
-    if parts.username:
-        args.setdefault("auth", [unquote(parts.username), unquote(parts.password or "")])
+    if username:
+        args.setdefault("auth", [unquote(username), unquote(password or "")])
     return Location("webdav", path or "/", base_url=base, fs_args=args, original=url)

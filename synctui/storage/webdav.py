@@ -58,7 +58,10 @@ from synctui.storage.base import (
     FileInfo,
     clean_relpath,
     size_mismatch,
+    temp_name,
 )
+from synctui.storage.options import flag, parse_bool
+from synctui.storage.tls import fs_tls
 from synctui.storage.url import Location
 from synctui.storage.webdav_auth import (
     AuthPrompt,
@@ -233,12 +236,9 @@ class WebDAVStore:
         self.backoff = 0.2
 
         verify: ssl.SSLContext | bool = True
-        insecure = bool(insecure if insecure is not None else fs.get("insecure", False))
-        ca_bundle = ca_bundle or fs.get("ca_bundle")
-        if fs.get("verify") is False:
-            insecure = True
-        elif isinstance(fs.get("verify"), str) and not ca_bundle:
-            ca_bundle = fs["verify"]
+        fs_insecure, fs_bundle = fs_tls(fs)
+        insecure = parse_bool(insecure, "insecure") if insecure is not None else fs_insecure
+        ca_bundle = ca_bundle or fs_bundle
         if base.scheme == "https":
             if insecure:
                 verify = False
@@ -271,7 +271,7 @@ class WebDAVStore:
         self._set_auth(creds)
         if probe:
             if probe_writes is None:
-                probe_writes = bool(fs.get("probe_writes", True))
+                probe_writes = flag(fs, "probe_writes", True)
             try:
                 self._connect(probe_writes=probe_writes)
             except BaseException:
@@ -858,7 +858,7 @@ class WebDAVStore:
         parent, name = posixpath.split(rel)
         # a server that hides dotfiles would hide a temp a killed sync left: make it visible
         prefix = VISIBLE_TEMP_PREFIX if self.capabilities.lists_dotfiles is False else TEMP_PREFIX
-        tmp = f"{prefix}{name}.{uuid.uuid4().hex[:12]}"
+        tmp = temp_name(name, uuid.uuid4().hex[:12], prefix)
         return posixpath.join(parent, tmp) if parent else tmp
 
     def _delete(self, url: str, rel: str) -> int:

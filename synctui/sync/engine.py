@@ -209,6 +209,8 @@ class Engine:
                 s.conflicts += 1
             elif ent.action is Act.BLOCKED:
                 s.blocked += 1
+                if ent.failed:  # a broken source file, not a rule: a failed item, with its cause
+                    self._fail(ent.source_path or ent.target_path, ent.reason)
             elif ent.action is Act.EXISTS:
                 s.exists += 1
             elif ent.action is Act.EXCLUDED:

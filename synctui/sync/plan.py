@@ -27,6 +27,8 @@ from synctui.sync.transform import needs_transform, transform_annotation
 log = logging.getLogger("synctui.plan")
 
 PLAN_VERSION = 1
+#: saved plans larger than this are refused unread (one of a million files is about 400 MB)
+MAX_PLAN_BYTES = 512 << 20
 
 
 class Act(enum.StrEnum):
@@ -84,6 +86,9 @@ class EntityPlan:
     keep_both: bool = False
     #: the user's decision on what was a conflict (one of ``CONFLICT_CHOICES``), else None
     resolution: str | None = None
+    #: blocked by a fault of the entity itself (a source file that cannot be read or
+    #: rewritten), not by a rule: the sync reports it as a failed item
+    failed: bool = False
 
     @property
     def run(self) -> str | None:
@@ -239,7 +244,7 @@ class Plan:
     def load(cls, path: str) -> Plan:
         from synctui.project.config import read_json_file
 
-        return cls.from_dict(read_json_file(path, PlanError, "plan file"), path)
+        return cls.from_dict(read_json_file(path, PlanError, "plan file", max_bytes=MAX_PLAN_BYTES), path)
 
 
 def _count(value: Any) -> int | None:
@@ -311,6 +316,7 @@ def _entity_to_dict(e: EntityPlan) -> dict[str, Any]:
         "target": _ref_to_dict(e.target), "reason": e.reason, "source_root": e.source_root,
         "n_files": e.n_files, "bytes": e.bytes, "transform": e.transform, "keep_both": e.keep_both,
         **({"resolution": e.resolution} if e.resolution else {}),
+        "failed": e.failed,
         "files": [[fa.action.value, fa.target_path, fa.source_path, fa.size, fa.reason,
                    fa.src_size, fa.src_mtime_ns, fa.dst_size, fa.dst_mtime_ns, fa.dst_etag]
                   for fa in e.files],
@@ -323,7 +329,8 @@ def _entity_from_dict(d: dict[str, Any]) -> EntityPlan:
                       target=_ref_from_dict(d["target"]),  # type: ignore[arg-type]
                       reason=d["reason"], source_root=d["source_root"], files=files,
                       n_files=d["n_files"], bytes=d["bytes"], transform=d["transform"],
-                      keep_both=d.get("keep_both", False), resolution=d.get("resolution"))
+                      keep_both=d.get("keep_both", False), resolution=d.get("resolution"),
+                      failed=d.get("failed", False))
 
 
 # ---------------------------------------------------------------------------
@@ -524,7 +531,7 @@ class _Planner:
             raw = self.source.store_for(sent).read_bytes(spath)
             new = transform_annotation(raw, sent.ref, ep.target, spath)
         except Exception as exc:  # noqa: BLE001 - a bad file blocks itself, not the plan
-            ep.action, ep.reason = Act.BLOCKED, f"cannot rewrite names: {exc}"
+            ep.action, ep.reason, ep.failed = Act.BLOCKED, f"cannot rewrite names: {exc}", True
             return ep
         if tent is None:
             ep.action, ep.reason, ep.bytes = Act.CREATE, "not in target (names rewritten)", len(new)

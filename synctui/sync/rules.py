@@ -17,6 +17,7 @@ from typing import Any
 from synctui.errors import RulesError
 from synctui.project.layout import EntityRef, Kind, format_vs
 from synctui.project.names import name_problem, run_name_problem
+from synctui.storage.options import describe, kind_of
 
 RULES_VERSION = 1
 POLICIES = ("never", "if-changed", "always")
@@ -285,25 +286,32 @@ class RuleSet:
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "rules") -> RuleSet:
+        """Rules from their JSON, every field type-checked: a wrong type is a RulesError
+        naming ``where`` and the field, never a crash or a silently empty filter."""
         if not isinstance(data, dict) or "synctui_rules" not in data:
             raise RulesError(f"{where}: not a synctui rules file (no 'synctui_rules' version key)")
         version = data["synctui_rules"]
-        if version != RULES_VERSION:
-            raise RulesError(f"{where}: rules file version {version!r} is not supported (expected {RULES_VERSION})")
+        if isinstance(version, bool) or version != RULES_VERSION:
+            raise RulesError(f"{where}: rules file version {describe(version)} is not supported "
+                             f"(expected {RULES_VERSION})")
         try:
-            include = {k: _str_list(v, f"include.{k}") for k, v in (data.get("include") or {}).items()}
-            exclude = {k: _str_list(v, f"exclude.{k}") for k, v in (data.get("exclude") or {}).items()}
-            if data.get("kinds"):
-                include["kinds"] = _str_list(data["kinds"], "kinds")
+            include = {k: _str_list(v, f"include.{k}") for k, v in _object(data, "include").items()}
+            exclude = {k: _str_list(v, f"exclude.{k}") for k, v in _object(data, "exclude").items()}
+            if data.get("kinds") is not None and (kinds := _str_list(data["kinds"], "kinds")):
+                include["kinds"] = kinds
             maps = {}
-            for dim, mapping in (data.get("map") or {}).items():
-                if not isinstance(mapping, dict) or not all(
-                        isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+            for dim, mapping in _object(data, "map").items():
+                if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
                     raise RulesError(f"map.{dim} must be an object of name: name")
                 maps[dim] = dict(mapping)
+            overwrite = data.get("overwrite")
+            by_kind = _object(data, "overwrite_by_kind")
+            for key, policy in (("overwrite", overwrite), *((f"overwrite_by_kind.{k}", v) for k, v in by_kind.items())):
+                if policy is not None and not isinstance(policy, str):
+                    raise RulesError(f"{key} must be one of {', '.join(POLICIES)}, not {describe(policy)}")
             return cls(include=include, exclude=exclude, maps=maps,
-                       overwrite=data.get("overwrite", "if-changed"),
-                       overwrite_by_kind=dict(data.get("overwrite_by_kind") or {}))
+                       overwrite=overwrite if overwrite is not None else "if-changed",
+                       overwrite_by_kind=dict(by_kind))
         except RulesError as exc:
             raise RulesError(f"{where}: {exc}") from None
 
@@ -336,6 +344,16 @@ def _str_list(value: Any, key: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise RulesError(f"{key} must be a list of strings")
     return list(value)
+
+
+def _object(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """A field that holds an object (absent or null: empty)."""
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise RulesError(f"{key} must be an object, not {kind_of(value)}")
+    return value
 
 
 def parse_copick_list(text: str | None) -> list[str]:

@@ -100,10 +100,9 @@ class SyncTuiApp(App[int]):
 
         # host-key, password and WebDAV login questions from worker threads become modals
         self._prompts = install(self)
-        if session.tls.insecure:
-            for warning in tls_warnings(session.tls, (session.job.source_config,
-                                                      session.job.target_config)):
-                self.notify(warning, severity="warning", title="TLS", timeout=10)
+        for warning in tls_warnings(session.tls, (session.job.source_config,
+                                                  session.job.target_config)):
+            self.notify(warning, severity="warning", title="TLS", timeout=10)
         session.replan(rescan=True)
 
     def on_unmount(self) -> None:

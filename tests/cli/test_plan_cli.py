@@ -175,7 +175,10 @@ def test_overwrite_and_conflict_flags(pair, capsys) -> None:
     (["--target-runs", "a:b,a:c"], "mapped twice"),
     (["--kinds", "picks,holograms"], "unknown entity kind 'holograms'"),
     (["--voxel-spacings", "ten"], "--voxel-spacings: 'ten' is not a number"),
-    (["--modify-window", "-1"], "--modify-window must not be negative"),
+    (["--modify-window", "-1"], "--modify-window: -1.0 is not from 0"),
+    (["--modify-window", "nan"], "--modify-window: nan is not a number of seconds"),
+    (["--modify-window", "inf"], "--modify-window: inf is not a number of seconds"),
+    (["--modify-window", "1e300"], "--modify-window: 1e+300 is not from 0"),
     (["--target-runs", "run1:exp1,run2:exp1"], "both mapped onto 'exp1'"),
     (["--target-users", "alice:a_b"], "'_'"),
     (["--exclude", "colour=red"], None),  # not a dimension: a path glob, which is fine

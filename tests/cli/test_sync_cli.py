@@ -11,6 +11,7 @@ from sync_helpers import (
     SRC_MTIME,
     Pair,
     assert_no_traceback,
+    basic_source,
     picks_path,
     run_cli,
     write_tree,
@@ -291,3 +292,26 @@ def test_checksum_compares_content(tmp_path: Path, cli) -> None:
     assert code == EXIT_OK and summary["files_written"] == 0 and summary["skipped"] == summary["checked"]
     code, out, _ = cli("sync", "-s", pair.src, "-t", pair.dst, "--json")
     assert code == EXIT_OK and json.loads(out)["updated"] == summary["checked"]  # by mtime: source newer
+
+
+def test_a_picks_file_that_cannot_be_rewritten_is_a_failed_item(tmp_path: Path, cli) -> None:
+    """Mapping needs the picks JSON; a broken one is blocked in the plan and an error of the sync."""
+    broken = picks_path("TS_001", "alice", "1", "ribosome")
+    files = {**basic_source(("TS_001",)), broken: b"\x00 not json"}
+    pair = Pair(tmp_path, files)
+    mapped = ["--target-runs", "TS_001:exp1"]
+    code, out, err = cli("plan", "-s", pair.src, "-t", pair.dst, *mapped, "--json")
+    assert code == EXIT_OK, err
+    (blocked,) = [e for e in json.loads(out)["entities"] if e["action"] == "blocked"]
+    assert "not valid JSON" in blocked["reason"]
+    code, out, err = cli("sync", "-s", pair.src, "-t", pair.dst, *mapped, "--no-progress")
+    assert code == EXIT_PARTIAL, (out, err)
+    assert "Summary (partial)" in out and "errors: 1" in out
+    (line,) = [ln for ln in out.splitlines() if ln.strip().startswith("error ")]
+    assert broken in line and "not valid JSON" in line
+    tree = pair.target_tree()
+    assert "ExperimentRuns/exp1/Picks/bob_0_membrane.json" in tree  # the rest was done
+    assert not any(p.endswith("alice_1_ribosome.json") for p in tree)
+    code, out, _ = cli("sync", "-s", pair.src, "-t", pair.dst, *mapped, "--no-progress", "--json")
+    summary = json.loads(out)
+    assert code == EXIT_PARTIAL and [e["path"] for e in summary["errors"]] == [broken]

@@ -157,7 +157,9 @@ def test_options_reach_only_https_webdav_roots(tmp_path: Path) -> None:
     assert apply_tls(insecure, cfg).overlay.fs_args == {"insecure": True, "timeout": 5}
     (warning,) = tls_warnings(insecure, [cfg])
     assert "https://dav.example.org/p" in warning and "OFF" in warning
-    assert tls_warnings(tls, [cfg]) == []
+    assert tls_warnings(tls, [out]) == []  # the bundle replaced the config's verify: false
+    (warning,) = tls_warnings(TLSOptions(), [cfg])  # no flag: the config's own verify: false warns too
+    assert "https://dav.example.org/p" in warning and "OFF" in warning and "fs_args" in warning
     local = load_config(str(write_config(tmp_path / "l.json", tmp_path / "l")))
     assert apply_tls(tls, local) == local and "ignored" in tls_warnings(tls, [local])[0]
     with pytest.raises(SyncTuiError, match="contradict"):
@@ -172,3 +174,73 @@ def test_flags_parse_before_and_after_the_command() -> None:
     assert args.ca_bundle == "x.pem" and not args.insecure
     args = parser.parse_args(["--insecure", "plan", "-s", "a", "-t", "b"])
     assert args.app_insecure and not args.insecure
+
+
+def _with_fs_args(dst: Path, **fs_args: object) -> None:
+    data = json.loads(dst.read_text())
+    data["overlay_fs_args"] = fs_args
+    dst.write_text(json.dumps(data))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("fs_args", [{"insecure": "false"}, {"insecure": "0"}, {"insecure": "no"},
+                                     {"insecure": 0}, {"verify": "true"}])
+def test_a_string_false_keeps_certificate_checks_on(https_dav, tmp_path: Path, fs_args: dict) -> None:
+    dav, _ = https_dav
+    src, dst, _ = https_pair(tmp_path, dav)
+    _with_fs_args(dst, **fs_args)
+    r = run_cli("sync", "-s", str(src), "-t", str(dst), "--no-progress")
+    assert r.returncode == EXIT_CONNECTION, r.stderr
+    assert "certificate is not trusted" in one_line(r.stderr)
+    assert read_tree(dav.disk / "o") == {}
+
+
+@pytest.mark.parametrize("fs_args, key", [({"insecure": "maybe"}, "insecure"), ({"insecure": 2}, "insecure"),
+                                          ({"verify": 7}, "verify"), ({"timeout": "abc"}, "timeout")])
+def test_a_setting_that_is_no_boolean_is_bad_input(tmp_path: Path, fs_args: dict, key: str) -> None:
+    src = write_config(tmp_path / "src.json", tmp_path / "src", name="source")
+    dst = tmp_path / "dst.json"
+    dst.write_text(json.dumps({"name": "dav", "pickable_objects": [], "overlay_root": "https://127.0.0.1:9/o",
+                               "overlay_fs_args": fs_args}))
+    for command in ("plan", "sync"):
+        r = run_cli(command, "-s", str(src), "-t", str(dst))
+        assert r.returncode == EXIT_BAD_INPUT, r.stderr
+        line = one_line(r.stderr)
+        assert line.startswith(f"synctui: error: {dst}: overlay_fs_args.{key}: "), line
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("fs_args", [{"insecure": "true"}, {"insecure": "yes"}, {"verify": "false"},
+                                     {"verify": False}])
+def test_checks_off_in_the_config_warn_on_the_console(https_dav, tmp_path: Path, fs_args: dict) -> None:
+    dav, _ = https_dav
+    src, dst, files = https_pair(tmp_path, dav)
+    _with_fs_args(dst, **fs_args)
+    for command in ("plan", "sync"):
+        r = run_cli(command, "-s", str(src), "-t", str(dst), "--no-progress" if command == "sync" else "--all")
+        assert r.returncode == EXIT_OK, r.stderr
+        warning = one_line(r.stderr)
+        assert warning.startswith("synctui: warning: TLS certificate checks are OFF for https://"), warning
+        assert "fs_args" in warning
+    assert read_tree(dav.disk / "o") == files
+
+
+def test_the_app_header_says_when_checks_are_off(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from rich.text import Text
+
+    from synctui.tui.widgets.projects_header import side_text
+
+    raw = {"name": "dav", "pickable_objects": [], "overlay_root": "https://dav.example.org/p"}
+    checked = load_config(dict(raw))
+    off = load_config({**raw, "overlay_fs_args": {"insecure": "yes"}})
+    flagged = apply_tls(TLSOptions(insecure=True), checked)
+
+    def header(cfg) -> str:
+        lock = SimpleNamespace(text=lambda: Text("lock free"))
+        return side_text("target", SimpleNamespace(config=cfg, connection="connected", lock=lock)).plain
+
+    assert "TLS checks OFF" not in header(checked)
+    assert "TLS checks OFF" in header(off) and "TLS checks OFF" in header(flagged)
+    assert "TLS checks OFF" not in header(load_config({**raw, "overlay_fs_args": {"insecure": "false"}}))

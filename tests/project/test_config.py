@@ -324,3 +324,83 @@ def test_renamed_object_keeps_other_keys(tmp_path: Path) -> None:
     assert renamed["x_custom"] is True and renamed["pdb_id"] == "7P6Z"
     assert ribo.raw["name"] == "ribosome"
     assert list(renamed) == list(ribo.raw)
+
+
+# -- file modes (issue #12, item 14) ----------------------------------------------------------
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def mode_of(path: Path | str) -> int:
+    return os.stat(path).st_mode & 0o7777
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o600, 0o664])
+def test_adding_an_object_keeps_the_configs_mode(tmp_path: Path, umask_022, mode: int) -> None:
+    path = write(tmp_path, full_config(tmp_path))
+    os.chmod(path, mode)
+    cfg = load_config(path)
+    cfg.save(data=cfg.with_objects_added([{"name": "proteasome", "is_particle": True, "label": 4}]))
+    assert mode_of(path) == mode
+    assert "proteasome" in load_config(path).object_names
+    assert temp_files(tmp_path) == []
+
+
+def test_a_sync_that_adds_an_object_keeps_the_target_configs_mode(tmp_path: Path, umask_022) -> None:
+    from sync_helpers import Pair
+
+    from synctui.sync.api import SyncJob
+
+    pair = Pair(tmp_path, target_objects=[])
+    os.chmod(pair.dst, 0o644)
+    summary = SyncJob(pair.src, pair.dst).run()
+    assert summary.objects_added == 2 and summary.errors == []
+    assert mode_of(pair.dst) == 0o644
+
+
+def test_a_rewrite_through_a_symlink_keeps_the_link(tmp_path: Path) -> None:
+    real = write(tmp_path, full_config(tmp_path))
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    cfg = load_config(link)
+    cfg.save(data=cfg.with_objects_added([{"name": "proteasome", "is_particle": True}]))
+    assert link.is_symlink() and "proteasome" in load_config(real).object_names
+
+
+def test_new_files_follow_the_umask_unless_they_hold_a_secret(tmp_path: Path, umask_022) -> None:
+    from synctui.sync.rules import RuleSet
+
+    RuleSet(exclude={"users": ["bot"]}).save(str(tmp_path / "rules.json"))
+    assert mode_of(tmp_path / "rules.json") == 0o644
+    plain = load_config(write(tmp_path, full_config(tmp_path)))
+    plain.save(str(tmp_path / "copy.json"))
+    assert mode_of(tmp_path / "copy.json") == 0o644
+    secrets = [
+        {"static_fs_args": {"host": "cluster", "password": "hunter2"}},
+        {"static_fs_args": {"host": "cluster", "passphrase": "hunter2"}},
+        {"static_root": "ssh://bob:hunter2@cluster/data"},
+        {"static_root": "https://dav.example.org/p", "static_fs_args": {"auth": ["bob", "hunter2"]}},
+        {"static_root": "webdav://p", "static_fs_args": {"base_url": "https://bob:hunter2@dav.example.org"}},
+    ]
+    for i, change in enumerate(secrets):
+        cfg = load_config({**full_config(tmp_path), **change})
+        out = tmp_path / f"secret{i}.json"
+        cfg.save(str(out))
+        assert mode_of(out) == 0o600, change
+
+
+def test_umask_is_honoured_as_it_is(tmp_path: Path) -> None:
+    from synctui.sync.rules import RuleSet
+
+    old = os.umask(0o077)
+    try:
+        RuleSet().save(str(tmp_path / "rules.json"))
+    finally:
+        os.umask(old)
+    assert mode_of(tmp_path / "rules.json") == 0o600

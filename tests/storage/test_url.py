@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from synctui.errors import LocationError
+from synctui.errors import LocationError, SyncTuiError
 from synctui.storage.open import open_store
-from synctui.storage.url import Location, parse_location
+from synctui.storage.url import Location, parse_location, redact_url
 
 
 def where(loc: Location) -> tuple:
@@ -139,6 +139,47 @@ def test_bad_urls_say_why(url: str, fs_args: dict | None, words: str) -> None:
     message = str(info.value)
     assert words in message and "\n" not in message
     assert message.startswith("overlay_root")
+
+
+SECRET = "S3cr3t-PW"
+
+#: every way a URL with a password in it can fail to parse (issue #12, items 6 and 8)
+BAD_SECRET_URLS = [
+    (f"ssh://root:{SECRET}@127.0.0.1:99999/x", None, "bad port '99999'"),
+    (f"ssh://root:{SECRET}@h:notaport/x", None, "bad port 'notaport'"),
+    (f"ssh://root:{SECRET}@h:0/x", None, "bad port '0'"),
+    (f"ssh://root:{SECRET}@h:-1/x", None, "bad port"),
+    (f"ssh://root:{SECRET}@[::1/x", None, "malformed host"),
+    (f"https://root:{SECRET}@[zz]/x", None, "malformed host"),
+    (f"http://root:{SECRET}@[::1/x", None, "malformed host"),
+    (f"ssh://root:{SECRET}@/x", None, "no host"),
+    (f"sftp://root:{SECRET}@h", None, "must be absolute"),
+    (f"http://root:{SECRET}@/p", None, "no host"),
+    (f"s3://root:{SECRET}@bucket/key", None, "unknown URL scheme 's3'"),
+    (f"file://root:{SECRET}@server/share", None, "must name a local path"),
+    (f"webdav://root:{SECRET}@x/y", None, "need base_url"),
+    ("webdav://x/y", {"base_url": f"https://root:{SECRET}@[::1/"}, "malformed host"),
+    (f"ssh://root:{SECRET}@h/x", {"port": "abc"}, "port"),
+    (f"https://root:{SECRET}@h/x", {"timeout": "abc"}, "timeout"),
+    (f"ssh://root:{SECRET}@h/x\0", None, "NUL"),
+    (f"ssh://root:p@ss:{SECRET}@h:bad/x", None, "bad port"),  # an @ in the password
+]
+
+
+@pytest.mark.parametrize(("url", "fs_args", "words"), BAD_SECRET_URLS)
+def test_a_password_never_appears_in_a_url_error(url: str, fs_args: dict | None, words: str) -> None:
+    with pytest.raises(SyncTuiError) as info:
+        parse_location(url, fs_args, what="overlay_root")
+    message = str(info.value)
+    assert words in message and "\n" not in message
+    assert SECRET not in message and "p@ss" not in message
+
+
+def test_redact_url() -> None:
+    assert redact_url(f"ssh://root:{SECRET}@h:1/x") == "ssh://root:***@h:1/x"
+    assert redact_url(f"https://u:{SECRET}@[zz/x") == "https://u:***@[zz/x"
+    assert redact_url("ssh://alice@hpc/data@2") == "ssh://alice@hpc/data@2"  # no password: as is
+    assert redact_url("/plain/path:with@signs") == "/plain/path:with@signs"
 
 
 def test_non_string_url() -> None:

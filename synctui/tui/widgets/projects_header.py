@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
 
+from synctui.storage.tls import tls_off_roots
 from synctui.storage.url import Location
 
 if TYPE_CHECKING:
@@ -52,6 +53,9 @@ def side_text(side_name: str, state: SideState) -> Text:
     out.append("  ")
     out.append("● ", style=style)
     out.append(word, style=style)
+    if tls_off_roots((cfg.overlay, cfg.static)):  # --insecure, or insecure/verify in the config's fs_args
+        out.append("  ")
+        out.append("! TLS checks OFF", style="bold red")
     out.append("\n")
     out.append_text(state.lock.text())
     out.append("  ")
