@@ -203,7 +203,8 @@ def _watch(args: argparse.Namespace, job) -> int:
             plan = job.plan()
             stamp = time.strftime("%H:%M:%S")
             if plan.is_noop:
-                con.print(f"{stamp} up to date", style="dim")
+                con.print(f"{stamp} up to date" if plan.up_to_date else f"{stamp} nothing to write "
+                          "(conflicts held back)", style="dim")
             else:
                 con.print(f"{stamp} {plan.transfer_files} file(s) to sync")
                 summary = render.run_with_progress(job, plan, progress=False, verbose=args.verbose,

@@ -92,15 +92,21 @@ class SyncJob:
             self._state = StateDB(self.job_options.state_path, commit_every=self.job_options.commit_every)
         return self._state
 
-    def _baseline(self):
+    def _baseline(self, *, preload: bool = False):
         db = self.state
         if db is None or self.job_options.force_full:
             return None
         manifest = db.baseline(db.pair_id(*self.pair_key))
         assert self.target is not None
-        if not getattr(self.target.stores["overlay"], "can_set_mtime", True):
+        if preload or not getattr(self.target.stores["overlay"], "can_set_mtime", True):
             manifest.preload()  # every file will need its record
         return manifest
+
+    def _after_crash(self) -> bool:
+        """Under our write lock: did an earlier sync of this pair die (its records may be lost)?"""
+        db = self.state
+        return bool(self.locks) and db is not None and not self.job_options.force_full \
+            and db.died_running(db.pair_id(*self.pair_key))
 
     # -- planning --------------------------------------------------------------------
     def scan(self) -> tuple[Catalog, Catalog]:
@@ -134,12 +140,13 @@ class SyncJob:
                                     names_in(self.target.entities, self.target.runs))
         return [p.message for p in self.rules.raise_on_errors(problems)]
 
-    def plan(self, *, rescan: bool = True) -> Plan:
+    def plan(self, *, rescan: bool = True, reconcile: bool = False) -> Plan:
         if rescan or self.source is None:
             self.scan()
         self.warnings = self.check_rules()
         assert self.source is not None and self.target is not None
-        plan = make_plan(self.source, self.target, self.rules, self.options, baseline=self._baseline())
+        plan = make_plan(self.source, self.target, self.rules, self.options,
+                         baseline=self._baseline(preload=reconcile), reconcile=reconcile)
         plan.warnings[:0] = self.warnings
         self._plan = plan
         return plan
@@ -213,12 +220,20 @@ class SyncJob:
             if self.job_options.use_locks:
                 self.acquire_locks(sync_id)
             try:
+                recover = self._after_crash()
                 if plan is None and self._plan is None:
                     # plan under the lock: nobody writes the target between plan and run
-                    plan, verify = self.plan(rescan=False), bool(verify)
+                    plan, verify = self.plan(rescan=False, reconcile=recover), bool(verify)
+                    adopted = plan.adopted
                 else:
                     plan = plan or self._plan
                     verify = True if verify is None else verify
+                    adopted = plan.adopted
+                    if recover:  # the plan was made before we knew: reconcile the records now
+                        assert self.source is not None and self.target is not None
+                        adopted = adopted + make_plan(self.source, self.target, self.rules, self.options,
+                                                      baseline=self._baseline(preload=True),
+                                                      reconcile=True).adopted
                 assert self.source is not None and self.target is not None and plan is not None
                 self._check_deletes(plan)
                 cleanup_temp_files(self.target)
@@ -236,8 +251,8 @@ class SyncJob:
                                       lost_lock=lambda: any(getattr(lk, "lost", False) for lk in self.locks))
                 self.summary = self._engine.run()
                 if db is not None:
-                    if plan.adopted:
-                        db.adopt(pair, plan.adopted)
+                    if adopted:
+                        db.adopt(pair, adopted)
                     db.finish_sync(sync_id, self.summary)
                 self._plan = None  # executed: the next run plans afresh
                 return self.summary
