@@ -55,6 +55,7 @@ from synctui.storage.base import (
     clean_relpath,
     size_mismatch,
 )
+from synctui.storage.deadline import Interrupt, Interrupted, Stalled, timeout_option
 from synctui.storage.url import Location
 from synctui.storage.webdav_auth import (
     AuthPrompt,
@@ -257,11 +258,17 @@ class WebDAVStore:
             msg = f"credentials are sent unencrypted to {base.hostname} (http://, not https://)"
             log.warning(msg)
             self.warnings.append(msg)
-        t = float(timeout or fs.get("timeout") or 60.0)
+        t = timeout_option(timeout if timeout is not None else fs.get("timeout"), f"{self.display}: fs_args")
+        self.timeout = t
+        self._interrupt = Interrupt()
         conns = int(max_connections or fs.get("max_connections") or 32)
         limits = httpx.Limits(max_connections=conns, max_keepalive_connections=conns, keepalive_expiry=30)
         if transport is None:
+            from synctui.storage.webdav_net import PacedBackend
+
             transport = httpx.HTTPTransport(verify=verify, limits=limits, retries=1)
+            # httpcore's seam for its sockets: paced ones, so no request outlives its deadline
+            transport._pool._network_backend = PacedBackend(t, self._interrupt)  # type: ignore[attr-defined]
         self._client = httpx.Client(
             transport=transport, timeout=httpx.Timeout(t, connect=min(t, 15.0)),
             headers={"User-Agent": f"synctui/{__version__}"}, follow_redirects=False)
@@ -366,6 +373,10 @@ class WebDAVStore:
         where = path or self.display
         cause: BaseException | None = exc
         while cause is not None:
+            if isinstance(cause, Interrupted):
+                return StoreError(f"cannot {action} {where}: cancelled")
+            if isinstance(cause, Stalled):  # not retried: a server this slow stays slow
+                return StoreError(f"cannot {action} {where}: {cause} (fs_args timeout: {self.timeout:g} s)")
             if isinstance(cause, ssl.SSLCertVerificationError):
                 return ConnectionFailed(
                     f"{self.display}: the server's TLS certificate is not trusted "
@@ -905,7 +916,7 @@ class WebDAVStore:
         temp left even so is removed by the next sync."""
         url = self._file_url(tmp)
         self._delete(url, tmp)
-        if late:
+        if late and not self._interrupt.is_set:
             for delay in DISCARD_DELAYS:
                 time.sleep(delay)
                 self._delete(url, tmp)
@@ -1090,6 +1101,13 @@ class WebDAVStore:
                 self._forget_dirs(self._abs(s))
         if code not in (200, 201, 204):
             raise self._status_error(_Fake(code), "rename", f"{s} to {d}")
+
+    def interrupt(self) -> None:
+        """Break off the requests in flight and refuse new ones until ``resume``."""
+        self._interrupt.set()
+
+    def resume(self) -> None:
+        self._interrupt.clear()
 
     def close(self) -> None:
         if not self._closed:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from synctui.errors import SyncTuiError
+from synctui.errors import CancelledError_, SyncTuiError
 from synctui.project.catalog import Catalog, open_project
 from synctui.project.config import ProjectConfig, load_config
 from synctui.sync.engine import Engine, Summary
@@ -257,8 +257,12 @@ class SyncJob:
                 self._plan = None  # executed: the next run plans afresh
                 return self.summary
             finally:
+                self._resume_stores()  # a cancel broke off their requests: the locks still go
                 self.release_locks()
         except SyncTuiError as exc:
+            if self._cancel.is_set() and not isinstance(exc, CancelledError_):
+                self.error = CancelledError_(f"cancelled ({exc})")
+                raise self.error from exc
             self.error = exc
             raise
 
@@ -302,7 +306,18 @@ class SyncJob:
         return self._done.wait(timeout)
 
     def cancel(self) -> None:
+        """Stop: nothing new starts and the requests in flight are broken off (a stalled
+        server holds nothing up); files in place stay, none is partial."""
         self._cancel.set()
+        for store in self._stores():
+            store.interrupt()
+
+    def _stores(self) -> list:
+        return [st for cat in (self.source, self.target) if cat is not None for st in cat.stores.values()]
+
+    def _resume_stores(self) -> None:
+        for store in self._stores():
+            store.resume()
 
 
 # ---------------------------------------------------------------------------
