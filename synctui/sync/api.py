@@ -22,6 +22,9 @@ from synctui.sync.rules import RuleSet, names_in
 
 log = logging.getLogger("synctui")
 
+#: after a cancel, how long files in flight may take to finish before their requests are cut (s)
+CANCEL_GRACE = 2.0
+
 ConfigLike = str | dict[str, Any] | ProjectConfig
 
 
@@ -73,6 +76,8 @@ class SyncJob:
         self._thread: threading.Thread | None = None
         self._done = threading.Event()
         self._cancel = threading.Event()
+        self._running = False  # inside run(): a cancel may break off its stores' requests
+        self._running_lock = threading.Lock()
         self._state = None
         self.locks: list = []
         self.summary: Summary | None = None
@@ -213,6 +218,8 @@ class SyncJob:
 
         self._cancel.clear()
         self.error = None
+        with self._running_lock:
+            self._running = True
         sync_id = new_sync_id()
         try:
             if self.source is None:
@@ -265,6 +272,8 @@ class SyncJob:
                 raise self.error from exc
             self.error = exc
             raise
+        finally:
+            self._resume_stores()  # and no late cancel timer touches them after this run
 
     def start(self, plan: Plan | None = None, *, verify: bool | None = None) -> SyncJob:
         """Run in a background thread and return at once."""
@@ -306,18 +315,28 @@ class SyncJob:
         return self._done.wait(timeout)
 
     def cancel(self) -> None:
-        """Stop: nothing new starts and the requests in flight are broken off (a stalled
-        server holds nothing up); files in place stay, none is partial."""
+        """Stop: nothing new starts; files in flight get ``CANCEL_GRACE`` seconds to finish,
+        then their requests are broken off (a stalled server holds nothing up).  Files in
+        place stay, none is partial."""
         self._cancel.set()
-        for store in self._stores():
-            store.interrupt()
+        timer = threading.Timer(CANCEL_GRACE, self._interrupt_stores)
+        timer.daemon = True
+        timer.start()
+
+    def _interrupt_stores(self) -> None:
+        with self._running_lock:
+            if self._running:  # a run that ended has resumed its stores: leave them so
+                for store in self._stores():
+                    store.interrupt()
 
     def _stores(self) -> list:
         return [st for cat in (self.source, self.target) if cat is not None for st in cat.stores.values()]
 
     def _resume_stores(self) -> None:
-        for store in self._stores():
-            store.resume()
+        with self._running_lock:
+            self._running = False
+            for store in self._stores():
+                store.resume()
 
 
 # ---------------------------------------------------------------------------

@@ -111,6 +111,17 @@ def test_timeout_option_is_strict() -> None:
     for bad in ("abc", "", True, 0, -1, float("nan"), [3]):
         with pytest.raises(ConfigError):
             timeout_option(bad)
+    # both remote stores parse it with it, before they dial anything
+    from synctui.storage.ssh_connect import settings_for_location
+    from synctui.storage.url import parse_location
+    from synctui.storage.webdav import WebDAVStore
+
+    with pytest.raises(ConfigError, match="timeout"):
+        WebDAVStore(parse_location("webdav://p", {"base_url": "http://127.0.0.1:9", "timeout": "abc"}))
+    with pytest.raises(ConfigError, match="timeout"):
+        settings_for_location(parse_location("ssh:///data", {"host": "127.0.0.1", "timeout": "false"}))
+    st = settings_for_location(parse_location("ssh:///data", {"host": "127.0.0.1", "timeout": 3}))
+    assert (st.timeout, st.idle_timeout) == (3.0, 3.0)
 
 
 # -- WebDAV ----------------------------------------------------------------------------------------
