@@ -150,3 +150,10 @@ class LockHeldError(SyncTuiError):
         if self.owner is None:
             return "another sync"
         return f"{self.owner} (pid {self.pid})" if self.pid is not None else self.owner
+
+
+class SyncCancelled(SyncTuiError):
+    """The user or a signal stopped the sync while a store was failing under the cancel
+    (its requests broken off on purpose): said as a cancel, not as that store's error."""
+
+    exit_code = EXIT_CANCELLED

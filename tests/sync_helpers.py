@@ -333,3 +333,180 @@ def hyp_rules(draw) -> RuleSet:
                                            ("sessions", "0"), ("objects", "membrane")]))
         rules.add_filter("exclude", dim, value)
     return rules
+
+
+# -- crash tests during an update: one store rewritten in the source, the sync killed part-way -----
+
+#: the store an update rewrites (its own, so its chunks can be told apart from the rest)
+UPDATED_STORE = seg_path("TS_001", "alice", "1", "organelle")
+#: the source's files after the rewrite get this mtime (newer than the first version's)
+NEW_MTIME = SRC_MTIME + 3_600
+#: where in an update a kill lands: (name, how many of the store's new chunks are in place, and
+#: whether some of its new metadata is too); ``None`` chunks means all of them
+UPDATE_MOMENTS = [("mid-way", 0.5, False), ("first chunk", 1, False), ("near the end", -1, False),
+                  ("metadata", None, True)]
+
+
+def update_versions(seed: int = 0, *, chunks: int = 160, runs: int = 2) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """(first version, second version) of a project whose ``UPDATED_STORE`` is rewritten whole:
+    every chunk new (half of them the same size as before, so sizes tell nothing), new
+    metadata, one stale chunk and one new one.  The rest of the project stays."""
+    rng = random.Random(seed)
+    base = crash_source(seed, runs=runs, big=64 << 10)
+    old, new = dict(base), dict(base)
+    for version, files in ((0, old), (1, new)):
+        files[f"{UPDATED_STORE}/.zgroup"] = json.dumps({"zarr_format": 2, "version": version}).encode()
+        files[f"{UPDATED_STORE}/.zattrs"] = json.dumps({"multiscales": [{"version": "0.4"}],
+                                                        "written": version}).encode()
+        files[f"{UPDATED_STORE}/0/.zarray"] = json.dumps({"zarr_format": 2, "chunks": [16, 16, 16],
+                                                          "version": version}).encode()
+    sizes = [rng.randint(1 << 10, 4 << 10) for _ in range(chunks)]
+    for i, size in enumerate(sizes):
+        key = f"{UPDATED_STORE}/0/{i // 64}/{(i // 8) % 8}/{i % 8}"
+        if i != chunks - 1:  # the last one is stale in the new version
+            old[key] = rng.randbytes(size)
+        new[key] = rng.randbytes(size if i % 2 else size + 16)
+    new[f"{UPDATED_STORE}/0/9/9/9"] = rng.randbytes(2048)
+    return old, new
+
+
+def rewrite_source(pair: Pair, new: Mapping[str, bytes], mtime: int = NEW_MTIME) -> None:
+    """Give ``pair``'s source another version (newer mtimes; stale keys gone)."""
+    changed = {rel: data for rel, data in new.items() if pair.src_files.get(rel) != data}
+    write_tree(pair.src_root, changed, mtime=mtime)
+    for rel in set(pair.src_files) - set(new):
+        (pair.src_root / rel).unlink()
+    pair.src_files = dict(new)
+
+
+def new_in_store(new: Mapping[str, bytes]) -> tuple[list[str], list[str]]:
+    """(chunks, metadata keys) of ``UPDATED_STORE`` the second version changes, in the order
+    the engine writes them (chunks first)."""
+    from synctui.sync.plan import is_zarr_metadata
+
+    members = sorted(rel for rel in new if rel.startswith(UPDATED_STORE + "/"))
+    return [m for m in members if not is_zarr_metadata(m)], [m for m in members if is_zarr_metadata(m)]
+
+
+def moment_files(new: Mapping[str, bytes], chunks: int | float | None, meta: bool) -> list[str]:
+    """The files of the new version a sync killed at that moment had put in place."""
+    data, metadata = new_in_store(new)
+    if chunks is None:
+        n = len(data)
+    elif isinstance(chunks, float):
+        n = int(len(data) * chunks)
+    else:
+        n = chunks % len(data)
+    return data[:n] + (metadata[:1] if meta else [])
+
+
+def updated_in_place(root: Path, new: Mapping[str, bytes]) -> tuple[int, int]:
+    """(chunks, metadata keys) of ``UPDATED_STORE`` that hold the new version on disk now."""
+    data, metadata = new_in_store(new)
+
+    def done(rel: str) -> bool:
+        try:
+            return (root / rel).read_bytes() == new[rel]
+        except OSError:
+            return False
+
+    return sum(1 for rel in data if done(rel)), sum(1 for rel in metadata if done(rel))
+
+
+def kill_during_update(cmd: list[str], target: Path, new: Mapping[str, bytes],
+                       chunks: int | float | None, meta: bool, env: Mapping[str, str]) -> tuple[int, int]:
+    """Start the update ``cmd`` and SIGKILL it once ``target`` holds that many of the store's new
+    chunks (a fraction, a count, or all), and with ``meta`` some of its new metadata.
+    Returns what was in place when it died: (new chunks, new metadata keys)."""
+    import signal
+    import time
+
+    want = len(moment_files(new, chunks, False))
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(env))
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        n, m = updated_in_place(target, new)
+        if n >= max(want, 1) and (m > 0 or not meta):
+            break
+        time.sleep(0.002)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    assert_no_traceback(proc.stderr.read().decode() if proc.stderr else "")
+    return updated_in_place(target, new)
+
+
+def write_through_target(pair: Pair, files: Mapping[str, bytes], mtime: int = NEW_MTIME) -> None:
+    """Leave the target as a sync killed before committing its last records does: ``files``
+    put in place the way a sync writes them (the target store: temp + rename, the source's
+    mtime asked for) but not recorded, and that sync still marked running in the history."""
+    from synctui.project.config import load_config
+    from synctui.storage.open import open_store
+    from synctui.sync.state import StateDB
+
+    target = load_config(pair.dst).overlay
+    store = open_store(target, fsync=False)
+    try:
+        for rel, data in files.items():
+            store.write_atomic(rel, data, mtime_ns=mtime * 1_000_000_000)
+    finally:
+        store.close()
+    db = StateDB()
+    try:
+        db.start_sync(db.pair_id(load_config(pair.src).overlay.key, target.key), f"killed-{mtime}",
+                      "incremental")
+    finally:
+        db.close()
+
+
+def converge(pair: Pair) -> None:
+    """The sync after a kill (breaking the stale lock it left), then a plan: it must exit 0 with
+    no conflict and the target equal to the source byte for byte, no temp left, and the plan
+    must have nothing to do (nothing to write, nothing held back)."""
+    from synctui.sync.api import JobOptions, SyncJob
+
+    job = SyncJob(pair.src, pair.dst, job_options=JobOptions(break_lock=True, fsync=False))
+    try:
+        summary = job.run()
+        print(f"  the rerun wrote {summary.files_written} files, {summary.conflicts} conflicts")
+        assert summary.exit_code == 0 and summary.conflicts == 0 and summary.errors == [], summary
+        assert pair.target_tree() == pair.src_files
+        assert temp_files(pair.dst_root) == []
+        plan = job.plan()
+        assert plan.up_to_date, [(e.target_path, e.action, e.reason) for e in plan.entities
+                                 if e.action.writes or e.action.value == "conflict"][:3]
+    finally:
+        job.close_stores()
+
+
+def update_moments_converge(pair: Pair, versions: tuple[dict[str, bytes], dict[str, bytes]],
+                            cmd: list[str] | None = None) -> None:
+    """Sync ``pair`` (holding the first version), then once per ``UPDATE_MOMENTS`` give the
+    source the other version and leave the target as a sync killed at that moment does: by
+    a real SIGKILL of the sync ``cmd``, or without ``cmd`` by ``write_through_target``.  Each
+    time the next sync must converge (``converge``)."""
+    from synctui.sync.api import JobOptions, SyncJob
+
+    job = SyncJob(pair.src, pair.dst, job_options=JobOptions(fsync=False))
+    try:
+        assert job.run().errors == []
+    finally:
+        job.close_stores()
+    mixed = 0
+    for i, (moment, chunks, meta) in enumerate(UPDATE_MOMENTS):
+        old, new = versions[i % 2], versions[(i + 1) % 2]
+        mtime = NEW_MTIME + 3_600 * i
+        rewrite_source(pair, new, mtime)
+        if cmd is not None:
+            done, meta_done = kill_during_update(cmd, pair.dst_root, new, chunks, meta, os.environ)
+            # every file at a final path is whole: the old version or the new one
+            for rel, got in read_tree(pair.dst_root).items():
+                assert got in (old.get(rel), new.get(rel)), f"partial or foreign file at {rel}"
+            mixed += 0 < done < len(new_in_store(new)[0]) or meta_done > 0
+        else:
+            write_through_target(pair, {rel: new[rel] for rel in moment_files(new, chunks, meta)}, mtime)
+            done, meta_done = updated_in_place(pair.dst_root, new)
+        print(f"{moment}: {done} new chunks and {meta_done} new metadata keys in place")
+        converge(pair)
+    if cmd is not None:
+        assert mixed >= 1, "no kill landed part-way through the update: make the store bigger"

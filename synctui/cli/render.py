@@ -108,8 +108,12 @@ def plan_table(con: Console, plan: Plan, source=None, target=None) -> None:
             con.print(Text(f"{side}: {plural(len(cat.unrecognised), 'path')} copick would not read "
                            f"(not synced), e.g. {cat.unrecognised[0].path}: {cat.unrecognised[0].reason}",
                            style="yellow"))
-    if plan.is_noop:
+    if plan.up_to_date:
         con.print(Text("Nothing to do: the target is up to date.", style="bold green"))
+    elif plan.is_noop:
+        n = plan.counts()[Act.CONFLICT].entities
+        con.print(Text(f"Nothing to write, but the target is not up to date: {plural(n, 'conflict')} "
+                       "held back (--overwrite-conflicts takes the source).", style="bold yellow"))
     else:
         con.print(Text(f"Would transfer {plural(plan.transfer_files, 'file')}, "
                        f"{human_bytes(plan.transfer_bytes)}.", style="bold"))

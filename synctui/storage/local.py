@@ -364,6 +364,12 @@ class LocalStore:
         finally:
             _silent_unlink(tmp)
 
+    def interrupt(self) -> None:
+        """Local file operations end on their own: nothing to break off."""
+
+    def resume(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 

@@ -76,8 +76,10 @@ from synctui.storage.ssh_pool import (
     FX_OP_UNSUPPORTED,
     Conn,
     ConnectionLost,
+    ConnectionStalled,
     ConnPool,
     Pipe,
+    Quiet,
     SFTPStatus,
     attrs_with_mtime,
     drain_stderr,
@@ -150,6 +152,7 @@ class SFTPStore:
         self._pool = ConnPool(self._connector, max_idle=int(max_idle or args.get("max_idle") or 16))
         # a store nobody closes (a catalog dropped on rescan) still hangs up when collected
         weakref.finalize(self, self._pool.close)
+        self._interrupted = threading.Event()  # a cancelled sync: nothing new, nothing waits
         self._dirs: set[str] = set()  # folders (relative, "" = root) known to exist
         self._dirs_lock = threading.Lock()
         self._find_ok: bool | None = False if self.listing == "sftp" else None
@@ -200,13 +203,18 @@ class SFTPStore:
     @contextmanager
     def _conn(self, action: str, what: str) -> Iterator[Conn]:
         """Check a connection out for one operation and translate what goes wrong."""
-        conn = self._pool.get()
+        conn = self._checkout(action, what)
         try:
             yield conn
         except BaseException as exc:
             self._failed(conn, exc, action, what)
         else:
             self._pool.put(conn)
+
+    def _checkout(self, action: str, what: str) -> Conn:
+        if self._interrupted.is_set():
+            raise StoreError(f"cannot {action} {what or self.root}: cancelled")
+        return self._pool.get()
 
     def _failed(self, conn: Conn, exc: BaseException, action: str, what: str) -> None:
         """Return ``conn`` to the pool (or drop it) and raise the StoreError for ``exc``.
@@ -217,6 +225,14 @@ class SFTPStore:
         """
         import paramiko
 
+        if self._interrupted.is_set() and not isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            self._pool.discard(conn)
+            raise StoreError(f"cannot {action} {what or self.root}: cancelled") from exc
+        if isinstance(exc, (TimeoutError, ConnectionStalled)):  # a deadline passed: not retried
+            self._pool.discard(conn)
+            why = str(exc) if isinstance(exc, ConnectionStalled) else \
+                f"the server did not answer for {conn.idle_timeout:g} s (fs_args timeout)"
+            raise ConnectionStalled(f"cannot {action} {what or self.root}: {why}") from exc
         lost = isinstance(exc, (EOFError, paramiko.SSHException, OSError)) \
             and not isinstance(exc, (SFTPStatus, StoreError))
         alive = not lost and conn.alive()
@@ -273,6 +289,15 @@ class SFTPStore:
             self._known_dir("")
 
         self._call("open", self.root, run)
+
+    def interrupt(self) -> None:
+        """Hang up every connection, those in use too: their waits end at once."""
+        self._interrupted.set()
+        self._pool.close()
+
+    def resume(self) -> None:
+        self._interrupted.clear()
+        self._pool.reopen()
 
     def close(self) -> None:
         self._pool.close()
@@ -417,6 +442,7 @@ class SFTPStore:
                 err = bytearray() if err_out is None else err_out
                 buf = b""
                 marked = False
+                quiet = Quiet(conn)
                 while True:
                     try:
                         data = chan.recv(1 << 18)
@@ -424,7 +450,9 @@ class SFTPStore:
                         drain_stderr(chan, err)
                         if not conn.alive():
                             raise ConnectionLost(f"{self.display}: connection lost while listing") from None
+                        quiet.check("listing")
                         continue
+                    quiet.heard()
                     if chan.recv_stderr_ready():
                         drain_stderr(chan, err)
                     if not data:
@@ -702,7 +730,7 @@ class SFTPStore:
             return pipe, h, size
 
         for attempt in (0, 1):
-            conn = self._pool.get()
+            conn = self._checkout("read", rel)
             try:
                 with self._lend(conn, "read", rel):
                     pipe, h, size = run(conn)
@@ -1359,6 +1387,11 @@ class _Reader(io.RawIOBase):
             raise StoreError(f"cannot read {self.name}: {exc.reason}") from None
         except StoreError:
             raise
+        except TimeoutError as exc:  # the idle deadline passed: not retried
+            idle = self._conn.idle_timeout
+            self._release(broken=True)
+            raise ConnectionStalled(f"cannot read {self.name}: the server did not answer for "
+                                    f"{idle:g} s (fs_args timeout)") from exc
         except Exception as exc:
             self._release(broken=True)
             raise ConnectionLost(f"{self._store.display}: connection lost while reading "

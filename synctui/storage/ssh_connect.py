@@ -38,6 +38,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from synctui.errors import ConnectionFailed
+from synctui.storage.deadline import DEFAULT_TIMEOUT as DEADLINE_DEFAULT
+from synctui.storage.deadline import timeout_option
 from synctui.storage.options import env_flag, flag
 from synctui.storage.url import Location
 
@@ -49,6 +51,7 @@ ENV_ACCEPT_NEW = "SYNCTUI_SSH_ACCEPT_NEW"
 ENV_SSH_CONFIG = "SYNCTUI_SSH_CONFIG"
 DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
 DEFAULT_TIMEOUT = 15.0
+IDLE_DEFAULT = DEADLINE_DEFAULT
 #: ciphers we would rather use (AES-GCM needs no separate MAC: the fastest in paramiko)
 FAST_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr")
 _RSA_ALGS = ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")
@@ -129,6 +132,8 @@ class SSHSettings:
     proxy_jump: list[str] = field(default_factory=list)
     proxy_command: str | None = None
     timeout: float = DEFAULT_TIMEOUT
+    #: how long an open connection may stay silent while we wait for it (deadline.py)
+    idle_timeout: float = IDLE_DEFAULT
     password: str | None = field(default=None, repr=False)
     passphrase: str | None = field(default=None, repr=False)
 
@@ -214,16 +219,16 @@ def settings_for_host(host: str, *, port: int | None = None, username: str | Non
     proxy_cmd = opts.get("proxycommand") if not hops and not is_hop else None
     if proxy_cmd and str(proxy_cmd).lower() == "none":
         proxy_cmd = None
-    try:
-        timeout = float(args.get("timeout") or opts.get("connecttimeout") or DEFAULT_TIMEOUT)
-    except ValueError:
-        timeout = DEFAULT_TIMEOUT
+    given = args.get("timeout") if args.get("timeout") is not None else opts.get("connecttimeout")
+    # fs_args timeout bounds every wait; unset, connecting gets 15 s and silence 60 s
+    timeout = timeout_option(given, f"{host}: timeout") if given is not None else DEFAULT_TIMEOUT
+    idle = timeout if given is not None else IDLE_DEFAULT
     return SSHSettings(
         alias=host, hostname=hostname, port=int(port), username=str(user), key_files=keys,
         explicit_keys=bool(explicit or conf_keys), allow_agent=allow_agent, known_hosts=known,
         known_hosts_write=write_to, accept_new=accept_new,
         host_key_alias=opts.get("hostkeyalias"), proxy_jump=hops,
-        proxy_command=str(proxy_cmd) if proxy_cmd else None, timeout=timeout,
+        proxy_command=str(proxy_cmd) if proxy_cmd else None, timeout=timeout, idle_timeout=idle,
         password=None if is_hop else (args.get("password") or None),
         passphrase=None if is_hop else (args.get("passphrase") or None))
 
@@ -254,7 +259,8 @@ def _hop_settings(spec: str, parent: SSHSettings, ssh_config: Any) -> SSHSetting
     # and may use the target's keys too (after its own)
     keys = hop.key_files + [k for k in parent.key_files if k not in hop.key_files]
     return replace(hop, known_hosts=parent.known_hosts, known_hosts_write=parent.known_hosts_write,
-                   accept_new=parent.accept_new, timeout=parent.timeout, key_files=keys)
+                   accept_new=parent.accept_new, timeout=parent.timeout,
+                   idle_timeout=parent.idle_timeout, key_files=keys)
 
 
 def _local_user() -> str:
@@ -427,6 +433,10 @@ class Connector:
         except Exception as exc:  # noqa: BLE001
             _close_quietly(sock)
             raise _net_fail(f"{where}: cannot start SSH ({_reason(exc)})") from None
+        # the banner, key exchange and login each end within the timeout (paramiko's own
+        # defaults are 15 s, 15 s and 30 s, and an hour for a channel to open)
+        t.banner_timeout = t.handshake_timeout = t.auth_timeout = st.timeout
+        t.channel_timeout = st.idle_timeout
         try:
             self._prefer_algorithms(t, st)
             try:

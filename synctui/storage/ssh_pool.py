@@ -45,13 +45,23 @@ SFTP_START_TIMEOUT = 30.0  # login shells on clusters can be slow to start sftp-
 _HEADER = struct.Struct(">IB")
 
 
-def send_all(chan: Any, data: bytes | bytearray) -> None:
-    """``chan.sendall`` without paramiko's copy of the rest after every packet."""
+def send_all(chan: Any, data: bytes | bytearray, idle: float | None = None) -> None:
+    """``chan.sendall`` without paramiko's copy of the rest after every packet.  A channel
+    whose timeout is shorter than ``idle`` (exec channels poll every second) may wait
+    that long in all for the server to take more."""
     view = memoryview(data)
+    waited = 0.0
     while view:
-        n = chan.send(view[:1 << 18])
+        try:
+            n = chan.send(view[:1 << 18])
+        except TimeoutError:
+            waited += chan.gettimeout() or 0.0
+            if idle is None or waited >= idle:
+                raise
+            continue
         if n <= 0:
             raise EOFError("channel closed")
+        waited = 0.0
         view = view[n:]
 
 
@@ -60,6 +70,32 @@ class ConnectionLost(StoreError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, transient=True)
+
+
+class ConnectionStalled(StoreError):
+    """The server stopped answering (a deadline passed): not retried, a server this slow
+    stays slow; the connection is dropped."""
+
+
+class Quiet:
+    """How long a polled exec channel has been silent; past the connection's idle
+    timeout the server has stalled."""
+
+    __slots__ = ("conn", "since")
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+        self.since = time.monotonic()
+
+    def heard(self) -> None:
+        self.since = time.monotonic()
+
+    def check(self, what: str) -> None:
+        idle = self.conn.idle_timeout
+        if time.monotonic() - self.since >= idle:
+            self.conn.close()
+            raise ConnectionStalled(f"the server did not answer for {idle:g} s while {what} "
+                                    "(fs_args timeout)")
 
 
 class SFTPStatus(Exception):
@@ -229,15 +265,18 @@ def int64(value: int) -> Any:
 class Conn:
     """One authenticated transport with its SFTP channel; used by one thread at a time."""
 
-    __slots__ = ("transport", "chain", "sftp", "io_read", "io_write", "serial")
+    __slots__ = ("transport", "chain", "sftp", "io_read", "io_write", "serial", "idle_timeout")
 
-    def __init__(self, transport: Any, chain: list[Any], sftp: Any, serial: int) -> None:
+    def __init__(self, transport: Any, chain: list[Any], sftp: Any, serial: int,
+                 idle_timeout: float = 60.0) -> None:
         self.transport = transport
         self.chain = chain
         self.sftp = sftp
         self.io_read = DEFAULT_IO
         self.io_write = DEFAULT_IO
         self.serial = serial
+        #: the longest the server may stay silent while we wait for it (s)
+        self.idle_timeout = idle_timeout
 
     def alive(self) -> bool:
         t = self.transport
@@ -313,7 +352,8 @@ class ConnPool:
             chan.settimeout(timeout)  # a login shell that never starts the server
             chan.invoke_subsystem("sftp")
             sftp = paramiko.SFTPClient(chan)
-            chan.settimeout(None)
+            # no reply within the idle timeout: the server stalled (TimeoutError, see SFTPStore)
+            chan.settimeout(self.connector.settings.idle_timeout)
         except TimeoutError:
             transport.close()
             for t in chain:
@@ -335,7 +375,7 @@ class ConnPool:
                                    f"({' '.join(str(exc).split()) or type(exc).__name__})") from None
         with self._lock:
             self._serial += 1
-            conn = Conn(transport, chain, sftp, self._serial)
+            conn = Conn(transport, chain, sftp, self._serial, self.connector.settings.idle_timeout)
             self._all.add(conn)
             self.opened += 1
             closed = self._closed
@@ -390,7 +430,7 @@ def open_exec(conn: Conn, script: str, *, stdin: bool = False) -> Any:
     server refuses exec.  Reads on it time out every second (check the connection then)."""
     import paramiko
 
-    chan = conn.transport.open_session()
+    chan = conn.transport.open_session(timeout=conn.idle_timeout)
     try:
         chan.exec_command("sh -c " + shlex.quote(script))
         if not stdin:
@@ -408,6 +448,7 @@ def read_to_eof(chan: Any, conn: Conn, err: bytearray, what: str, out: bytearray
                 limit: int = 1 << 20) -> int | None:
     """Read a channel to EOF (stdout kept in ``out`` up to ``limit``, stderr in ``err``)
     and return its exit status: None when the connection died before telling it."""
+    quiet = Quiet(conn)
     while True:
         try:
             data = chan.recv(1 << 16)
@@ -415,7 +456,9 @@ def read_to_eof(chan: Any, conn: Conn, err: bytearray, what: str, out: bytearray
             drain_stderr(chan, err)
             if not conn.alive():
                 raise ConnectionLost(f"connection lost while {what}") from None
+            quiet.check(what)
             continue
+        quiet.heard()
         drain_stderr(chan, err)
         if not data:
             break

@@ -22,6 +22,7 @@ from typing import Any
 from synctui.storage.ssh_pool import (
     Conn,
     ConnectionLost,
+    Quiet,
     drain_stderr,
     open_exec,
     read_to_eof,
@@ -116,7 +117,7 @@ def tar_extract(conn: Conn, root: str, members: Iterable[tuple[str, bytes, int]]
 def _send(chan: Any, conn: Conn, data: bytes | bytearray) -> bool:
     """Send to tar's stdin; False when tar has gone (it failed: its status says why)."""
     try:
-        send_all(chan, data)
+        send_all(chan, data, conn.idle_timeout)
     except (OSError, EOFError):
         if not conn.alive():
             raise ConnectionLost("connection lost while sending to tar") from None
@@ -167,6 +168,7 @@ class _ChannelReader:
 
     def __init__(self, chan: Any, conn: Conn, err: bytearray, head: bytes) -> None:
         self.chan, self.conn, self.err = chan, conn, err
+        self.quiet = Quiet(conn)
         self.buf = bytearray(head)
         self.eof = False
         self.received = len(head)
@@ -179,7 +181,9 @@ class _ChannelReader:
                 drain_stderr(self.chan, self.err)
                 if not self.conn.alive():
                     raise ConnectionLost("connection lost while reading from tar") from None
+                self.quiet.check("reading from tar")
                 continue
+            self.quiet.heard()
             if not data:
                 self.eof = True
                 break

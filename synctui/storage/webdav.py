@@ -14,9 +14,12 @@ How it talks to servers follows DESIGN §7, because servers differ a lot:
 * exclusive creates (locks) PUT a temp file and MOVE it with ``Overwrite: F``:
   412 means someone else was first.  nginx ignores ``If-None-Match: *`` on PUT
   (it overwrites), MOVE's overwrite check works on every server we know;
-* what the server can do is probed on connect (OPTIONS, PROPFIND Depth 0 and
-  infinity, a hidden probe file for ``X-OC-Mtime`` and ``oc:checksums``) and
-  kept in ``store.capabilities`` (``describe()`` is one line for the app);
+* what the server can do is probed on connect by reading (OPTIONS, PROPFIND
+  Depth 0 and infinity) and, only once a write or a lock is coming, by writing
+  a hidden probe file (``X-OC-Mtime``, ``oc:checksums``, etags after MOVE): a
+  read-only command (plan, locks, trash list, the app before a sync) writes
+  nothing.  All of it is kept in ``store.capabilities`` (``describe()`` is one
+  line for the app);
 * 5xx, 429, 423 and dropped connections are transient (the engine retries them;
   reads and listings retry here too); 401/403/404/507 become one-line errors
   naming the path and what to do.
@@ -60,6 +63,7 @@ from synctui.storage.base import (
     size_mismatch,
     temp_name,
 )
+from synctui.storage.deadline import Interrupt, Interrupted, Stalled, timeout_option
 from synctui.storage.options import flag, parse_bool
 from synctui.storage.tls import fs_tls
 from synctui.storage.url import Location
@@ -177,8 +181,9 @@ class WebDAVStore:
     ``auth_type`` (auto/basic/digest/bearer), ``prompt`` (callback asked on 401),
     ``ca_bundle`` (PEM path), ``insecure`` (skip TLS checks: loud warning),
     ``timeout``, ``max_connections``, ``list_workers``, ``probe`` (probe on
-    connect), ``probe_writes`` (write a hidden probe file to test mtime and
-    checksum support).  ``fsync`` and unknown options are ignored.
+    connect), ``probe_writes`` (before the first write or lock, write a hidden
+    probe file to test mtime and checksum support).  ``fsync`` and unknown
+    options are ignored.
     """
 
     mtime_resolution_ns = NS  # HTTP dates have whole seconds
@@ -260,11 +265,17 @@ class WebDAVStore:
             msg = f"credentials are sent unencrypted to {base.hostname} (http://, not https://)"
             log.warning(msg)
             self.warnings.append(msg)
-        t = float(timeout or fs.get("timeout") or 60.0)
+        t = timeout_option(timeout if timeout is not None else fs.get("timeout"), f"{self.display}: fs_args.timeout")
+        self.timeout = t
+        self._interrupt = Interrupt()
         conns = int(max_connections or fs.get("max_connections") or 32)
         limits = httpx.Limits(max_connections=conns, max_keepalive_connections=conns, keepalive_expiry=30)
         if transport is None:
+            from synctui.storage.webdav_net import PacedBackend
+
             transport = httpx.HTTPTransport(verify=verify, limits=limits, retries=1)
+            # httpcore's seam for its sockets: paced ones, so no request outlives its deadline
+            transport._pool._network_backend = PacedBackend(t, self._interrupt)  # type: ignore[attr-defined]
         self._client = httpx.Client(
             transport=transport, timeout=httpx.Timeout(t, connect=min(t, 15.0)),
             headers={"User-Agent": f"synctui/{__version__}"}, follow_redirects=False)
@@ -369,6 +380,10 @@ class WebDAVStore:
         where = path or self.display
         cause: BaseException | None = exc
         while cause is not None:
+            if isinstance(cause, Interrupted):
+                return StoreError(f"cannot {action} {where}: cancelled")
+            if isinstance(cause, Stalled):  # not retried: a server this slow stays slow
+                return StoreError(f"cannot {action} {where}: {cause} (fs_args timeout: {self.timeout:g} s)")
             if isinstance(cause, ssl.SSLCertVerificationError):
                 return ConnectionFailed(
                     f"{self.display}: the server's TLS certificate is not trusted "
@@ -456,10 +471,10 @@ class WebDAVStore:
         cap.root_exists = True
         self._remember_dir(self._root_path)
         self._read_options(resp)
-        if probe_writes:
-            self._probe_writes()
-        if cap.lists_dotfiles is None:  # no write probe: nginx's dav_ext is the one we know hides them
-            cap.lists_dotfiles = not (cap.server or "").lower().startswith("nginx")
+        # the write probe waits for the first write or lock (``_ensure_probed``): until
+        # then, nginx's dav_ext is the one server we know hides dotfiles
+        self._probe_pending = probe_writes
+        cap.lists_dotfiles = not (cap.server or "").lower().startswith("nginx")
         self._probe_listing()
 
     def _read_options(self, resp: httpx.Response) -> None:
@@ -472,9 +487,13 @@ class WebDAVStore:
                               if m.strip())
         cap.lock = "2" in cap.dav and (not cap.allow or "LOCK" in cap.allow)
 
+    def probe(self) -> None:
+        """Learn now what writes can do (the first write or lock does it otherwise)."""
+        self._ensure_probed()
+
     def _ensure_probed(self) -> None:
-        """Before the first write into a root that did not exist on connect: create it
-        and run the write probe there (once, whichever thread gets here first)."""
+        """Before the first write: create the root if it did not exist on connect and run
+        the write probe there (once, whichever thread gets here first)."""
         if not self._probe_pending and self.capabilities.root_exists is not False:
             return
         with self._probe_lock:
@@ -905,7 +924,7 @@ class WebDAVStore:
         temp left even so is removed by the next sync."""
         url = self._file_url(tmp)
         self._delete(url, tmp)
-        if late:
+        if late and not self._interrupt.is_set:
             for delay in DISCARD_DELAYS:
                 time.sleep(delay)
                 self._delete(url, tmp)
@@ -1088,6 +1107,13 @@ class WebDAVStore:
                 self._forget_dirs(self._abs(s))
         if code not in (200, 201, 204):
             raise self._status_error(_Fake(code), "rename", f"{s} to {d}")
+
+    def interrupt(self) -> None:
+        """Break off the requests in flight and refuse new ones until ``resume``."""
+        self._interrupt.set()
+
+    def resume(self) -> None:
+        self._interrupt.clear()
 
     def close(self) -> None:
         if not self._closed:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from synctui.errors import SyncTuiError
+from synctui.errors import SyncCancelled, SyncTuiError
 from synctui.project.catalog import Catalog, open_project
 from synctui.project.config import ProjectConfig, load_config
 from synctui.sync.engine import Engine, Summary
@@ -21,6 +21,9 @@ from synctui.sync.plan import Plan, PlanOptions, PruneGuard, make_plan
 from synctui.sync.rules import RuleSet, names_in
 
 log = logging.getLogger("synctui")
+
+#: after a cancel, how long files in flight may take to finish before their requests are cut (s)
+CANCEL_GRACE = 2.0
 
 ConfigLike = str | dict[str, Any] | ProjectConfig
 
@@ -76,6 +79,8 @@ class SyncJob:
         self._thread: threading.Thread | None = None
         self._done = threading.Event()
         self._cancel = threading.Event()
+        self._running = False  # inside run(): a cancel may break off its stores' requests
+        self._running_lock = threading.Lock()
         self._state = None
         self.locks: list = []
         #: what taking the locks did that the history should keep (abandoned locks broken)
@@ -97,15 +102,21 @@ class SyncJob:
             self._state = StateDB(self.job_options.state_path, commit_every=self.job_options.commit_every)
         return self._state
 
-    def _baseline(self):
+    def _baseline(self, *, preload: bool = False):
         db = self.state
         if db is None or self.job_options.force_full:
             return None
         manifest = db.baseline(db.pair_id(*self.pair_key))
         assert self.target is not None
-        if not getattr(self.target.stores["overlay"], "can_set_mtime", True):
+        if preload or not getattr(self.target.stores["overlay"], "can_set_mtime", True):
             manifest.preload()  # every file will need its record
         return manifest
+
+    def _after_crash(self) -> bool:
+        """Under our write lock: did an earlier sync of this pair die (its records may be lost)?"""
+        db = self.state
+        return bool(self.locks) and db is not None and not self.job_options.force_full \
+            and db.died_running(db.pair_id(*self.pair_key))
 
     # -- planning --------------------------------------------------------------------
     def scan(self) -> tuple[Catalog, Catalog]:
@@ -140,12 +151,14 @@ class SyncJob:
                                     names_in(self.target.entities, self.target.runs))
         return [p.message for p in self.rules.raise_on_errors(problems)]
 
-    def plan(self, *, rescan: bool = True, rules: RuleSet | None = None) -> Plan:
-        """The dry run.  ``rules``: plan with these, and keep them only if planning works."""
+    def plan(self, *, rescan: bool = True, rules: RuleSet | None = None,
+             reconcile: bool = False) -> Plan:
+        """The dry run.  ``rules``: plan with these, and keep them only if planning works.
+        ``reconcile``: re-record files the quick check finds equal (after a crashed run)."""
         if rules is not None:
             previous, self.rules = self.rules, rules
             try:
-                return self.plan(rescan=rescan)
+                return self.plan(rescan=rescan, reconcile=reconcile)
             except BaseException:
                 self.rules = previous
                 raise
@@ -153,7 +166,8 @@ class SyncJob:
             self.scan()
         self.warnings = self.check_rules()
         assert self.source is not None and self.target is not None
-        plan = make_plan(self.source, self.target, self.rules, self.options, baseline=self._baseline())
+        plan = make_plan(self.source, self.target, self.rules, self.options,
+                         baseline=self._baseline(preload=reconcile), reconcile=reconcile)
         plan.warnings[:0] = self.warnings
         refused = self.prune_guard.refusal(plan)
         if refused is not None:  # said now, in the dry run; the sync itself refuses
@@ -252,6 +266,8 @@ class SyncJob:
 
         self._cancel.clear()
         self.error = None
+        with self._running_lock:
+            self._running = True
         sync_id = new_sync_id()
         try:
             if self.source is None:
@@ -259,12 +275,20 @@ class SyncJob:
             if self.job_options.use_locks:
                 self.acquire_locks(sync_id, break_lock=break_lock)
             try:
+                recover = self._after_crash()
                 if plan is None and self._plan is None:
                     # plan under the lock: nobody writes the target between plan and run
-                    plan, verify = self.plan(rescan=False), bool(verify)
+                    plan, verify = self.plan(rescan=False, reconcile=recover), bool(verify)
+                    adopted = plan.adopted
                 else:
                     plan = plan or self._plan
                     verify = True if verify is None else verify
+                    adopted = plan.adopted
+                    if recover:  # the plan was made before we knew: reconcile the records now
+                        assert self.source is not None and self.target is not None
+                        adopted = adopted + make_plan(self.source, self.target, self.rules, self.options,
+                                                      baseline=self._baseline(preload=True),
+                                                      reconcile=True).adopted
                 assert self.source is not None and self.target is not None and plan is not None
                 self._check_deletes(plan, prune_all=prune_all)
                 cleanup_temp_files(self.target)
@@ -283,16 +307,22 @@ class SyncJob:
                 self.summary = self._engine.run()
                 self.summary.notes[:0] = self.lock_notes
                 if db is not None:
-                    if plan.adopted:
-                        db.adopt(pair, plan.adopted)
+                    if adopted:
+                        db.adopt(pair, adopted)
                     db.finish_sync(sync_id, self.summary)
                 self._plan = None  # executed: the next run plans afresh
                 return self.summary
             finally:
+                self._resume_stores()  # a cancel broke off their requests: the locks still go
                 self.release_locks()
         except SyncTuiError as exc:
+            if self._cancel.is_set() and not isinstance(exc, SyncCancelled):
+                self.error = SyncCancelled(f"cancelled ({exc})")
+                raise self.error from exc
             self.error = exc
             raise
+        finally:
+            self._resume_stores()  # and no late cancel timer touches them after this run
 
     def start(self, plan: Plan | None = None, *, verify: bool | None = None) -> SyncJob:
         """Run in a background thread and return at once."""
@@ -334,7 +364,28 @@ class SyncJob:
         return self._done.wait(timeout)
 
     def cancel(self) -> None:
+        """Stop: nothing new starts; files in flight get ``CANCEL_GRACE`` seconds to finish,
+        then their requests are broken off (a stalled server holds nothing up).  Files in
+        place stay, none is partial."""
         self._cancel.set()
+        timer = threading.Timer(CANCEL_GRACE, self._interrupt_stores)
+        timer.daemon = True
+        timer.start()
+
+    def _interrupt_stores(self) -> None:
+        with self._running_lock:
+            if self._running:  # a run that ended has resumed its stores: leave them so
+                for store in self._stores():
+                    store.interrupt()
+
+    def _stores(self) -> list:
+        return [st for cat in (self.source, self.target) if cat is not None for st in cat.stores.values()]
+
+    def _resume_stores(self) -> None:
+        with self._running_lock:
+            self._running = False
+            for store in self._stores():
+                store.resume()
 
 
 # ---------------------------------------------------------------------------

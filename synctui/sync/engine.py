@@ -383,7 +383,7 @@ class Engine:
             for i, got in zip(todo, data, strict=True):
                 fa = items[i][1]
                 if isinstance(got, StoreError) and not got.transient:
-                    self._fail(fa.target_path, str(got))
+                    self._item_failed(fa, got)
                     settled.add(i)
                 elif isinstance(got, StoreError):
                     tried[i] = got
@@ -397,7 +397,7 @@ class Engine:
                     out[i] = True
                     settled.add(i)
                 elif isinstance(res, StoreError) and not res.transient:
-                    self._fail(fa.target_path, str(res))
+                    self._item_failed(fa, res)
                     settled.add(i)
                 elif isinstance(res, StoreError):
                     tried[i] = res
@@ -511,7 +511,7 @@ class Engine:
                     self.sink.emit(ItemRetry(fa.target_path, attempt, str(exc)))
                     time.sleep(self.backoff * (2 ** (attempt - 1)))
         except SyncTuiError as exc:
-            self._fail(fa.target_path, str(exc))
+            self._item_failed(fa, exc)
             return False
         except Exception as exc:  # noqa: BLE001 - one item never stops the rest
             log.exception("unexpected error on %s", fa.target_path)
@@ -627,6 +627,12 @@ class Engine:
                 self.summary.skipped_changed.append(ItemError(fa.target_path, reason))
             self.sink.progress.skipped += 1
         self.sink.emit(ItemSkipped(fa.target_path, reason))
+
+    def _item_failed(self, fa: FileAction, exc: BaseException) -> None:
+        if self.cancel_event.is_set():  # broken off by the cancel: not a failure of its own
+            self._skip(fa, f"cancelled ({exc})")
+        else:
+            self._fail(fa.target_path, str(exc))
 
     def _fail(self, path: str, message: str) -> None:
         with self._lock:

@@ -195,6 +195,12 @@ class Plan:
     def is_noop(self) -> bool:
         return not self.objects and not any(e.action.writes for e in self.entities)
 
+    @property
+    def up_to_date(self) -> bool:
+        """Nothing to write and nothing held back: a conflict leaves the target behind
+        (a store it holds back may even mix two versions), so it is never "up to date"."""
+        return self.is_noop and not any(e.action is Act.CONFLICT for e in self.entities)
+
     def actions_present(self) -> set[Act]:
         acts = {e.action for e in self.entities}
         acts |= {fa.action for e in self.entities if e.action is Act.UPDATE for fa in e.files}
@@ -362,9 +368,10 @@ class Baseline:
 
 class _Planner:
     def __init__(self, source: Catalog, target: Catalog, rules: RuleSet, options: PlanOptions,
-                 baseline: Mapping[str, Baseline] | None) -> None:
+                 baseline: Mapping[str, Baseline] | None, reconcile: bool = False) -> None:
         self.source, self.target, self.rules, self.options = source, target, rules, options
         self.baseline = baseline or {}
+        self.reconcile = reconcile
         resolutions = [getattr(st, "mtime_resolution_ns", 1)
                        for cat in (source, target) for st in cat.stores.values()]
         self.tol = max([options.mtime_tolerance_ns, *resolutions])
@@ -415,7 +422,7 @@ class _Planner:
             reason = "checksum differs"
         elif abs(s.mtime_ns - t.mtime_ns) <= self.tol:
             return None, False
-        elif base is None and self._unrecorded_twin(sent, tent, member, t, target_path, s):
+        elif self._unrecorded_twin(sent, tent, member, t, target_path, s):
             return None, False
         elif s.mtime_ns > t.mtime_ns:
             reason = "source newer"
@@ -429,8 +436,10 @@ class _Planner:
 
     def _unrecorded_twin(self, sent: Entity, tent: Entity, member: str, t: FileInfo,
                          target_path: str, s: FileInfo) -> bool:
-        """Same size, no record, on a target that cannot keep our mtimes (WebDAV): the
-        file may be one we wrote whose record a crash lost.  Compare the contents
+        """Same size as the source, on a target that cannot keep our mtimes (WebDAV), and
+        no record of this version (none at all, or one of an older write: its etag no
+        longer matches): the file may be one we wrote whose record a crash lost, as a
+        sync killed part-way through an update leaves most of them.  Compare the contents
         (only such files, so the cost is bounded) rather than call it a conflict."""
         store = self.target.store_for(tent)
         if getattr(store, "can_set_mtime", True):
@@ -443,6 +452,15 @@ class _Planner:
         if same:
             self.adopted.append((target_path, s, t))
         return same
+
+    def _reconcile(self, target_path: str, s: FileInfo, t: FileInfo) -> None:
+        """After a sync died: a file the quick check finds equal to the source may be one it
+        wrote without committing the record, so the record (if any) is of an older write.
+        Left so, the next source change would look like a target edit (a false conflict)."""
+        base = self.baseline.get(target_path)
+        if base is None or base.src_size != s.size or abs(base.src_mtime_ns - s.mtime_ns) > self.tol \
+                or not self._as_written(base, t):
+            self.adopted.append((target_path, s, t))
 
     # -- per entity ----------------------------------------------------------------
     def plan_entity(self, sent: Entity, tref: EntityRef, tent: Entity | None) -> EntityPlan:
@@ -471,6 +489,8 @@ class _Planner:
         for member, s in sent.files.items():
             t = tfiles.get(member)
             if quick and t is not None and s.size == t.size and -tol <= s.mtime_ns - t.mtime_ns <= tol:
+                if self.reconcile:
+                    self._reconcile(_join(tpath, member), s, t)
                 continue  # the common case, unchanged: decided without a call (100k files in ~0.1 s)
             path = _join(tpath, member)
             if t is None:
@@ -540,10 +560,13 @@ class _Planner:
             return ep
         t = tent.files[""]
         same = t.size == len(new) and self.target.store_for(tent).read_bytes(tpath) == new
+        base = self.baseline.get(tpath)
+        if same and (base is None or not self._as_written(base, t) or base.src_size != s.size
+                     or abs(base.src_mtime_ns - s.mtime_ns) > self.tol):
+            self.adopted.append((tpath, s, t))  # proven ours by content: its record was lost
         if same and self.rules.policy_for(ep.kind) != "always":
             ep.reason = "unchanged (after rewriting names)"
             return ep
-        base = self.baseline.get(tpath)
         edited = (base is not None and not self._as_written(base, t)) \
             or (base is None and t.mtime_ns > s.mtime_ns + self.tol)
         reason = "overwrite policy 'always'" if same else "content differs after rewriting names"
@@ -678,8 +701,13 @@ def _first_reason(changed: list[FileAction], stale: list[FileAction]) -> str:
 
 def make_plan(source: Catalog, target: Catalog, rules: RuleSet | None = None,
               options: PlanOptions | None = None, *,
-              baseline: Mapping[str, Baseline] | None = None) -> Plan:
+              baseline: Mapping[str, Baseline] | None = None, reconcile: bool = False) -> Plan:
     """Diff ``source`` against ``target`` under ``rules``; reads nothing but
-    transformed annotations (and both sides' files with ``checksum``)."""
-    return _Planner(source, target, rules or RuleSet(), options or PlanOptions(), baseline).run()
+    transformed annotations (and both sides' files with ``checksum``).
+
+    ``reconcile`` (a sync of this pair died; ``baseline`` should be preloaded): every
+    file the quick check finds equal whose record is missing or stale goes to
+    ``Plan.adopted``, so the records match the target again."""
+    return _Planner(source, target, rules or RuleSet(), options or PlanOptions(), baseline,
+                    reconcile).run()
 

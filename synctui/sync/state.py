@@ -194,6 +194,15 @@ class StateDB:
             self._conn.commit()
 
     # -- history -------------------------------------------------------------------
+    def died_running(self, pair_id: int) -> bool:
+        """Is a run of this pair still marked running?  Asked under the target's write lock
+        (so that run is dead), before ``start_sync`` marks it interrupted: the records of
+        its last files may be lost, and the next plan reconciles them."""
+        with self._lock:
+            row = self._conn.execute("SELECT 1 FROM history WHERE pair_id=? AND status='running' LIMIT 1",
+                                     (pair_id,)).fetchone()
+        return row is not None
+
     def start_sync(self, pair_id: int, sync_id: str, mode: str, *, sole_writer: bool = False,
                    note: str | None = None) -> None:
         """Open a history row.  ``sole_writer``: we hold the target's write lock, so any

@@ -26,8 +26,9 @@ class WatchLoop:
     def checked(self, plan: Plan) -> bool:
         """Note what a check found; True when there is something to sync."""
         stamp = time.strftime("%H:%M:%S")
-        if plan.is_noop:
-            self.last = f"{stamp} up to date"
+        if plan.is_noop:  # nothing to write; "up to date" only when no conflict holds a store back
+            self.last = f"{stamp} up to date" if plan.up_to_date else \
+                f"{stamp} nothing to write (conflicts held back)"
             return False
         self.last = f"{stamp} {plan.transfer_files} file(s) to sync"
         return True

@@ -27,6 +27,8 @@ from sync_helpers import (
     read_tree,
     temp_files,
     tomo_path,
+    update_moments_converge,
+    update_versions,
 )
 from sync_helpers import crash_source as _crash_source
 from transports import Transport, over
@@ -134,3 +136,24 @@ def test_sigkill_at_random_moments_never_leaves_a_partial_file(transport: Transp
     res = subprocess.run(sync_cmd(pair, "--json"), capture_output=True, text=True, env=env, timeout=180)
     summary = json.loads(res.stdout)
     assert res.returncode == EXIT_OK and summary["files_written"] == 0 and summary["created"] == 0, summary
+
+
+
+# -- killed during an UPDATE: a store rewritten in the source, the sync killed part-way -------------
+
+UPDATE_TRANSPORTS = ["ssh-target", "dav-target", "nginx-target"]
+
+
+@over(UPDATE_TRANSPORTS)
+def test_a_store_half_updated_by_a_killed_sync_converges(transport: Transport, tmp_path: Path) -> None:
+    """What a sync killed at each moment of an update leaves (new files in place, their records
+    lost; wsgidav gives each a new etag): the rerun takes them as ours and completes the store."""
+    pair = Pair(tmp_path, source_files=update_versions(3)[0], transport=transport)
+    update_moments_converge(pair, update_versions(3))
+
+
+@over(UPDATE_TRANSPORTS)
+def test_sigkill_during_an_update_converges(transport: Transport, tmp_path: Path) -> None:
+    """The same with real SIGKILLs at several moments of the update."""
+    pair = Pair(tmp_path, source_files=update_versions(4)[0], transport=transport)
+    update_moments_converge(pair, update_versions(4), sync_cmd(pair))

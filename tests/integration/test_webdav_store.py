@@ -70,6 +70,8 @@ class Recorder(httpx.BaseTransport):
 def test_capabilities_differ_as_design_says(store: WebDAVStore, dav: Dav) -> None:
     cap = store.capabilities
     assert isinstance(cap, Capabilities)
+    assert cap.writable is None  # the write probe waits for the first write or lock
+    store.probe()
     assert cap.root_exists and cap.writable and cap.move
     line = cap.describe()
     assert "\n" not in line and len(line) < 240
@@ -420,6 +422,7 @@ def test_507_says_out_of_space(dav_factory) -> None:
     _, dav = dav_factory(middleware=lambda app: mw.append(FailFirstPuts(app, 0, "507 Insufficient Storage"))
                          or mw[0])
     with dav.store() as st:
+        st.probe()
         mw[0].remaining = 1
         with pytest.raises(StoreError) as err:
             st.write_atomic("x/a.bin", b"data")
@@ -454,8 +457,10 @@ def test_basic_auth_sources(dav_factory, monkeypatch: pytest.MonkeyPatch) -> Non
     ]
     for kwargs in ok:
         with dav.store(**kwargs) as st:
+            st.probe()
             assert st.capabilities.auth == "basic" and st.capabilities.writable
     with WebDAVStore(parse_location(srv.url.replace("://", "://alice:s3cret@") + "/p")) as st:
+        st.probe()
         assert st.capabilities.writable
     monkeypatch.setenv("SYNCTUI_WEBDAV_USER", "alice")
     monkeypatch.setenv("SYNCTUI_WEBDAV_PASSWORD", "s3cret")
@@ -483,6 +488,7 @@ def test_prompt_hook_supplies_credentials(dav_factory) -> None:
         return ("alice", "s3cret")
 
     with dav.store(prompt=prompt) as st:
+        st.probe()
         assert st.capabilities.writable
     assert asked == [(dav.url, "credentials needed")]
     set_auth_prompt(lambda url, realm, why: None)  # the app-wide hook; None = cancelled
@@ -525,6 +531,7 @@ def test_tls_verified_custom_ca_and_insecure(dav_factory, tmp_path: Path, caplog
         dav.store()
     assert "not trusted" in str(info.value) and "ca_bundle" in str(info.value)
     with dav.store(fs_args={"ca_bundle": cert}) as st:
+        st.probe()
         assert st.capabilities.tls == "custom CA" and st.capabilities.writable
     with caplog.at_level("WARNING", logger="synctui.webdav"):
         with dav.store(insecure=True) as st:
@@ -537,6 +544,7 @@ def test_tls_verified_custom_ca_and_insecure(dav_factory, tmp_path: Path, caplog
 def test_mtime_header_honoured(dav_factory) -> None:
     _, dav = dav_factory(honor_mtime=True)
     with dav.store() as st:
+        st.probe()
         assert st.can_set_mtime and st.capabilities.set_mtime
         info = st.write_atomic("m.txt", b"x", mtime_ns=1_500_000_000 * NS + 5)
         assert info.mtime_ns == 1_500_000_000 * NS

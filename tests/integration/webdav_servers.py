@@ -217,6 +217,18 @@ def self_signed_cert(directory: str, host: str = "127.0.0.1") -> tuple[str, str]
     return cert_path, key_path
 
 
+class MethodLog:
+    """WSGI middleware: remembers each request's method and path (``seen``)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.seen: list[tuple[str, str]] = []
+
+    def __call__(self, environ: dict, start_response: Callable) -> Any:
+        self.seen.append((environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")))
+        return self.app(environ, start_response)
+
+
 class FailFirstPuts:
     """WSGI middleware: the first ``n`` PUTs (whose path contains ``match``) get ``status``."""
 
@@ -278,7 +290,7 @@ pid {state}/nginx.pid;
 error_log {state}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-    access_log off;
+    {access_log}
     sendfile on;
     keepalive_requests 100000;
     client_max_body_size 0;
@@ -306,9 +318,11 @@ class NginxDav:
 
     kind = "nginx"
 
-    def __init__(self, root: str, *, workers: int = 1) -> None:
+    def __init__(self, root: str, *, workers: int = 1, access_log: str | None = None) -> None:
         self.root = root
         self.workers = workers
+        #: a file to log each request's method and path to ("METHOD /path" lines)
+        self.access_log = access_log
         self.port = 0
         self.state = ""
         self._proc: subprocess.Popen | None = None
@@ -324,7 +338,9 @@ class NginxDav:
         conf = NGINX_CONF.format(
             load_module=f"load_module {module};" if module else "",
             user="user root;" if os.geteuid() == 0 else "",
-            workers=self.workers, state=self.state, port=self.port, root=self.root)
+            workers=self.workers, state=self.state, port=self.port, root=self.root,
+            access_log=(f"log_format methods '$request_method $uri'; access_log {self.access_log} methods;"
+                        if self.access_log else "access_log off;"))
         conf_path = os.path.join(self.state, "nginx.conf")
         with open(conf_path, "w") as fh:
             fh.write(conf)

@@ -30,6 +30,8 @@ from sync_helpers import (
     run_cli,
     temp_files,
     tomo_path,
+    update_moments_converge,
+    update_versions,
     write_tree,
     zarr_files,
 )
@@ -154,6 +156,24 @@ def test_sigkill_at_random_moments_never_leaves_a_partial_file(source_project: P
         summary = json.loads(res.stdout)
         assert res.returncode == EXIT_OK and summary["files_written"] == 0 and summary["created"] == 0
     assert interrupted >= 1, "no trial killed the sync halfway: make the project bigger"
+
+
+# -- killed during an UPDATE: a store rewritten in the source, the sync killed part-way -------------
+# (the same over SSH, wsgidav and nginx: tests/integration/test_remote_crash.py)
+
+def test_a_store_half_updated_by_a_killed_sync_converges(tmp_path: Path) -> None:
+    """What a sync killed at each moment of an update leaves (new files in place, their records
+    lost, the sync still marked running): the rerun completes the store and records it, so
+    the next update is no false conflict."""
+    pair = Pair(tmp_path, source_files=update_versions(5)[0])
+    update_moments_converge(pair, update_versions(5))
+
+
+def test_sigkill_during_an_update_converges(tmp_path: Path) -> None:
+    pair = Pair(tmp_path, source_files=update_versions(6)[0])
+    update_moments_converge(pair, update_versions(6), [
+        sys.executable, "-m", "synctui", "sync", "--no-progress", "-s", pair.src, "-t", pair.dst,
+        "--max-workers", "1"])
 
 
 # -- disk failures ------------------------------------------------------------------------------

@@ -68,7 +68,8 @@ def request_sync(node: DOMNode) -> None:
         app.notify("The plan is not ready yet.", severity="warning")
         return
     if plan.is_noop:
-        app.notify("Nothing to do: the target is up to date for these rules.")
+        app.notify("Nothing to do: the target is up to date for these rules." if plan.up_to_date else
+                   "Nothing to write: conflicts hold entities back (resolve them in the preview).")
         return
     from synctui.tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 
