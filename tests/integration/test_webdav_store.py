@@ -14,7 +14,7 @@ import httpx
 import pytest
 from webdav_servers import Dav, FailFirstPuts, free_port, self_signed_cert  # noqa: E402
 
-from synctui.errors import ConnectionFailed, PathEscapeError, StoreError
+from synctui.errors import ConnectionFailed, PathEscapeError, RootError, StoreError
 from synctui.storage import webdav as webdav_mod
 from synctui.storage.base import is_temp_path, read_stream
 from synctui.storage.open import open_store
@@ -124,8 +124,9 @@ def test_missing_root_is_created_by_the_first_write(dav: Dav) -> None:
 
 def test_root_that_is_a_file(dav: Dav) -> None:
     (dav.disk / "plain").write_bytes(b"x")
-    with pytest.raises(ConnectionFailed, match="is a file"):
+    with pytest.raises(RootError, match="is a file") as info:  # bad input (exit 2), not a network fault
         dav.store("plain")
+    assert info.value.problem == RootError.NOT_A_FOLDER
 
 
 def test_unreachable_server_is_a_one_line_connection_error() -> None:

@@ -205,6 +205,7 @@ def test_leftover_temp_files_are_cleaned(dav_factory, tmp_path: Path, local_sour
 
 def test_capabilities_reach_the_catalog(dav: Dav, tmp_path: Path, local_source) -> None:
     src, _ = local_source
+    (dav.disk / "o").mkdir()  # a root that exists is listed (a missing one is not looked into)
     dst = dav_config(tmp_path / "dst.json", dav, "o")
     j = job(src, dst)
     j.scan()
