@@ -3,12 +3,22 @@ answer before what a key press must not do alone (a prune of most of the target)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
+
+
+def heading(question: str | Text, details: Text | str | None) -> Iterator[Static]:
+    """A dialog's bold question and, if any, the details under it."""
+    yield Static(question if isinstance(question, Text) else Text(question, style="bold"),
+                 classes="dialog-title")
+    if details:
+        yield Static(details if isinstance(details, Text) else Text(details), classes="dialog-body")
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -30,11 +40,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            q = self.question if isinstance(self.question, Text) else Text(self.question, style="bold")
-            yield Static(q, classes="dialog-title")
-            if self.details:
-                d = self.details if isinstance(self.details, Text) else Text(self.details)
-                yield Static(d, classes="dialog-body")
+            yield from heading(self.question, self.details)
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self.yes_label} (y)", id="yes", variant="primary")
                 yield Button(f"{self.no_label} (n)", id="no")
@@ -68,11 +74,7 @@ class TypedConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            q = self.question if isinstance(self.question, Text) else Text(self.question, style="bold")
-            yield Static(q, classes="dialog-title")
-            if self.details:
-                d = self.details if isinstance(self.details, Text) else Text(self.details)
-                yield Static(d, classes="dialog-body")
+            yield from heading(self.question, self.details)
             yield Static(Text(f"Type {self.expected} and Enter to {self.yes_label.lower()}; esc leaves it.",
                               style="bold"), id="typed-confirm-hint", classes="dialog-body")
             yield Input(placeholder=self.expected, id="typed-confirm-input")
