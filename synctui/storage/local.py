@@ -16,7 +16,16 @@ from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 from synctui.errors import MissingPathError, PathEscapeError, RootError, StoreError
-from synctui.storage.base import FileInfo, clean_relpath, iter_chunks, size_mismatch, temp_name
+from synctui.storage.base import (
+    BaseStore,
+    FileInfo,
+    Store,
+    StoreFeatures,
+    clean_relpath,
+    iter_chunks,
+    size_mismatch,
+    temp_name,
+)
 from synctui.storage.url import Location
 
 _TRANSIENT = {errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.ETIMEDOUT}
@@ -34,10 +43,11 @@ def os_error(exc: OSError, action: str, path: str) -> StoreError:
     return StoreError(f"cannot {action} {path}: {reason}", transient=exc.errno in _TRANSIENT)
 
 
-class LocalStore:
+class LocalStore(BaseStore):
     """Store on a local path.  ``fsync`` makes each write durable before rename."""
 
-    can_set_mtime = True
+    #: reads gain nothing from a batch (the default loop); writes share one syncfs
+    features = StoreFeatures(set_mtime=True, batch_write=True, server_copy=True)
 
     def __init__(self, location: Location | str, *, fsync: bool = True) -> None:
         if isinstance(location, str):
@@ -202,7 +212,7 @@ class LocalStore:
             raise os_error(exc, "write", path) from exc
         return FileInfo(clean_relpath(path), st.st_size, st.st_mtime_ns)
 
-    def copy_from(self, source: object, src_path: str, path: str, *,
+    def copy_from(self, source: Store, src_path: str, path: str, *,
                   mtime_ns: int | None = None) -> FileInfo | None:
         """Local to local: let the kernel copy (copy_file_range), then rename into place.
 

@@ -46,7 +46,14 @@ from typing import Any, BinaryIO, TypeVar
 
 from synctui.errors import MissingPathError, RootError, StoreError
 from synctui.storage import ssh_tar
-from synctui.storage.base import FileInfo, clean_relpath, iter_chunks, temp_name
+from synctui.storage.base import (
+    BaseStore,
+    FileInfo,
+    StoreFeatures,
+    clean_relpath,
+    iter_chunks,
+    temp_name,
+)
 from synctui.storage.options import SSH_LISTING_MODES, flag, parse_bool
 from synctui.storage.ssh_connect import Connector, Prompter, settings_for_location
 from synctui.storage.ssh_pool import (
@@ -115,7 +122,7 @@ class _NoFind(Exception):
     """The server has no POSIX shell with a find that knows -printf."""
 
 
-class SFTPStore:
+class SFTPStore(BaseStore):
     """Store on ``ssh://[user@]host[:port]/abs/path`` (or ``ssh:///path`` + fs_args).
 
     Options (keyword or in fs_args): ``prompt`` (callback, see
@@ -124,8 +131,9 @@ class SFTPStore:
     fsync each file before the rename; off by default, like rsync).
     """
 
-    can_set_mtime = True
-    mtime_resolution_ns = 1_000_000_000
+    #: batches pay whether tar is there (one stream) or not (pipelined SFTP requests)
+    features = StoreFeatures(set_mtime=True, mtime_resolution_ns=1_000_000_000,
+                             batch_read=True, batch_write=True)
 
     def __init__(self, location: Location | str, *, prompt: Prompter | None = None,
                  listing: str | None = None, max_idle: int | None = None,

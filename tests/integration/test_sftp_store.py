@@ -44,7 +44,7 @@ def test_open_store_gives_an_sftp_store(remote: Remote) -> None:
     store = open_store(remote.location(), fsync=True)
     try:
         assert isinstance(store, SFTPStore) and isinstance(store, Store)
-        assert store.can_set_mtime and store.mtime_resolution_ns == 1_000_000_000
+        assert store.features.set_mtime and store.features.mtime_resolution_ns == 1_000_000_000
         store.check_root()
     finally:
         store.close()

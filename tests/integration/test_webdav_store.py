@@ -86,8 +86,8 @@ def test_capabilities_differ_as_design_says(store: WebDAVStore, dav: Dav) -> Non
         assert cap.set_mtime is True  # nginx's dav module takes the mtime from the request's Date
         assert "parallel depth 1" in line and "no etags" in line and "hides dotfiles" in line
     assert cap.checksums is False
-    assert store.can_set_mtime is bool(cap.set_mtime)
-    assert store.mtime_resolution_ns == NS
+    assert store.features.set_mtime is bool(cap.set_mtime)
+    assert store.features.mtime_resolution_ns == NS
     assert leftovers(dav.disk) == []  # the probe cleaned up after itself
 
 
@@ -218,7 +218,7 @@ def test_write_read_stat_roundtrip(store: WebDAVStore, dav: Dav) -> None:
     assert (dav.disk / info.path).read_bytes() == b'{"points": []}'
     st = store.stat(info.path)
     assert st is not None and (st.size, st.mtime_ns, st.etag) == (info.size, info.mtime_ns, info.etag)
-    if store.can_set_mtime:
+    if store.features.set_mtime:
         assert info.mtime_ns == 1_600_000_000 * NS
     assert store.exists(info.path) and not store.exists("nope.json")
     assert store.stat("nope.json") is None
@@ -545,7 +545,7 @@ def test_mtime_header_honoured(dav_factory) -> None:
     _, dav = dav_factory(honor_mtime=True)
     with dav.store() as st:
         st.probe()
-        assert st.can_set_mtime and st.capabilities.set_mtime
+        assert st.features.set_mtime and st.capabilities.set_mtime
         info = st.write_atomic("m.txt", b"x", mtime_ns=1_500_000_000 * NS + 5)
         assert info.mtime_ns == 1_500_000_000 * NS
         assert st.stat("m.txt").mtime_ns == 1_500_000_000 * NS  # type: ignore[union-attr]

@@ -110,8 +110,8 @@ def assert_mtime(pair: Pair, rel: str, mtime_ns: int) -> None:
 class WrapStore:
     """A target store double: records writes (start/end) and can fail or pause them.
 
-    It offers exactly the real store's write paths: ``copy_from`` (a local target's
-    fast copy) and ``write_many`` (SSH's batches) only where the store has them.
+    It wraps the real store's write paths: ``copy_from`` (a local target's fast copy),
+    ``write_many`` (the engine batches where ``features`` says it pays) and ``write_atomic``.
     """
 
     def __init__(self, inner, *, before=None, after=None) -> None:
@@ -122,7 +122,7 @@ class WrapStore:
         self.lock = threading.Lock()
 
     def __getattr__(self, name: str):
-        if name in ("copy_from", "write_many") and hasattr(self.inner, name):
+        if name in ("copy_from", "write_many"):
             return getattr(self, f"_{name}")
         return getattr(self.inner, name)
 
@@ -189,7 +189,7 @@ def test_first_sync_copies_everything_with_source_mtimes(transport: Transport,
     summary = engine.run()
     assert pair.target_tree() == pair.source_tree()
     # the transport table says what the target store found out about itself
-    assert engine.target.stores["overlay"].can_set_mtime is transport.sets_mtime
+    assert engine.target.stores["overlay"].features.set_mtime is transport.sets_mtime
     for rel in pair.src_files:
         assert_mtime(pair, rel, (pair.src_root / rel).stat().st_mtime_ns)
     assert temp_files(pair.dst_root) == []
