@@ -322,8 +322,16 @@ class LocalStore(BaseStore):
         except OSError as exc:
             raise os_error(exc, "remove", path) from exc
 
+    def _forget_dirs(self, full: str) -> None:
+        """Folders at or under ``full`` are gone or moved: the next write makes them again."""
+        pre = full + os.sep
+        # copies first (one C call each): writers on other threads may be adding to them
+        self._made_dirs = {d for d in set(self._made_dirs) if d != full and not d.startswith(pre)}
+        self._safe_dirs = {d for d in set(self._safe_dirs) if d != full and not d.startswith(pre)}
+
     def remove_tree(self, path: str) -> None:
         full = self._abs(path)
+        self._forget_dirs(full)
         try:
             if os.path.isdir(full) and not os.path.islink(full):
                 shutil.rmtree(full)
@@ -336,7 +344,9 @@ class LocalStore(BaseStore):
         full_dst = self._abs(dst)
         try:
             os.makedirs(os.path.dirname(full_dst), exist_ok=True)
-            os.replace(self._abs(src), full_dst)
+            full_src = self._abs(src)
+            self._forget_dirs(full_src)
+            os.replace(full_src, full_dst)
         except OSError as exc:
             raise os_error(exc, "rename", f"{src} to {dst}") from exc
 
