@@ -63,7 +63,8 @@ class FileInfo:
 @dataclass(frozen=True, slots=True)
 class StoreFeatures:
     """What a store can do, declared in one record (rclone's ``fs.Features``): the sync
-    layer reads it and never probes a store for methods or attributes."""
+    layer reads it and never probes a store for methods or attributes.  Every default is
+    the modest answer, so a store claims only what it declares."""
 
     #: ``write_atomic(mtime_ns=)`` is kept: a written mtime reads back (WebDAV usually not)
     set_mtime: bool = False
@@ -79,7 +80,7 @@ class StoreFeatures:
     #: through us (local: the kernel copies); otherwise it always returns None
     server_copy: bool = False
     #: ``create_exclusive`` is atomic (O_EXCL, SFTP's exclusive open, MOVE Overwrite: F)
-    exclusive_create: bool = True
+    exclusive_create: bool = False
     #: listings leave out names starting with "." (nginx dav_ext)
     hides_dotfiles: bool = False
 

@@ -47,7 +47,7 @@ class LocalStore(BaseStore):
     """Store on a local path.  ``fsync`` makes each write durable before rename."""
 
     #: reads gain nothing from a batch (the default loop); writes share one syncfs
-    features = StoreFeatures(set_mtime=True, batch_write=True, server_copy=True)
+    features = StoreFeatures(set_mtime=True, batch_write=True, server_copy=True, exclusive_create=True)
 
     def __init__(self, location: Location | str, *, fsync: bool = True) -> None:
         if isinstance(location, str):

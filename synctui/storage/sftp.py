@@ -134,7 +134,7 @@ class SFTPStore(BaseStore):
 
     #: batches pay whether tar is there (one stream) or not (pipelined SFTP requests)
     features = StoreFeatures(set_mtime=True, mtime_resolution_ns=1_000_000_000,
-                             batch_read=True, batch_write=True)
+                             batch_read=True, batch_write=True, exclusive_create=True)
 
     def __init__(self, location: Location | str, *, prompt: Prompter | None = None,
                  listing: str | None = None, max_idle: int | None = None,

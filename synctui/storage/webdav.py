@@ -309,7 +309,8 @@ class WebDAVStore(BaseStore):
         workers send in parallel, so ``batch_*`` stay off and the engine does not batch."""
         cap = self.capabilities
         return StoreFeatures(set_mtime=bool(cap.set_mtime), mtime_resolution_ns=NS,  # HTTP dates: seconds
-                             etag=bool(cap.etag), hides_dotfiles=cap.lists_dotfiles is False)
+                             etag=bool(cap.etag), hides_dotfiles=cap.lists_dotfiles is False,
+                             exclusive_create=True)  # MOVE Overwrite: F, refused by every server we know
 
     def _set_auth(self, creds: Credentials | None) -> None:
         self._creds = creds
