@@ -9,9 +9,12 @@ import posixpath
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
 
-from synctui.errors import PathEscapeError, StoreError
+from synctui.errors import PathEscapeError, StoreError, SyncTuiError
+
+if TYPE_CHECKING:
+    from synctui.storage.url import Location
 
 CHUNK = 1 << 20
 TEMP_PREFIX = ".synctui-tmp-"
@@ -57,33 +60,57 @@ class FileInfo:
     kind: str = "file"  # "file" or "dir"
 
 
+@dataclass(frozen=True, slots=True)
+class StoreFeatures:
+    """What a store can do, declared in one record (rclone's ``fs.Features``): the sync
+    layer reads it and never probes a store for methods or attributes.  Every default is
+    the modest answer, so a store claims only what it declares."""
+
+    #: ``write_atomic(mtime_ns=)`` is kept: a written mtime reads back (WebDAV usually not)
+    set_mtime: bool = False
+    #: the mtimes this store reports are exact to this many ns (SFTP v3, HTTP: whole seconds)
+    mtime_resolution_ns: int = 1
+    #: ``stat``/``scan`` give etags that change when the content changes
+    etag: bool = False
+    #: ``read_many`` beats ``read_bytes`` file by file (SFTP: one tar stream)
+    batch_read: bool = False
+    #: ``write_many`` beats ``write_atomic`` file by file (SFTP: tar; local: one syncfs)
+    batch_write: bool = False
+    #: ``copy_from`` copies from another store of this kind without the bytes passing
+    #: through us (local: the kernel copies); otherwise it always returns None
+    server_copy: bool = False
+    #: ``create_exclusive`` is atomic (O_EXCL, SFTP's exclusive open, MOVE Overwrite: F)
+    exclusive_create: bool = False
+    #: listings leave out names starting with "." (nginx dav_ext)
+    hides_dotfiles: bool = False
+
+
 @runtime_checkable
 class Store(Protocol):
-    """A project root somewhere.  Implementations: local, sftp, webdav.
+    """A project root somewhere.  Implementations: local, sftp, webdav, each a
+    :class:`BaseStore` whose ``features`` says what it can do."""
 
-    Optional, found by the engine with ``getattr``: ``write_many(items)`` and
-    ``read_many(paths)`` move many small files at once (each still atomic; per-file
-    results, one failure never stops the others), and ``copy_from(source, ...)`` is a
-    same-kind shortcut (local: the kernel copies)."""
-
-    location: object
-    #: whether write_atomic honours mtime_ns (WebDAV usually cannot)
-    can_set_mtime: bool
+    location: Location
+    features: StoreFeatures
 
     def scan(self, prefix: str = "", *, dirs: bool = False) -> Iterator[FileInfo]: ...
     def stat(self, path: str) -> FileInfo | None: ...
     def exists(self, path: str) -> bool: ...
     def open_read(self, path: str) -> BinaryIO: ...
     def read_bytes(self, path: str) -> bytes: ...
+    def read_many(self, paths: Iterable[str]) -> Iterator[tuple[str, bytes | StoreError]]: ...
     def write_atomic(self, path: str, data: bytes | Iterable[bytes], *,
                      mtime_ns: int | None = None, size: int | None = None) -> FileInfo:
         """Write ``data`` to ``path`` so the final path never shows a partial file.
 
         ``size``, when known, is the number of bytes ``data`` holds.  WebDAV sends it
-        as the Content-Length (no chunked encoding); local and WebDAV stores refuse a
-        body of another length with a StoreError, leaving the final path untouched.
+        as the Content-Length (no chunked encoding); every store refuses a body of
+        another length with a StoreError, leaving the final path untouched.
         """
         ...
+    def write_many(self, items: Iterable[tuple[str, bytes, int | None]]) -> list[FileInfo | StoreError]: ...
+    def copy_from(self, source: Store, src_path: str, path: str, *,
+                  mtime_ns: int | None = None) -> FileInfo | None: ...
     def makedirs(self, path: str) -> None: ...
     def remove(self, path: str) -> None: ...
     def remove_tree(self, path: str) -> None: ...
@@ -96,6 +123,53 @@ class Store(Protocol):
         ...
     def resume(self) -> None: ...
     def close(self) -> None: ...
+
+
+def as_store_error(exc: SyncTuiError) -> StoreError:
+    """A per-file result is always a StoreError (its ``transient`` flag says: retry it)."""
+    return exc if isinstance(exc, StoreError) else StoreError(str(exc))
+
+
+class BaseStore:
+    """What every store shares: its ``features`` and correct default bulk methods built
+    on the single-file ones (fsspec's AbstractFileSystem), so every store has them and
+    a store overrides one only where it can do better (and says so in ``features``)."""
+
+    features: StoreFeatures = StoreFeatures()
+
+    # the single-file operations the defaults are built on (each store defines them)
+    def read_bytes(self, path: str) -> bytes:
+        raise NotImplementedError
+
+    def write_atomic(self, path: str, data: bytes | Iterable[bytes], *,
+                     mtime_ns: int | None = None, size: int | None = None) -> FileInfo:
+        raise NotImplementedError
+
+    def read_many(self, paths: Iterable[str]) -> Iterator[tuple[str, bytes | StoreError]]:
+        """Read many small files: yields ``(path, data)`` or ``(path, StoreError)`` in the
+        order given; one failure never stops the others."""
+        for path in paths:
+            try:
+                yield path, self.read_bytes(path)
+            except SyncTuiError as exc:
+                yield path, as_store_error(exc)
+
+    def write_many(self, items: Iterable[tuple[str, bytes, int | None]]) -> list[FileInfo | StoreError]:
+        """Write many small files ``(path, data, mtime_ns)``, each atomically: returns, in
+        order, the FileInfo or the StoreError of each; one failure never stops the others."""
+        out: list[FileInfo | StoreError] = []
+        for path, data, mtime_ns in items:
+            try:
+                out.append(self.write_atomic(path, data, mtime_ns=mtime_ns))
+            except SyncTuiError as exc:
+                out.append(as_store_error(exc))
+        return out
+
+    def copy_from(self, source: Store, src_path: str, path: str, *,
+                  mtime_ns: int | None = None) -> FileInfo | None:
+        """A copy from ``source`` that skips us (``features.server_copy``), or None when
+        this store cannot do it for that source: the caller streams instead."""
+        return None
 
 
 def clean_relpath(path: str, *, allow_root: bool = False) -> str:

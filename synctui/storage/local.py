@@ -16,7 +16,16 @@ from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 from synctui.errors import MissingPathError, PathEscapeError, RootError, StoreError
-from synctui.storage.base import FileInfo, clean_relpath, iter_chunks, size_mismatch, temp_name
+from synctui.storage.base import (
+    BaseStore,
+    FileInfo,
+    Store,
+    StoreFeatures,
+    clean_relpath,
+    iter_chunks,
+    size_mismatch,
+    temp_name,
+)
 from synctui.storage.url import Location
 
 _TRANSIENT = {errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.ETIMEDOUT}
@@ -34,10 +43,11 @@ def os_error(exc: OSError, action: str, path: str) -> StoreError:
     return StoreError(f"cannot {action} {path}: {reason}", transient=exc.errno in _TRANSIENT)
 
 
-class LocalStore:
+class LocalStore(BaseStore):
     """Store on a local path.  ``fsync`` makes each write durable before rename."""
 
-    can_set_mtime = True
+    #: reads gain nothing from a batch (the default loop); writes share one syncfs
+    features = StoreFeatures(set_mtime=True, batch_write=True, server_copy=True, exclusive_create=True)
 
     def __init__(self, location: Location | str, *, fsync: bool = True) -> None:
         if isinstance(location, str):
@@ -202,7 +212,7 @@ class LocalStore:
             raise os_error(exc, "write", path) from exc
         return FileInfo(clean_relpath(path), st.st_size, st.st_mtime_ns)
 
-    def copy_from(self, source: object, src_path: str, path: str, *,
+    def copy_from(self, source: Store, src_path: str, path: str, *,
                   mtime_ns: int | None = None) -> FileInfo | None:
         """Local to local: let the kernel copy (copy_file_range), then rename into place.
 
@@ -312,8 +322,16 @@ class LocalStore:
         except OSError as exc:
             raise os_error(exc, "remove", path) from exc
 
+    def _forget_dirs(self, full: str) -> None:
+        """Folders at or under ``full`` are gone or moved: the next write makes them again."""
+        pre = full + os.sep
+        # copies first (one C call each): writers on other threads may be adding to them
+        self._made_dirs = {d for d in set(self._made_dirs) if d != full and not d.startswith(pre)}
+        self._safe_dirs = {d for d in set(self._safe_dirs) if d != full and not d.startswith(pre)}
+
     def remove_tree(self, path: str) -> None:
         full = self._abs(path)
+        self._forget_dirs(full)
         try:
             if os.path.isdir(full) and not os.path.islink(full):
                 shutil.rmtree(full)
@@ -326,7 +344,9 @@ class LocalStore:
         full_dst = self._abs(dst)
         try:
             os.makedirs(os.path.dirname(full_dst), exist_ok=True)
-            os.replace(self._abs(src), full_dst)
+            full_src = self._abs(src)
+            self._forget_dirs(full_src)
+            os.replace(full_src, full_dst)
         except OSError as exc:
             raise os_error(exc, "rename", f"{src} to {dst}") from exc
 

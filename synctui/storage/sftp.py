@@ -46,7 +46,15 @@ from typing import Any, BinaryIO, TypeVar
 
 from synctui.errors import MissingPathError, RootError, StoreError
 from synctui.storage import ssh_tar
-from synctui.storage.base import FileInfo, clean_relpath, iter_chunks, temp_name
+from synctui.storage.base import (
+    BaseStore,
+    FileInfo,
+    StoreFeatures,
+    clean_relpath,
+    iter_chunks,
+    size_mismatch,
+    temp_name,
+)
 from synctui.storage.options import SSH_LISTING_MODES, flag, parse_bool
 from synctui.storage.ssh_connect import Connector, Prompter, settings_for_location
 from synctui.storage.ssh_pool import (
@@ -115,7 +123,7 @@ class _NoFind(Exception):
     """The server has no POSIX shell with a find that knows -printf."""
 
 
-class SFTPStore:
+class SFTPStore(BaseStore):
     """Store on ``ssh://[user@]host[:port]/abs/path`` (or ``ssh:///path`` + fs_args).
 
     Options (keyword or in fs_args): ``prompt`` (callback, see
@@ -124,8 +132,9 @@ class SFTPStore:
     fsync each file before the rename; off by default, like rsync).
     """
 
-    can_set_mtime = True
-    mtime_resolution_ns = 1_000_000_000
+    #: batches pay whether tar is there (one stream) or not (pipelined SFTP requests)
+    features = StoreFeatures(set_mtime=True, mtime_resolution_ns=1_000_000_000,
+                             batch_read=True, batch_write=True, exclusive_create=True)
 
     def __init__(self, location: Location | str, *, prompt: Prompter | None = None,
                  listing: str | None = None, max_idle: int | None = None,
@@ -754,7 +763,8 @@ class SFTPStore:
                      mtime_ns: int | None = None, size: int | None = None) -> FileInfo:
         rel = clean_relpath(path)
         retry = isinstance(data, (bytes, bytearray, memoryview))
-        return self._call("write", rel, lambda conn: self._put(conn, rel, data, mtime_ns), retry=retry)
+        return self._call("write", rel, lambda conn: self._put(conn, rel, data, mtime_ns, size),
+                          retry=retry)
 
     def _open_write(self, pipe: Pipe, rel: str, target: str, what: str) -> bytes:
         """Open ``target`` (a temp name) for exclusive creation, making folders on demand."""
@@ -771,8 +781,8 @@ class SFTPStore:
                 self._ensure_dirs(pipe, [parent], what)
         raise AssertionError("unreachable")
 
-    def _put(self, conn: Conn, rel: str, data: bytes | Iterable[bytes], mtime_ns: int | None
-             ) -> FileInfo:
+    def _put(self, conn: Conn, rel: str, data: bytes | Iterable[bytes], mtime_ns: int | None,
+             size: int | None = None) -> FileInfo:
         pipe = Pipe(conn.sftp)
         full = self._abs(rel)
         tmp = self._tmp_for(full)
@@ -794,6 +804,8 @@ class SFTPStore:
                     batch = []
                     while len(pending) > WRITE_WINDOW:
                         pipe.status(pending.popleft())
+            if size is not None and offset != size:  # the temp goes, the final path stays
+                raise size_mismatch(rel, offset, size)
             tail: list[tuple[Any, ...]] = []
             if mtime_ns is not None:
                 tail.append((CMD_FSETSTAT, h, attrs_with_mtime(mtime_ns // 1_000_000_000)))
@@ -1243,7 +1255,8 @@ class SFTPStore:
                 why = "it no longer exists" if any("No such file" in ln for ln in about) else (
                     "permission denied" if any("ermission denied" in ln for ln in about)
                     else (about[0].strip() if about else "tar did not return it"))
-                out.append((rel, StoreError(f"cannot read {rel}: {why}")))
+                err = MissingPathError if why == "it no longer exists" else StoreError
+                out.append((rel, err(f"cannot read {rel}: {why}")))
             elif status != 0 and any("changed" in ln for ln in about):
                 out.append((rel, StoreError(f"cannot read {rel}: it changed while being read",
                                             transient=True)))
@@ -1262,8 +1275,8 @@ class SFTPStore:
             try:
                 handles.append((rel, pipe.handle(num)))
             except SFTPStatus as exc:
-                why = "it no longer exists" if exc.code == FX_NO_SUCH_FILE else exc.reason
-                out[rel] = StoreError(f"cannot read {rel}: {why}")
+                out[rel] = MissingPathError(f"cannot read {rel}: it no longer exists") \
+                    if exc.code == FX_NO_SUCH_FILE else StoreError(f"cannot read {rel}: {exc.reason}")
         nums = pipe.send_many([r for _, h in handles
                                for r in ((CMD_FSTAT, h), (CMD_READ, h, int64(0), step))])
         for k, (rel, h) in enumerate(handles):

@@ -58,7 +58,9 @@ from synctui.storage._httpx import httpx
 from synctui.storage.base import (
     TEMP_PREFIX,
     VISIBLE_TEMP_PREFIX,
+    BaseStore,
     FileInfo,
+    StoreFeatures,
     clean_relpath,
     size_mismatch,
     temp_name,
@@ -173,7 +175,7 @@ class _Prefetch:
         self.at = time.monotonic()
 
 
-class WebDAVStore:
+class WebDAVStore(BaseStore):
     """Store on a WebDAV collection.  See the module docstring for the protocol.
 
     Options (also read from the location's fs_args): ``auth`` (``[user,
@@ -185,8 +187,6 @@ class WebDAVStore:
     probe file to test mtime and checksum support).  ``fsync`` and unknown
     options are ignored.
     """
-
-    mtime_resolution_ns = NS  # HTTP dates have whole seconds
 
     def __init__(self, location: Location | str, *, auth: object = None,
                  prompt: AuthPrompt | None = None, ca_bundle: str | None = None,
@@ -302,8 +302,15 @@ class WebDAVStore:
         return text
 
     @property
-    def can_set_mtime(self) -> bool:
-        return bool(self.capabilities.set_mtime)
+    def features(self) -> StoreFeatures:  # type: ignore[override]
+        """What the server showed so far: connect learns etags and dotfiles, the write
+        probe (before the first write) whether mtimes are kept.  Batches use the base
+        defaults, one file after another: they would only serialise what the engine's
+        workers send in parallel, so ``batch_*`` stay off and the engine does not batch."""
+        cap = self.capabilities
+        return StoreFeatures(set_mtime=bool(cap.set_mtime), mtime_resolution_ns=NS,  # HTTP dates: seconds
+                             etag=bool(cap.etag), hides_dotfiles=cap.lists_dotfiles is False,
+                             exclusive_create=True)  # MOVE Overwrite: F, refused by every server we know
 
     def _set_auth(self, creds: Credentials | None) -> None:
         self._creds = creds

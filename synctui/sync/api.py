@@ -10,7 +10,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synctui.errors import SyncCancelled, SyncTuiError
 from synctui.project.catalog import Catalog, open_project
@@ -19,6 +19,9 @@ from synctui.sync.engine import Engine, Summary
 from synctui.sync.events import EventSink
 from synctui.sync.plan import Plan, PlanOptions, PruneGuard, make_plan
 from synctui.sync.rules import RuleSet, names_in
+
+if TYPE_CHECKING:
+    from synctui.sync.locks import Lock
 
 log = logging.getLogger("synctui")
 
@@ -82,7 +85,7 @@ class SyncJob:
         self._running = False  # inside run(): a cancel may break off its stores' requests
         self._running_lock = threading.Lock()
         self._state = None
-        self.locks: list = []
+        self.locks: list[Lock] = []
         #: what taking the locks did that the history should keep (abandoned locks broken)
         self.lock_notes: list[str] = []
         self.summary: Summary | None = None
@@ -108,7 +111,7 @@ class SyncJob:
             return None
         manifest = db.baseline(db.pair_id(*self.pair_key))
         assert self.target is not None
-        if preload or not getattr(self.target.stores["overlay"], "can_set_mtime", True):
+        if preload or not self.target.stores["overlay"].features.set_mtime:
             manifest.preload()  # every file will need its record
         return manifest
 
@@ -303,7 +306,7 @@ class SyncJob:
                                       max_workers=self.job_options.max_workers, cancel=self._cancel,
                                       verify=bool(verify), retries=self.job_options.retries,
                                       recorder=recorder, sync_id=sync_id,
-                                      lost_lock=lambda: any(getattr(lk, "lost", False) for lk in self.locks))
+                                      lost_lock=lambda: any(lk.lost for lk in self.locks))
                 self.summary = self._engine.run()
                 self.summary.notes[:0] = self.lock_notes
                 if db is not None:

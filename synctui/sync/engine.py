@@ -346,9 +346,9 @@ class Engine:
             return None
         key = ent.source_root or "overlay"
         can = self._batchable.get(key)
-        if can is None:  # once per source root, not per file
-            can = self._batchable[key] = hasattr(self.tstore, "write_many") or \
-                hasattr(self.source.stores[key], "read_many")
+        if can is None:  # once per source root, not per file: batching pays on either side
+            can = self._batchable[key] = self.tstore.features.batch_write or \
+                self.source.stores[key].features.batch_read
         return key if can else None
 
     def _flush_batches(self, key: str | None = None) -> None:
@@ -422,29 +422,11 @@ class Engine:
                 out[i] = self._do_file(*items[i], attempts=1 if i in tried else 0)
         return out
 
-    def _read_batch(self, src: Store, paths: list[str]) -> list[bytes | BaseException]:
-        many = getattr(src, "read_many", None)
-        if many is not None:
-            return [got for _, got in many(paths)]
-        out: list[bytes | BaseException] = []
-        for path in paths:
-            try:
-                out.append(src.read_bytes(path))
-            except SyncTuiError as exc:
-                out.append(exc if isinstance(exc, StoreError) else StoreError(str(exc)))
-        return out
+    def _read_batch(self, src: Store, paths: list[str]) -> list[bytes | StoreError]:
+        return [got for _, got in src.read_many(paths)]
 
-    def _write_batch(self, writes: list[tuple[str, bytes, int | None]]) -> list[FileInfo | BaseException]:
-        many = getattr(self.tstore, "write_many", None)
-        if many is not None:
-            return list(many(writes))
-        out: list[FileInfo | BaseException] = []
-        for path, data, mtime in writes:
-            try:
-                out.append(self.tstore.write_atomic(path, data, mtime_ns=mtime))
-            except SyncTuiError as exc:
-                out.append(exc if isinstance(exc, StoreError) else StoreError(str(exc)))
-        return out
+    def _write_batch(self, writes: list[tuple[str, bytes, int | None]]) -> list[FileInfo | StoreError]:
+        return list(self.tstore.write_many(writes))
 
     def _entity_done(self, run: _EntityRun) -> None:
         if run.failed or run.held:
@@ -564,9 +546,8 @@ class Engine:
             raw = src.read_bytes(fa.source_path)
             data: bytes | object = transform_annotation(raw, ent.source, ent.target, fa.source_path)  # type: ignore[arg-type]
         else:
-            fast = getattr(self.tstore, "copy_from", None)
-            if fast is not None:
-                done = fast(src, fa.source_path, fa.target_path, mtime_ns=mtime)
+            if self.tstore.features.server_copy:  # None: not from this source, stream it
+                done = self.tstore.copy_from(src, fa.source_path, fa.target_path, mtime_ns=mtime)
                 if done is not None:
                     return done
             size = fa.src_size if fa.src_size is not None else fa.size

@@ -202,7 +202,7 @@ class Lock:
         self.mode = mode
         self.ttl = ttl
         self.break_stale = break_stale
-        self.label = label or getattr(getattr(store, "location", None), "display", "root")
+        self.label = label or store.location.display
         now = time.time()
         pid = os.getpid()
         self.info = LockInfo(_me(), socket.gethostname(), pid, __version__,

@@ -372,7 +372,7 @@ class _Planner:
         self.source, self.target, self.rules, self.options = source, target, rules, options
         self.baseline = baseline or {}
         self.reconcile = reconcile
-        resolutions = [getattr(st, "mtime_resolution_ns", 1)
+        resolutions = [st.features.mtime_resolution_ns
                        for cat in (source, target) for st in cat.stores.values()]
         self.tol = max([options.mtime_tolerance_ns, *resolutions])
         self.warnings: list[str] = []
@@ -442,7 +442,7 @@ class _Planner:
         sync killed part-way through an update leaves most of them.  Compare the contents
         (only such files, so the cost is bounded) rather than call it a conflict."""
         store = self.target.store_for(tent)
-        if getattr(store, "can_set_mtime", True):
+        if store.features.set_mtime:
             return False
         try:
             same = self._hash(self.source, sent, member) == self._hash(self.target, tent, member)

@@ -127,7 +127,7 @@ def test_a_sync_still_probes_before_it_writes(logged: LoggedServer, tmp_path: Pa
         summary = job.run()
         assert summary.errors == [] and summary.created > 0
         assert store.capabilities.writable is True
-        assert store.can_set_mtime is (logged.kind == "nginx")
+        assert store.features.set_mtime is (logged.kind == "nginx")
     finally:
         job.close_stores()
     assert read_tree(logged.disk / "dst") == basic_source()

@@ -1,4 +1,6 @@
-"""WebDAVStore against real servers: wsgidav and nginx + dav_ext (every ``dav`` test runs on both).
+"""WebDAVStore against real servers: wsgidav and nginx + dav_ext (every ``dav`` test runs on both):
+what only WebDAV does (capabilities, listings, uploads on the wire, faults, auth, TLS).  The
+Store contract every store passes is tests/storage/test_store_contract.py.
 
 A server that cannot start skips here and fails in CI (see webdav_servers.py).
 """
@@ -6,7 +8,6 @@ A server that cannot start skips here and fails in CI (see webdav_servers.py).
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import httpx
 import pytest
 from webdav_servers import Dav, FailFirstPuts, free_port, self_signed_cert  # noqa: E402
 
-from synctui.errors import ConnectionFailed, PathEscapeError, RootError, StoreError
+from synctui.errors import ConnectionFailed, RootError, StoreError
 from synctui.storage import webdav as webdav_mod
 from synctui.storage.base import is_temp_path, read_stream
 from synctui.storage.open import open_store
@@ -86,8 +87,8 @@ def test_capabilities_differ_as_design_says(store: WebDAVStore, dav: Dav) -> Non
         assert cap.set_mtime is True  # nginx's dav module takes the mtime from the request's Date
         assert "parallel depth 1" in line and "no etags" in line and "hides dotfiles" in line
     assert cap.checksums is False
-    assert store.can_set_mtime is bool(cap.set_mtime)
-    assert store.mtime_resolution_ns == NS
+    assert store.features.set_mtime is bool(cap.set_mtime)
+    assert store.features.mtime_resolution_ns == NS
     assert leftovers(dav.disk) == []  # the probe cleaned up after itself
 
 
@@ -212,27 +213,6 @@ def test_hidden_candidates() -> None:
 # -- reading and writing -----------------------------------------------------------------------
 
 
-def test_write_read_stat_roundtrip(store: WebDAVStore, dav: Dav) -> None:
-    info = store.write_atomic("ExperimentRuns/TS_1/Picks/u_1_o.json", b'{"points": []}',
-                              mtime_ns=1_600_000_000_123_456_789)
-    assert info.path == "ExperimentRuns/TS_1/Picks/u_1_o.json" and info.size == 14
-    assert (dav.disk / info.path).read_bytes() == b'{"points": []}'
-    st = store.stat(info.path)
-    assert st is not None and (st.size, st.mtime_ns, st.etag) == (info.size, info.mtime_ns, info.etag)
-    if store.can_set_mtime:
-        assert info.mtime_ns == 1_600_000_000 * NS
-    assert store.exists(info.path) and not store.exists("nope.json")
-    assert store.stat("nope.json") is None
-    assert store.read_bytes(info.path) == b'{"points": []}'
-    with store.open_read(info.path) as fh:
-        assert fh.read(3) == b'{"p' and fh.read() == b'oints": []}'
-    d = store.stat("ExperimentRuns/TS_1")
-    assert d is not None and d.kind == "dir"
-    with pytest.raises(StoreError, match="no longer exists"):
-        store.read_bytes("missing.bin")
-    assert leftovers(dav.disk) == []
-
-
 def test_write_returns_what_the_next_scan_shows(store: WebDAVStore) -> None:
     written = {p: store.write_atomic(p, os.urandom(100 + i), mtime_ns=1_650_000_000 * NS)
                for i, p in enumerate(["a/1", "a/2", "b/c/3", ".meta", "z.zarr/.zattrs"])}
@@ -242,12 +222,6 @@ def test_write_returns_what_the_next_scan_shows(store: WebDAVStore) -> None:
         assert (s.size, s.etag) == (info.size, info.etag)
         # the planner trusts our record: an etag match, or the mtime within a second
         assert (s.etag is not None and s.etag == info.etag) or abs(s.mtime_ns - info.mtime_ns) <= NS
-
-
-def test_overwrite_replaces_whole_file(store: WebDAVStore, dav: Dav) -> None:
-    store.write_atomic("f.bin", b"x" * 1000)
-    info = store.write_atomic("f.bin", b"short")
-    assert (dav.disk / "f.bin").read_bytes() == b"short" and info.size == 5
 
 
 @pytest.mark.parametrize("sized", [False, True])
@@ -291,22 +265,6 @@ def test_sized_stream_over_16_mib_goes_with_a_content_length(dav: Dav) -> None:
     assert leftovers(dav.disk) == []
 
 
-@pytest.mark.parametrize("delta", [-1, +1])  # one byte fewer than promised, one byte more
-def test_sized_stream_of_another_length_fails_cleanly(store: WebDAVStore, dav: Dav, delta: int) -> None:
-    data = os.urandom(3 << 20)
-    store.write_atomic("keep.bin", b"old content")
-    for path in ("new/file.bin", "keep.bin"):
-        with pytest.raises(StoreError, match="expected") as info:
-            store.write_atomic(path, _blocks(data), size=len(data) - delta)
-        assert "\n" not in str(info.value) and "did the source change" in str(info.value)
-    assert not (dav.disk / "new/file.bin").exists()
-    assert (dav.disk / "keep.bin").read_bytes() == b"old content"
-    assert leftovers(dav.disk) == []
-    # the store is still usable afterwards
-    store.write_atomic("new/file.bin", _blocks(data), size=len(data))
-    assert (dav.disk / "new/file.bin").read_bytes() == data
-
-
 def test_small_sized_stream_is_checked_before_sending(dav: Dav) -> None:
     rec = Recorder()
     with WebDAVStore(dav.location(), transport=rec) as st:
@@ -336,60 +294,6 @@ def test_never_a_ranged_put_and_always_temp_then_move(dav: Dav) -> None:
     moves = [r for r in rec.requests if r.method == "MOVE" and "y.bin" in r.headers["destination"]]
     assert len(moves) == 2 and all(r.headers["overwrite"] == "T" for r in moves)
     assert (dav.disk / "x/y.bin").read_bytes() == b"a" * 10 + b"b" * 10
-
-
-def test_makedirs_remove_rename_tree(store: WebDAVStore, dav: Dav) -> None:
-    store.makedirs("e/f/g")
-    store.makedirs("e/f/g")  # exists: fine
-    assert (dav.disk / "e/f/g").is_dir()
-    store.write_atomic("e/f/g/h.txt", b"1")
-    store.write_atomic("e/f/i.txt", b"2")
-    store.rename("e/f/i.txt", ".synctui-trash/s1/e/f/i.txt")  # parents made on the way
-    assert (dav.disk / ".synctui-trash/s1/e/f/i.txt").read_bytes() == b"2"
-    assert not (dav.disk / "e/f/i.txt").exists()
-    store.rename(".synctui-trash/s1/e/f/i.txt", "e/f/g/h.txt")  # replaces
-    assert (dav.disk / "e/f/g/h.txt").read_bytes() == b"2"
-    store.rename("e/f/g", "moved/g")  # a collection
-    assert (dav.disk / "moved/g/h.txt").read_bytes() == b"2"
-    store.remove("moved/g/h.txt")
-    store.remove("moved/g/h.txt")  # already gone: fine
-    assert not (dav.disk / "moved/g/h.txt").exists()
-    store.write_atomic("moved/g/again.txt", b"3")  # the folder cache copes with MOVEs
-    store.remove_tree("moved")
-    store.remove_tree("moved")
-    assert not (dav.disk / "moved").exists()
-    store.write_atomic("moved/g/after.txt", b"4")  # ... and with deleted folders
-    assert (dav.disk / "moved/g/after.txt").read_bytes() == b"4"
-    with pytest.raises(StoreError, match="404"):
-        store.rename("nope", "nope2")
-
-
-def test_paths_cannot_escape(store: WebDAVStore) -> None:
-    for bad in ("../x", "/etc/passwd", "a/../../b"):
-        with pytest.raises(PathEscapeError):
-            store.write_atomic(bad, b"x")
-        with pytest.raises(PathEscapeError):
-            store.stat(bad)
-
-
-def test_create_exclusive_is_exclusive(store: WebDAVStore, dav: Dav) -> None:
-    assert store.create_exclusive(".synctui-lock/write.json", b"first") is True
-    assert store.create_exclusive(".synctui-lock/write.json", b"second") is False
-    assert (dav.disk / ".synctui-lock/write.json").read_bytes() == b"first"
-    wins = []
-
-    def contend(i: int) -> None:
-        if store.create_exclusive("race.json", f"{i}".encode()):
-            wins.append(i)
-
-    threads = [threading.Thread(target=contend, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(wins) == 1
-    assert (dav.disk / "race.json").read_bytes() == str(wins[0]).encode()
-    assert leftovers(dav.disk) == []
 
 
 def test_lock_files_are_listed(store: WebDAVStore) -> None:
@@ -546,7 +450,7 @@ def test_mtime_header_honoured(dav_factory) -> None:
     _, dav = dav_factory(honor_mtime=True)
     with dav.store() as st:
         st.probe()
-        assert st.can_set_mtime and st.capabilities.set_mtime
+        assert st.features.set_mtime and st.capabilities.set_mtime
         info = st.write_atomic("m.txt", b"x", mtime_ns=1_500_000_000 * NS + 5)
         assert info.mtime_ns == 1_500_000_000 * NS
         assert st.stat("m.txt").mtime_ns == 1_500_000_000 * NS  # type: ignore[union-attr]

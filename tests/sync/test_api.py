@@ -47,8 +47,8 @@ from synctui.sync.rules import RuleSet
 class Gate:
     """Wraps a target store: every write waits until ``open`` is set.
 
-    It offers the real store's write paths only: ``copy_from`` (local) and
-    ``write_many`` (SSH's batches) where the store has them."""
+    It wraps every write path of the real store: ``copy_from``, ``write_many`` and
+    ``write_atomic`` (which of them the engine uses, the store's ``features`` say)."""
 
     def __init__(self, inner) -> None:
         self.inner = inner
@@ -56,7 +56,7 @@ class Gate:
         self.waiting = threading.Event()
 
     def __getattr__(self, name: str):
-        if name in ("copy_from", "write_many") and hasattr(self.inner, name):
+        if name in ("copy_from", "write_many"):
             return getattr(self, f"_{name}")
         return getattr(self.inner, name)
 

@@ -37,7 +37,7 @@ from sync_helpers import (
     write_tree,
     zarr_files,
 )
-from transports import Transport
+from transports import Transport, over
 
 from synctui.errors import EXIT_CANCELLED, EXIT_CONFLICTS, EXIT_OK, EXIT_PARTIAL, StoreError
 from synctui.project.catalog import open_project
@@ -110,8 +110,8 @@ def assert_mtime(pair: Pair, rel: str, mtime_ns: int) -> None:
 class WrapStore:
     """A target store double: records writes (start/end) and can fail or pause them.
 
-    It offers exactly the real store's write paths: ``copy_from`` (a local target's
-    fast copy) and ``write_many`` (SSH's batches) only where the store has them.
+    It wraps the real store's write paths: ``copy_from`` (a local target's fast copy),
+    ``write_many`` (the engine batches where ``features`` says it pays) and ``write_atomic``.
     """
 
     def __init__(self, inner, *, before=None, after=None) -> None:
@@ -122,7 +122,7 @@ class WrapStore:
         self.lock = threading.Lock()
 
     def __getattr__(self, name: str):
-        if name in ("copy_from", "write_many") and hasattr(self.inner, name):
+        if name in ("copy_from", "write_many"):
             return getattr(self, f"_{name}")
         return getattr(self.inner, name)
 
@@ -189,7 +189,7 @@ def test_first_sync_copies_everything_with_source_mtimes(transport: Transport,
     summary = engine.run()
     assert pair.target_tree() == pair.source_tree()
     # the transport table says what the target store found out about itself
-    assert engine.target.stores["overlay"].can_set_mtime is transport.sets_mtime
+    assert engine.target.stores["overlay"].features.set_mtime is transport.sets_mtime
     for rel in pair.src_files:
         assert_mtime(pair, rel, (pair.src_root / rel).stat().st_mtime_ns)
     assert temp_files(pair.dst_root) == []
@@ -358,6 +358,44 @@ def test_no_temp_files_and_no_partial_file_when_a_write_fails_midway(transport: 
     assert temp_files(pair.dst_root) == []
     # a store error (one line, the path named), as every store raises, not the stream's OSError
     assert isinstance(raised.value, StoreError), repr(raised.value)
+
+
+class CountBatches:
+    """The real target store, counting the files of each ``write_many`` call."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.calls: list[int] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def write_many(self, items):
+        items = list(items)
+        self.calls.append(len(items))
+        return self.inner.write_many(items)
+
+
+@over(["local", "dav-target", "nginx-target", "dav-source"])
+def test_small_files_batch_only_where_the_stores_features_say_it_pays(transport: Transport,
+                                                                     tmp_path: Path) -> None:
+    """A local target batches (one syncfs for many files); a WebDAV target does not (its
+    writes go in parallel, one request each); a WebDAV source into a local target batches
+    on the local side.  SSH's batches are tests/integration/test_ssh_batches.py."""
+    files = {**basic_source(("TS_001",)), **zarr_files(tomo_path("TS_002"), chunks=60, chunk_size=500, seed=3)}
+    pair = Pair(tmp_path, transport=transport, source_files=files)
+    counted: list[CountBatches] = []
+    engine, _ = engine_for(pair, wrap=lambda s: counted.append(CountBatches(s)) or counted[0])
+    summary = engine.run()
+    assert summary.errors == [] and pair.target_tree() == pair.source_tree()
+    pays = engine.target.stores["overlay"].features.batch_write or \
+        engine.source.stores["overlay"].features.batch_read
+    assert pays is (transport.target_side == "local")
+    calls = counted[0].calls
+    if pays:
+        assert sum(calls) >= 60 and max(calls) > 1
+    else:
+        assert calls == []
 
 
 class NoFastCopy(WrapStore):

@@ -3,6 +3,7 @@ grows or shrinks while it is copied fails alone, and nothing partial is publishe
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -16,14 +17,13 @@ BIG = "ExperimentRuns/TS_001/Meshes/bob_0_ribosome.glb"
 
 
 class NoFastCopy:
-    """The real local store without its kernel-copy shortcut: the engine streams, as to a remote."""
+    """The real local store declaring no kernel-copy shortcut: the engine streams, as to a remote."""
 
     def __init__(self, inner) -> None:
         self.inner = inner
+        self.features = dataclasses.replace(inner.features, server_copy=False)
 
     def __getattr__(self, name: str):
-        if name == "copy_from":
-            raise AttributeError(name)
         return getattr(self.inner, name)
 
 
