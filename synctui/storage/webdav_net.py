@@ -36,35 +36,35 @@ class PacedStream(httpcore.NetworkStream):
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         pace = self._paced("read")
         while True:
-            self._interrupted(httpcore.ReadError)
-            t0 = monotonic()
-            try:
-                self._sock.settimeout(wait_slice(pace))
-                data = self._sock.recv(max_bytes)
-            except TimeoutError:
-                self._account(pace, monotonic() - t0, 0, httpcore.ReadTimeout)
-                continue
-            except OSError as exc:
-                raise httpcore.ReadError(str(exc)) from exc
-            self._account(pace, monotonic() - t0, len(data), httpcore.ReadTimeout)
-            return data
+            data = self._step(pace, self._sock.recv, max_bytes, httpcore.ReadError, httpcore.ReadTimeout)
+            if data is not None:
+                return data
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         pace = self._paced("write")
         view = memoryview(buffer)
         while view:
-            self._interrupted(httpcore.WriteError)
-            t0 = monotonic()
-            try:
-                self._sock.settimeout(wait_slice(pace))
-                n = self._sock.send(view)
-            except TimeoutError:
-                self._account(pace, monotonic() - t0, 0, httpcore.WriteTimeout)
-                continue
-            except OSError as exc:
-                raise httpcore.WriteError(str(exc)) from exc
-            self._account(pace, monotonic() - t0, n, httpcore.WriteTimeout)
-            view = view[n:]
+            n = self._step(pace, self._sock.send, view, httpcore.WriteError, httpcore.WriteTimeout)
+            if n is not None:
+                view = view[n:]
+
+    def _step(self, pace: Pace, call: typing.Any, arg: typing.Any, error: type[Exception],
+              timeout_error: type[Exception]) -> typing.Any:
+        """One blocked wait of at most a slice: ``call(arg)``'s result (bytes read or a
+        count sent), or None when the slice ran out; the pace judges every wait."""
+        self._interrupted(error)
+        t0 = monotonic()
+        try:
+            self._sock.settimeout(wait_slice(pace))
+            result = call(arg)
+        except TimeoutError:
+            self._account(pace, monotonic() - t0, 0, timeout_error)
+            return None
+        except OSError as exc:
+            raise error(str(exc)) from exc
+        self._account(pace, monotonic() - t0, len(result) if isinstance(result, bytes) else result,
+                      timeout_error)
+        return result
 
     def _interrupted(self, error: type[Exception]) -> None:
         try:

@@ -21,7 +21,17 @@ def heading(question: str | Text, details: Text | str | None) -> Iterator[Static
         yield Static(details if isinstance(details, Text) else Text(details), classes="dialog-body")
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class QuestionDialog(ModalScreen[bool]):
+    """A question, its details and the answer's label: what both dialogs hold."""
+
+    def __init__(self, question: str | Text, *, details: Text | str | None, yes: str) -> None:
+        super().__init__()
+        self.question = question
+        self.details = details
+        self.yes_label = yes
+
+
+class ConfirmScreen(QuestionDialog):
     """Dismisses with True (yes) or False (no, escape)."""
 
     BINDINGS = [
@@ -32,10 +42,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def __init__(self, question: str | Text, *, details: Text | str | None = None,
                  yes: str = "Yes", no: str = "No") -> None:
-        super().__init__()
-        self.question = question
-        self.details = details
-        self.yes_label = yes
+        super().__init__(question, details=details, yes=yes)
         self.no_label = no
 
     def compose(self) -> ComposeResult:
@@ -56,7 +63,7 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(yes)
 
 
-class TypedConfirmScreen(ModalScreen[bool]):
+class TypedConfirmScreen(QuestionDialog):
     """For what cannot be taken back by a key press: the user types ``expected`` (the
     number of entities a prune removes, say) and Enter.  Anything else keeps the dialog
     open; escape dismisses with False."""
@@ -66,11 +73,8 @@ class TypedConfirmScreen(ModalScreen[bool]):
 
     def __init__(self, question: str | Text, expected: str, *, details: Text | str | None = None,
                  yes: str = "Go ahead") -> None:
-        super().__init__()
-        self.question = question
+        super().__init__(question, details=details, yes=yes)
         self.expected = expected
-        self.details = details
-        self.yes_label = yes
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
