@@ -20,8 +20,9 @@ How it talks to servers follows DESIGN §7, because servers differ a lot:
   read-only command (plan, locks, trash list, the app before a sync) writes
   nothing.  All of it is kept in ``store.capabilities`` (``describe()`` is one
   line for the app);
-* 5xx, 429, 423 and dropped connections are transient (the engine retries them;
-  reads and listings retry here too); 401/403/404/507 become one-line errors
+* 5xx, 429, 423 and dropped connections are transient: a request safe to send again
+  is retried by the store's policy (``storage/retry.py``), anything else by the
+  engine, never both; 401/403/404/507 become one-line errors
   naming the path and what to do.
 
 One pooled ``httpx.Client`` (keep-alive) is shared by the engine's worker
@@ -42,7 +43,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 from synctui import __version__
@@ -65,6 +66,7 @@ from synctui.storage.base import (
 )
 from synctui.storage.deadline import Interrupt, Interrupted, Stalled, timeout_option
 from synctui.storage.options import flag, parse_bool
+from synctui.storage.retry import RetryPolicy, transient
 from synctui.storage.tls import fs_tls
 from synctui.storage.url import Location
 from synctui.storage.webdav_auth import (
@@ -90,6 +92,7 @@ from synctui.storage.webdav_xml import (
 )
 
 log = logging.getLogger("synctui.webdav")
+T = TypeVar("T")
 
 NS = 1_000_000_000
 #: how long the listing fetched by the connect probe may stand in for the first scan
@@ -237,8 +240,7 @@ class WebDAVStore:
         self._prefetch: _Prefetch | None = None
         self._closed = False
         self.list_workers = int(list_workers or fs.get("list_workers") or 8)
-        self.retries = 3
-        self.backoff = 0.2
+        self.retry_policy = RetryPolicy()
 
         verify: ssl.SSLContext | bool = True
         fs_insecure, fs_bundle = fs_tls(fs)
@@ -352,29 +354,33 @@ class WebDAVStore:
     def _send(self, method: str, url: str, *, action: str, path: str, headers: Mapping[str, str] | None = None,
               content: bytes | Iterable[bytes] | None = None, stream: bool = False,
               retry: bool | None = None) -> httpx.Response:
-        """One request; transport failures become StoreErrors (retried here when idempotent)."""
+        """One request, through the retry policy when it is safe to send again (idempotent
+        methods, MKCOL, DELETE, a bytes body); transport failures become StoreErrors.
+
+        ``retry=False``: sent once, and a transient status comes back as the response
+        (a caller that retries a larger call itself, or that cannot resend)."""
         if self._closed:
             raise StoreError(f"cannot {action} {path or self.display}: the WebDAV connection is closed")
         retry = (method in _IDEMPOTENT or method in ("MKCOL", "DELETE")) if retry is None else retry
         if not isinstance(content, (bytes, bytearray, memoryview, type(None))):
             retry = False  # a stream cannot be sent twice: the engine retries the whole write
-        attempt = 0
-        while True:
+
+        def once() -> httpx.Response:
             try:
                 req = self._client.build_request(method, url, headers=headers, content=content)
                 resp = self._client.send(req, stream=stream)
             except httpx.HTTPError as exc:
-                err = self._transport_error(exc, action, path)
-            else:
-                if retry and attempt < self.retries and _transient_status(resp.status_code):
-                    err = self._status_error(resp, action, path)
-                    resp.close()
-                else:
-                    return resp
-            attempt += 1
-            if not (retry and err.transient and attempt <= self.retries):
-                raise err
-            time.sleep(self.backoff * (2 ** (attempt - 1)))
+                raise self._transport_error(exc, action, path) from None
+            if retry and _transient_status(resp.status_code):
+                resp.close()
+                raise self._status_error(resp, action, path)
+            return resp
+
+        return self._retried(once) if retry else once()
+
+    def _retried(self, fn: Callable[[], T]) -> T:
+        """``fn()`` (one remote call) under the store's retry policy: the only retry loop here."""
+        return self.retry_policy.call(fn, interrupt=self._interrupt, should_retry=_should_retry)
 
     def _transport_error(self, exc: httpx.HTTPError, action: str, path: str) -> StoreError:
         where = path or self.display
@@ -668,19 +674,10 @@ class WebDAVStore:
         """PROPFIND ``rel``'s collection at ``depth``: its members (not itself).
 
         ``_MISSING`` (empty) when it does not exist; None when the server refuses the depth.
-        Idempotent, so transient failures are retried here.
+        Idempotent: the request and the reading of its body are retried as one call.
         """
         url = self._dir_url(rel)
-        attempt = 0
-        while True:
-            try:
-                found = self._list_once(url, rel, depth)
-                break
-            except StoreError as exc:
-                attempt += 1
-                if not exc.transient or attempt > self.retries:
-                    raise
-                time.sleep(self.backoff * (2 ** (attempt - 1)))
+        found = self._retried(lambda: self._list_once(url, rel, depth))
         if found is not None and found is not _MISSING and depth == "1" \
                 and self.capabilities.lists_dotfiles is False:
             found.extend(self._hidden_members(rel, found))
@@ -788,9 +785,14 @@ class WebDAVStore:
 
     # -- reading ---------------------------------------------------------------------------
     def open_read(self, path: str) -> BinaryIO:
-        """The file's content as a stream (one GET); read errors are StoreErrors."""
+        """The file's content as a stream (one GET, retried until its answer starts);
+        errors while reading the body are StoreErrors, not retried here (the engine
+        does the file again)."""
         rel = clean_relpath(path)
-        resp = self._send("GET", self._file_url(rel), action="read", path=rel, stream=True)
+        return self._retried(lambda: self._get(rel))
+
+    def _get(self, rel: str) -> BinaryIO:
+        resp = self._send("GET", self._file_url(rel), action="read", path=rel, stream=True, retry=False)
         if resp.status_code == 404:
             resp.close()
             raise MissingPathError(f"cannot read {rel}: it no longer exists")
@@ -798,16 +800,14 @@ class WebDAVStore:
         return _ResponseReader(resp, lambda exc: self._transport_error(exc, "read", rel))  # type: ignore[return-value]
 
     def read_bytes(self, path: str) -> bytes:
-        attempt = 0
-        while True:
-            try:
-                with self.open_read(path) as fh:
-                    return fh.read()
-            except StoreError as exc:
-                attempt += 1
-                if not exc.transient or attempt > self.retries:
-                    raise
-                time.sleep(self.backoff * (2 ** (attempt - 1)))
+        """The whole file: the GET and its body are retried as one call."""
+        rel = clean_relpath(path)
+
+        def once() -> bytes:
+            with self._get(rel) as fh:
+                return fh.read()
+
+        return self._retried(once)
 
     # -- collections ---------------------------------------------------------------------------
     def _remember_dir(self, *abs_paths: str) -> None:
@@ -1155,6 +1155,13 @@ def hidden_candidates(rel: str) -> tuple[str, ...]:
     if depth == 1:
         return ZARR_ARRAY_KEYS
     return ()
+
+
+def _should_retry(exc: BaseException) -> bool:
+    """WebDAV's classifier for the retry policy: what ``_status_error`` and
+    ``_transport_error`` marked transient (5xx but 501/505/507, 408, 423, 429, dropped
+    or refused connections, a multistatus cut short); never a deadline or a cancel."""
+    return transient(exc)
 
 
 def _transient_status(code: int) -> bool:
