@@ -47,7 +47,7 @@ from typing import Any, BinaryIO, TypeVar
 from synctui.errors import MissingPathError, RootError, StoreError
 from synctui.storage import ssh_tar
 from synctui.storage.base import FileInfo, clean_relpath, iter_chunks, temp_name
-from synctui.storage.options import SSH_LISTING_MODES, flag, parse_bool
+from synctui.storage.options import SSH_LISTING_MODES, SFTPOptions
 from synctui.storage.retry import RetryPolicy
 from synctui.storage.ssh_connect import Connector, Prompter, settings_for_location
 from synctui.storage.ssh_pool import (
@@ -139,18 +139,17 @@ class SFTPStore:
         if location.protocol != "ssh":
             raise StoreError(f"{location.display}: not an ssh:// location")
         self.location = location
-        args = location.fs_args or {}
+        # every setting, parsed once: fs_args, with the keyword arguments given over them
+        # (``fsync`` is the engine's, about local disks: remote fsync is ``remote_fsync``)
+        self.options = opts = SFTPOptions.build(location.fs_args, listing=listing, max_idle=max_idle,
+                                                fsync=remote_fsync, listing_cache=listing_cache)
         root = posixpath.normpath(location.path or "/")
         self.root = "/" if root in ("/", "//") else root.rstrip("/")
-        self.listing = str(listing or args.get("listing") or "auto").lower()
-        if self.listing not in LISTING_MODES:
-            raise StoreError(f"{location.display}: listing must be one of {', '.join(LISTING_MODES)}")
-        # the engine's fsync option is about local disks; remote fsync is opt-in
-        self.remote_fsync = (parse_bool(remote_fsync, "fsync") if remote_fsync is not None
-                             else flag(args, "fsync", False))
-        self._connector = Connector(settings_for_location(location), prompt=prompt,
+        self.listing = opts.listing
+        self.remote_fsync = opts.fsync
+        self._connector = Connector(settings_for_location(location, opts), prompt=prompt,
                                     display=location.display)
-        self._pool = ConnPool(self._connector, max_idle=int(max_idle or args.get("max_idle") or 16))
+        self._pool = ConnPool(self._connector, max_idle=opts.max_idle)
         # a store nobody closes (a catalog dropped on rescan) still hangs up when collected
         weakref.finalize(self, self._pool.close)
         self._interrupted = threading.Event()  # a cancelled sync: nothing new, nothing waits
@@ -172,8 +171,7 @@ class SFTPStore:
         # on a fast one (the server hashes), so it is off unless asked for.
         from synctui.storage.listing_cache import ListingCache, enabled_by_env
 
-        use_cache = (parse_bool(listing_cache, "listing_cache") if listing_cache is not None
-                     else flag(args, "listing_cache", enabled_by_env()))
+        use_cache = opts.listing_cache if opts.listing_cache is not None else enabled_by_env()
         self.listing_cache: ListingCache | None = ListingCache() if use_cache else None
         self.listing_stats: dict[str, int] = {}
         s = self._connector.settings

@@ -65,9 +65,8 @@ from synctui.storage.base import (
     temp_name,
 )
 from synctui.storage.deadline import Interrupt, Interrupted, Stalled, timeout_option
-from synctui.storage.options import flag, parse_bool
+from synctui.storage.options import WebDAVOptions
 from synctui.storage.retry import RetryPolicy, transient
-from synctui.storage.tls import fs_tls
 from synctui.storage.url import Location
 from synctui.storage.webdav_auth import (
     AuthPrompt,
@@ -185,8 +184,9 @@ class WebDAVStore:
     ``ca_bundle`` (PEM path), ``insecure`` (skip TLS checks: loud warning),
     ``timeout``, ``max_connections``, ``list_workers``, ``probe`` (probe on
     connect), ``probe_writes`` (before the first write or lock, write a hidden
-    probe file to test mtime and checksum support).  ``fsync`` and unknown
-    options are ignored.
+    probe file to test mtime and checksum support): ``WebDAVOptions``, keyword
+    arguments over fs_args.  ``fsync`` is ignored; unknown fs_args are warned about
+    when the config loads.
     """
 
     mtime_resolution_ns = NS  # HTTP dates have whole seconds
@@ -205,20 +205,24 @@ class WebDAVStore:
             raise LocationError(f"{location.display}: not a WebDAV location")
         self.location = location
         fs = dict(location.fs_args or {})
+        # every setting, parsed once: fs_args, with the keyword arguments given over them
+        self.options = opts = WebDAVOptions.build(
+            fs, prompt=prompt, ca_bundle=ca_bundle, insecure=insecure, timeout=timeout,
+            max_connections=max_connections, list_workers=list_workers, probe_writes=probe_writes)
         base = urlsplit(location.base_url or "")
         if base.scheme not in ("http", "https") or not base.hostname:
             raise LocationError(f"WebDAV base_url {self._safe_base(location.base_url)!r} must be "
                                 "an http:// or https:// URL")
         creds = coerce(auth, source="the caller") if auth is not None else None
         if creds is None:
-            creds = from_fs_args(fs)
+            creds = from_fs_args(opts)
         if creds is None and base.username:
             creds = Credentials(unquote(base.username), unquote(base.password or ""), source="base_url")
         if creds is None:
             creds = from_env()
         self._creds = creds
         self._scheme: str | None = None  # "digest" once the server asked for it
-        self._prompt = prompt if prompt is not None else fs.get("prompt") or default_prompt()
+        self._prompt = opts.prompt or default_prompt()
         host = base.hostname if ":" not in (base.hostname or "") else f"[{base.hostname}]"
         self._origin = f"{base.scheme}://{host}" + (f":{base.port}" if base.port else "")
         base_path = unquote(base.path).rstrip("/")
@@ -239,13 +243,11 @@ class WebDAVStore:
         self._probe_lock = threading.Lock()
         self._prefetch: _Prefetch | None = None
         self._closed = False
-        self.list_workers = int(list_workers or fs.get("list_workers") or 8)
+        self.list_workers = opts.list_workers
         self.retry_policy = RetryPolicy()
 
         verify: ssl.SSLContext | bool = True
-        fs_insecure, fs_bundle = fs_tls(fs)
-        insecure = parse_bool(insecure, "insecure") if insecure is not None else fs_insecure
-        ca_bundle = ca_bundle or fs_bundle
+        insecure, ca_bundle = opts.tls()
         if base.scheme == "https":
             if insecure:
                 verify = False
@@ -267,10 +269,10 @@ class WebDAVStore:
             msg = f"credentials are sent unencrypted to {base.hostname} (http://, not https://)"
             log.warning(msg)
             self.warnings.append(msg)
-        t = timeout_option(timeout if timeout is not None else fs.get("timeout"), f"{self.display}: fs_args.timeout")
+        t = timeout_option(opts.timeout)
         self.timeout = t
         self._interrupt = Interrupt()
-        conns = int(max_connections or fs.get("max_connections") or 32)
+        conns = opts.max_connections
         limits = httpx.Limits(max_connections=conns, max_keepalive_connections=conns, keepalive_expiry=30)
         if transport is None:
             from synctui.storage.webdav_net import PacedBackend
@@ -283,10 +285,8 @@ class WebDAVStore:
             headers={"User-Agent": f"synctui/{__version__}"}, follow_redirects=False)
         self._set_auth(creds)
         if probe:
-            if probe_writes is None:
-                probe_writes = flag(fs, "probe_writes", True)
             try:
-                self._connect(probe_writes=probe_writes)
+                self._connect(probe_writes=opts.probe_writes)
             except BaseException:
                 self.close()
                 raise
