@@ -1,8 +1,8 @@
 """What earlier syncs did: the manifest of written files and the history.
 
 One SQLite database in synctui's state folder (``storage/dirs.py`` decides where).
-Per (source, target) pair it keeps, for every target file synctui wrote, the source's size/mtime and the target's size/mtime/etag
-right after the write.  That is what tells "the target changed since we wrote
+Per (source, target) pair it keeps, for every target file synctui wrote, the
+source's size/mtime and the target's size/mtime/etag right after the write.  That is what tells "the target changed since we wrote
 it" (a conflict) from "the source moved on" (an update), and what makes
 incremental sync work on stores that cannot set mtimes.
 
