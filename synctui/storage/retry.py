@@ -62,8 +62,9 @@ class RetryPolicy:
              on_retry: Callable[[int, BaseException], None] | None = None) -> T:
         """``fn()``, tried again after each error ``should_retry`` accepts, within the caps.
 
-        The last error is raised as it is; a StoreError that was retried at least once
-        comes out with ``retried`` set, so no caller above retries it again."""
+        The last error is raised as it is.  A StoreError ``should_retry`` accepted comes
+        out with ``retried`` set once the tries here are spent (attempts, time or a
+        cancel), so no caller above retries it again."""
         started = time.monotonic()
         failures = 0
         while True:
