@@ -71,10 +71,17 @@ def _source(tmp_path: Path) -> Path:
     return write_config(tmp_path / "src" / "config.json", root, name="source")
 
 
+def test_the_engine_default_matches_the_store_attempts() -> None:
+    from synctui.sync.api import JobOptions
+
+    assert JobOptions().retries == ATTEMPTS - 1  # so the documented number holds by default
+
+
 def test_every_put_failing_costs_each_file_the_documented_sends(dav_factory, tmp_path: Path) -> None:
     mw: list[FailAll] = []
     _, dav = dav_factory(middleware=lambda app: mw.append(FailAll(app)) or mw[0])
-    j = job(_source(tmp_path), dav_config(tmp_path / "dst.json", dav, "o"), max_workers=1)
+    j = job(_source(tmp_path), dav_config(tmp_path / "dst.json", dav, "o"), max_workers=1,
+            retries=ATTEMPTS - 1)  # the engine's default: 1 + 3 tries of a file
     j.plan()
     mw[0].armed = True
     summary = j.run()
@@ -92,7 +99,8 @@ def test_every_get_failing_costs_each_file_the_documented_sends(dav_factory, tmp
     src = dav_config(tmp_path / "src.json", dav, "o", name="source")
     dst_root = tmp_path / "dst" / "overlay"
     dst_root.mkdir(parents=True)
-    j = job(src, write_config(tmp_path / "dst" / "config.json", dst_root), max_workers=1)
+    j = job(src, write_config(tmp_path / "dst" / "config.json", dst_root), max_workers=1,
+            retries=ATTEMPTS - 1)
     j.plan()
     mw[0].armed = True
     summary = j.run()
