@@ -63,13 +63,16 @@ class PlanError(SyncTuiError):
 
 
 class StoreError(SyncTuiError):
-    """An I/O failure on a store.  ``transient`` ones are worth a retry."""
+    """An I/O failure on a store.  ``transient`` ones are worth a retry; ``retried`` ones
+    already had theirs in the store (storage/retry.py), so the engine does not retry
+    them again (the two levels would multiply)."""
 
     exit_code = EXIT_PARTIAL
 
     def __init__(self, message: str, *, transient: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+        self.retried = False
 
 
 class PathEscapeError(StoreError):

@@ -175,13 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _setup_logging(path: str | None) -> str | None:
     if path is None:
-        state = os.environ.get("SYNCTUI_STATE_DIR")
-        if state:
-            path = os.path.join(state, "synctui.log")
-        else:
-            from platformdirs import user_log_path
+        from synctui.storage.dirs import log_file
 
-            path = str(user_log_path("synctui") / "synctui.log")
+        path = log_file()
     try:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         handler = logging.FileHandler(path, encoding="utf-8")

@@ -115,13 +115,14 @@ def _tls(args: argparse.Namespace):
 
 
 def _configs(args: argparse.Namespace, source: str, target: str, tls=None):
-    """Both configs, the TLS flags applied to their https WebDAV roots (warnings on stderr)."""
+    """Both configs, the TLS flags applied to their https WebDAV roots (warnings on stderr:
+    unknown fs_args, certificate checks off)."""
     from synctui.project.config import load_config
-    from synctui.project.tls import apply_tls, tls_warnings
+    from synctui.project.tls import apply_tls, config_warnings
 
     tls = _tls(args) if tls is None else tls
     src, dst = apply_tls(tls, load_config(source)), apply_tls(tls, load_config(target))
-    for warning in tls_warnings(tls, (src, dst)):  # certificate checks off, by flag or by fs_args
+    for warning in config_warnings(tls, (src, dst)):  # unknown fs_args, certificate checks off
         print(f"synctui: warning: {warning}", file=sys.stderr)
     return src, dst
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import math
 import os
 import re
@@ -21,8 +22,10 @@ from synctui.errors import ConfigError, LocationError, OptionError, SyncTuiError
 from synctui.format import human_bytes
 from synctui.project.names import name_problem
 from synctui.storage.base import temp_name
-from synctui.storage.options import SECRET_KEYS, describe
+from synctui.storage.options import SECRET_KEYS, describe, unknown_fs_args
 from synctui.storage.url import Location, parse_location, redact_url
+
+log = logging.getLogger("synctui.config")
 
 _OBJECT_KEYS = ("name", "is_particle", "label", "color", "emdb_id", "pdb_id", "identifier",
                 "map_threshold", "radius", "metadata")
@@ -63,6 +66,8 @@ class ProjectConfig:
     static: Location | None
     user_id: str | None = None
     session_id: str | None = None
+    #: one line each, for the user: fs_args no root reads (a typo such as ``insecrue``)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -288,9 +293,14 @@ def parse_config(data: Any, path: str | None) -> ProjectConfig:
     base_dir = os.path.dirname(os.path.abspath(path)) if path else None
     overlay = _location(data, "overlay", base_dir, fail)
     static = _location(data, "static", base_dir, fail) if data.get("static_root") else None
+    warnings = [w for which, loc in (("overlay", overlay), ("static", static)) if loc is not None
+                for w in unknown_fs_args(loc.protocol, data.get(f"{which}_fs_args") or {},
+                                         f"{where}: {which}_fs_args")]
+    for warning in warnings:
+        log.warning("%s", warning)
     return ProjectConfig(raw=data, path=path, name=str(data.get("name") or ""), objects=objects,
                          overlay=overlay, static=static, user_id=data.get("user_id"),
-                         session_id=data.get("session_id"))
+                         session_id=data.get("session_id"), warnings=warnings)
 
 
 def _location(data: dict[str, Any], which: str, base_dir: str | None, fail) -> Location:

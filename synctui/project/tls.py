@@ -25,3 +25,10 @@ def apply_tls(tls: TLSOptions, config: ProjectConfig) -> ProjectConfig:
 def tls_warnings(tls: TLSOptions, configs: Iterable[ProjectConfig]) -> list[str]:
     """``tls.warnings`` for every root of these projects."""
     return tls.warnings(loc for cfg in configs for loc in (cfg.overlay, cfg.static))
+
+
+def config_warnings(tls: TLSOptions, configs: Iterable[ProjectConfig]) -> list[str]:
+    """All a user must see about these projects before they sync: fs_args no root
+    reads (``ProjectConfig.warnings``), then TLS certificate checks that are off."""
+    configs = list(configs)
+    return [w for cfg in configs for w in cfg.warnings] + tls_warnings(tls, configs)

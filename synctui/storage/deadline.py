@@ -58,6 +58,10 @@ class Interrupt:
     def is_set(self) -> bool:
         return self._event.is_set()
 
+    def wait(self, timeout: float) -> bool:
+        """Sleep up to ``timeout`` s; True (at once) when the interrupt is or becomes set."""
+        return self._event.wait(timeout)
+
     def check(self) -> None:
         if self._event.is_set():
             raise Interrupted("cancelled")

@@ -6,8 +6,8 @@ full listing only of the subtrees whose digest changed.  The digest covers every
 name, type, size and mtime below the subtree, so a hit is exactly the listing the
 server would have sent: skipping it loses nothing.
 
-One SQLite file next to the sync state (``$SYNCTUI_STATE_DIR`` or platformdirs'
-user cache dir); losing it only costs one full listing.
+One SQLite file in synctui's cache folder (``storage/dirs.py``); losing it only
+costs one full listing.
 """
 
 from __future__ import annotations
@@ -32,14 +32,9 @@ CREATE TABLE IF NOT EXISTS listing (
 
 
 def cache_path() -> str:
-    env = os.environ.get("SYNCTUI_STATE_DIR")
-    if env:
-        base = env
-    else:
-        from platformdirs import user_cache_path
+    from synctui.storage.dirs import cache_dir
 
-        base = str(user_cache_path("synctui"))
-    return os.path.join(base, "listings.db")
+    return os.path.join(cache_dir(), "listings.db")
 
 
 def enabled_by_env() -> bool:

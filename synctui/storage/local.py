@@ -26,6 +26,7 @@ from synctui.storage.base import (
     size_mismatch,
     temp_name,
 )
+from synctui.storage.options import LocalOptions
 from synctui.storage.url import Location
 
 _TRANSIENT = {errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.ETIMEDOUT}
@@ -49,13 +50,14 @@ class LocalStore(BaseStore):
     #: reads gain nothing from a batch (the default loop); writes share one syncfs
     features = StoreFeatures(set_mtime=True, batch_write=True, server_copy=True, exclusive_create=True)
 
-    def __init__(self, location: Location | str, *, fsync: bool = True) -> None:
+    def __init__(self, location: Location | str, *, fsync: bool | None = None) -> None:
         if isinstance(location, str):
             location = Location("local", os.path.abspath(location), original=location)
         self.location = location
+        self.options = LocalOptions.build(location.fs_args, fsync=fsync)
         self.root = location.path
         self.real_root = os.path.realpath(self.root)
-        self.fsync = fsync
+        self.fsync = self.options.fsync
         self._safe_dirs: set[str] = set()
         self._made_dirs: set[str] = set()  # folders known to exist: no mkdir per file
         self.skipped_links: list[str] = []

@@ -13,7 +13,8 @@ def open_store(location: Location, **options: object) -> Store:
     if location.protocol == "local":
         from synctui.storage.local import LocalStore
 
-        return LocalStore(location, fsync=bool(options.get("fsync", True)))
+        fsync = options.get("fsync")
+        return LocalStore(location, fsync=None if fsync is None else bool(fsync))
     mine = f"{location.protocol}_prompt"
     opts = {k: v for k, v in options.items() if not k.endswith("_prompt")}
     if options.get(mine) is not None:

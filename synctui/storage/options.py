@@ -2,7 +2,9 @@
 
 Configs are JSON written by hand, so ``"insecure": "false"`` must mean false, and a
 value that is no boolean at all (``"maybe"``) is an error naming its key, never a
-guess.  Every store reads its settings through these parsers, and ``parse_location``
+guess; a key no root reads (``"insecrue"``) is a warning naming it.  Each kind of
+root declares its settings once, as a frozen dataclass (``LocalOptions``,
+``SFTPOptions``, ``WebDAVOptions``) that its store builds once (``build``).  Every store reads its settings through these parsers, and ``parse_location``
 runs ``normalize_fs_args`` once, so a bad value stops the config load (exit 2) before
 anything connects or writes.  Each parser takes the value and the key it came from,
 returns the typed value or raises ``OptionError(key, problem)``.
@@ -13,7 +15,8 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
 
 from synctui.errors import OptionError
 
@@ -22,6 +25,7 @@ _FALSE = frozenset({"false", "no", "off", "0"})
 #: keys whose values never appear in a message
 SECRET_KEYS = frozenset({"password", "passphrase", "token", "auth"})
 SSH_LISTING_MODES = ("auto", "find", "sftp")
+WEBDAV_AUTH_TYPES = ("auto", "basic", "digest", "bearer")
 
 
 def describe(value: Any, limit: int = 40) -> str:
@@ -145,26 +149,128 @@ def _choice(choices: tuple[str, ...]) -> Callable[[Any, str], str]:
     return parse
 
 
-#: the fs_args each kind of root reads, with the parser of each (other keys pass untouched)
+def _any(value: Any, key: str) -> Any:
+    """A setting checked where it is used (``auth``: a pair, an object or Credentials)."""
+    return value
+
+
+def setting(parse: Callable[[Any, str], Any], default: Any = None) -> Any:
+    """A dataclass field that is an fs_arg of the same name, read with ``parse``
+    (a secret one is left out of the repr)."""
+    return field(default=default, metadata={"parse": parse})
+
+
+def secret(parse: Callable[[Any, str], Any]) -> Any:
+    return field(default=None, repr=False, metadata={"parse": parse})
+
+
+#: fs_args that copick's other backends (fsspec) write and synctui has no use for:
+#: accepted without a warning
+FOREIGN_KEYS = frozenset({"auto_mkdir", "skip_instance_cache", "use_listings_cache",
+                          "listings_expiry_time", "asynchronous"})
+
+Opts = TypeVar("Opts", bound="StoreOptions")
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """The settings of one kind of root, declared once as fields (see ``setting``) and
+    built once by :meth:`build`: the parsers, the defaults and the known keys all come
+    from the fields, so the config loader and the store read the same table."""
+
+    @classmethod
+    def parsers(cls) -> dict[str, Callable[[Any, str], Any]]:
+        return {f.name: f.metadata["parse"] for f in fields(cls) if "parse" in f.metadata}
+
+    @classmethod
+    def build(cls: type[Opts], fs_args: Mapping[str, Any] | None = None, **overrides: Any) -> Opts:
+        """The options of a root: its fs_args, with the keyword arguments a caller gave
+        (not None) over them, each parsed strictly (``OptionError`` naming the key)."""
+        args = fs_args or {}
+        values: dict[str, Any] = {}
+        for key, parse in cls.parsers().items():
+            given = overrides.get(key)
+            raw = given if given is not None else args.get(key)
+            if raw is not None:
+                values[key] = parse(raw, key)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class LocalOptions(StoreOptions):
+    #: fsync each file and folder after writing (the engine's --no-fsync turns it off)
+    fsync: bool = setting(parse_bool, True)
+
+
+@dataclass(frozen=True)
+class SFTPOptions(StoreOptions):
+    # the connection (read by ssh_connect.settings_for_location)
+    host: str | None = setting(parse_str)
+    port: int | None = setting(parse_port)
+    username: str | None = setting(parse_str)
+    password: str | None = secret(parse_str)
+    passphrase: str | None = secret(parse_str)
+    client_keys: str | list[str] | None = setting(parse_paths)
+    known_hosts: str | list[str] | None = setting(parse_paths)
+    accept_new_host_key: bool = setting(parse_bool, False)
+    allow_agent: bool = setting(parse_bool, True)
+    look_for_keys: bool = setting(parse_bool, True)
+    #: None: 15 s to connect, 60 s of silence (ssh_connect)
+    timeout: float | None = setting(parse_timeout_seconds)
+    proxy_jump: str | None = setting(parse_str)
+    ssh_config: str | None = setting(parse_str)
+    # the store
+    listing: str = setting(_choice(SSH_LISTING_MODES), "auto")
+    max_idle: int = setting(parse_int, 16)
+    #: ask the server to fsync each file before its rename (off, like rsync)
+    fsync: bool = setting(parse_bool, False)
+    #: None: ``SYNCTUI_LISTING_CACHE`` decides
+    listing_cache: bool | None = setting(parse_bool)
+
+
+@dataclass(frozen=True)
+class WebDAVOptions(StoreOptions):
+    base_url: str | None = setting(parse_str)
+    insecure: bool = setting(parse_bool, False)
+    verify: bool | str | None = setting(parse_verify)
+    ca_bundle: str | None = setting(parse_str)
+    #: None: deadline.DEFAULT_TIMEOUT
+    timeout: float | None = setting(parse_timeout_seconds)
+    max_connections: int = setting(parse_int, 32)
+    list_workers: int = setting(parse_int, 8)
+    probe_writes: bool = setting(parse_bool, True)
+    username: str | None = setting(parse_str)
+    password: str | None = secret(parse_str)
+    token: str | None = secret(parse_str)
+    auth: Any = secret(_any)
+    auth_type: str | None = setting(_choice(WEBDAV_AUTH_TYPES))
+    #: a callback for 401s (from the API only: JSON cannot hold one)
+    prompt: Any = setting(_any)
+    #: the engine's local-disk option: meaningless here, accepted
+    fsync: bool | None = setting(parse_bool)
+
+    def tls(self) -> tuple[bool, str | None]:
+        """(certificate checks off, CA bundle): ``insecure`` and ``ca_bundle``, or
+        requests' ``verify`` (false, or a CA bundle path)."""
+        insecure, ca_bundle = self.insecure, self.ca_bundle or None
+        if self.verify is False:
+            insecure = True
+        elif isinstance(self.verify, str) and not ca_bundle:
+            ca_bundle = self.verify
+        return insecure, ca_bundle
+
+
+#: the options type of each kind of root
+OPTIONS: dict[str, type[StoreOptions]] = {"local": LocalOptions, "ssh": SFTPOptions,
+                                          "webdav": WebDAVOptions}
+#: the fs_args each kind of root reads, with the parser of each (derived from OPTIONS)
 FS_ARGS: dict[str, dict[str, Callable[[Any, str], Any]]] = {
-    "ssh": {
-        "host": parse_str, "port": parse_port, "username": parse_str, "password": parse_str,
-        "passphrase": parse_str, "client_keys": parse_paths, "known_hosts": parse_paths,
-        "accept_new_host_key": parse_bool, "allow_agent": parse_bool, "look_for_keys": parse_bool,
-        "timeout": parse_timeout_seconds, "proxy_jump": parse_str, "ssh_config": parse_str,
-        "listing": _choice(SSH_LISTING_MODES), "max_idle": parse_int, "fsync": parse_bool,
-        "listing_cache": parse_bool,
-    },
-    "webdav": {
-        "base_url": parse_str, "insecure": parse_bool, "verify": parse_verify, "ca_bundle": parse_str,
-        "timeout": parse_timeout_seconds, "max_connections": parse_int, "list_workers": parse_int,
-        "probe_writes": parse_bool, "username": parse_str, "password": parse_str, "token": parse_str,
-    },
-}
+    protocol: kind.parsers() for protocol, kind in OPTIONS.items()}
 
 
 def normalize_fs_args(protocol: str, args: Mapping[str, Any]) -> dict[str, Any]:
-    """``args`` with every setting this kind of root reads parsed into its type.
+    """``args`` with every setting this kind of root reads parsed into its type (other
+    keys pass untouched: see ``unknown_fs_args``).
 
     ``None`` stays None (copick templates write null for "use the default")."""
     parsers = FS_ARGS.get(protocol, {})
@@ -172,6 +278,23 @@ def normalize_fs_args(protocol: str, args: Mapping[str, Any]) -> dict[str, Any]:
     for key, parser in parsers.items():
         if out.get(key) is not None:
             out[key] = parser(out[key], key)
+    return out
+
+
+def unknown_fs_args(protocol: str, args: Mapping[str, Any], where: str = "fs_args") -> list[str]:
+    """One warning per key this kind of root does not read (a typo such as ``insecrue``
+    must not pass in silence), with the nearest known key when there is one."""
+    import difflib
+
+    known = FS_ARGS.get(protocol, {})
+    out = []
+    for key in args:
+        if key in known or key in FOREIGN_KEYS:
+            continue
+        shown = describe(key) if isinstance(key, str) else repr(key)
+        near = difflib.get_close_matches(str(key), list(known), n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        out.append(f"{where}: unknown setting {shown} for a {protocol} root, ignored{hint}")
     return out
 
 

@@ -18,9 +18,9 @@ What makes it fast (DESIGN.md §6: round trips dominate):
   requests (or pipelines SFTP opens/writes/renames without a shell);
   :meth:`SFTPStore.read_many` reads them with one ``tar -c`` stream.
 * **Connections**: every concurrent caller (engine worker) gets its own transport
-  from a pool; a dropped connection raises a transient StoreError (the engine
-  retries), idempotent calls retry once by themselves, and the next call dials
-  again.  Temp files a dropped connection left are removed on the next call.
+  from a pool; a dropped connection raises a transient StoreError: an idempotent
+  call is retried on a fresh connection by the store's policy (``storage/retry.py``),
+  any other by the engine, never both.  Temp files a dropped connection left are removed on the next call.
 
 SFTP v3 carries whole-second mtimes: ``mtime_resolution_ns`` says so, so the
 planner's quick check tolerates it.  Symbolic links inside the root are skipped
@@ -55,7 +55,8 @@ from synctui.storage.base import (
     size_mismatch,
     temp_name,
 )
-from synctui.storage.options import SSH_LISTING_MODES, flag, parse_bool
+from synctui.storage.options import SSH_LISTING_MODES, SFTPOptions
+from synctui.storage.retry import RetryPolicy
 from synctui.storage.ssh_connect import Connector, Prompter, settings_for_location
 from synctui.storage.ssh_pool import (
     CMD_CLOSE,
@@ -147,21 +148,21 @@ class SFTPStore(BaseStore):
         if location.protocol != "ssh":
             raise StoreError(f"{location.display}: not an ssh:// location")
         self.location = location
-        args = location.fs_args or {}
+        # every setting, parsed once: fs_args, with the keyword arguments given over them
+        # (``fsync`` is the engine's, about local disks: remote fsync is ``remote_fsync``)
+        self.options = opts = SFTPOptions.build(location.fs_args, listing=listing, max_idle=max_idle,
+                                                fsync=remote_fsync, listing_cache=listing_cache)
         root = posixpath.normpath(location.path or "/")
         self.root = "/" if root in ("/", "//") else root.rstrip("/")
-        self.listing = str(listing or args.get("listing") or "auto").lower()
-        if self.listing not in LISTING_MODES:
-            raise StoreError(f"{location.display}: listing must be one of {', '.join(LISTING_MODES)}")
-        # the engine's fsync option is about local disks; remote fsync is opt-in
-        self.remote_fsync = (parse_bool(remote_fsync, "fsync") if remote_fsync is not None
-                             else flag(args, "fsync", False))
-        self._connector = Connector(settings_for_location(location), prompt=prompt,
+        self.listing = opts.listing
+        self.remote_fsync = opts.fsync
+        self._connector = Connector(settings_for_location(location, opts), prompt=prompt,
                                     display=location.display)
-        self._pool = ConnPool(self._connector, max_idle=int(max_idle or args.get("max_idle") or 16))
+        self._pool = ConnPool(self._connector, max_idle=opts.max_idle)
         # a store nobody closes (a catalog dropped on rescan) still hangs up when collected
         weakref.finalize(self, self._pool.close)
         self._interrupted = threading.Event()  # a cancelled sync: nothing new, nothing waits
+        self.retry_policy = RetryPolicy()
         self._dirs: set[str] = set()  # folders (relative, "" = root) known to exist
         self._dirs_lock = threading.Lock()
         self._find_ok: bool | None = False if self.listing == "sftp" else None
@@ -179,8 +180,7 @@ class SFTPStore(BaseStore):
         # on a fast one (the server hashes), so it is off unless asked for.
         from synctui.storage.listing_cache import ListingCache, enabled_by_env
 
-        use_cache = (parse_bool(listing_cache, "listing_cache") if listing_cache is not None
-                     else flag(args, "listing_cache", enabled_by_env()))
+        use_cache = opts.listing_cache if opts.listing_cache is not None else enabled_by_env()
         self.listing_cache: ListingCache | None = ListingCache() if use_cache else None
         self.listing_stats: dict[str, int] = {}
         s = self._connector.settings
@@ -261,17 +261,20 @@ class SFTPStore(BaseStore):
         raise exc
 
     def _call(self, action: str, what: str, fn: Callable[[Conn], T], *, retry: bool = True) -> T:
-        """Run ``fn(conn)``; an idempotent call is retried once on a fresh connection."""
-        for attempt in (0, 1):
-            try:
-                with self._conn(action, what) as conn:
-                    self._clean_orphans(conn)
-                    return fn(conn)
-            except ConnectionLost:
-                if not retry or attempt:
-                    raise
-                log.info("%s: connection lost; reconnecting", self.display)
-        raise AssertionError("unreachable")
+        """Run ``fn(conn)``; an idempotent call goes through the retry policy (a lost
+        connection: again on a fresh one), the others run once (the engine retries)."""
+        def once() -> T:
+            with self._conn(action, what) as conn:
+                self._clean_orphans(conn)
+                return fn(conn)
+
+        return self._retried(once) if retry else once()
+
+    def _retried(self, fn: Callable[[], T]) -> T:
+        """``fn()`` (one remote call) under the store's retry policy: the only retry loop here."""
+        return self.retry_policy.call(fn, interrupt=self._interrupted, should_retry=_should_retry,
+                                      on_retry=lambda n, exc: log.info("%s: %s; reconnecting",
+                                                                       self.display, exc))
 
     def _clean_orphans(self, conn: Conn) -> None:
         if not self._orphans:
@@ -392,40 +395,37 @@ class SFTPStore(BaseStore):
         as if complete.  Symbolic links are skipped (see ``skipped_links``).
         """
         rel0 = clean_relpath(prefix, allow_root=True)
-        for attempt in (0, 1):
-            started = False
+        # until the first entry is out, a lost connection may start the listing again
+        # (one call of the retry policy); after it, a listing cut short raises
+        first, rest = self._retried(lambda: self._scan_start(rel0, dirs))
+        if first is not None:
+            yield first
+            yield from rest
+
+    def _scan_start(self, rel0: str, dirs: bool) -> tuple[FileInfo | None, Iterator[FileInfo]]:
+        """Start a listing: its first entry (None: empty) and an iterator of the rest."""
+        # one shell per full listing; small prefix scans (locks, one entity) are
+        # cheaper as an SFTP walk than starting a login shell
+        if self._find_ok is not False and (not rel0 or self.listing == "find"):
+            gen = self._scan_find(rel0, dirs)
             try:
-                # one shell per full listing; small prefix scans (locks, one entity) are
-                # cheaper as an SFTP walk than starting a login shell
-                if self._find_ok is not False and (not rel0 or self.listing == "find"):
-                    gen = self._scan_find(rel0, dirs)
-                    try:
-                        first = next(gen)
-                    except StopIteration:
-                        self.last_listing = "find"
-                        return
-                    except _NoFind:
-                        if self.listing == "find":
-                            raise StoreError(f"{self.display}: listing=find but the server has no "
-                                             "POSIX shell with GNU find -printf") from None
-                        log.info("%s: no find -printf on the server; listing over SFTP", self.display)
-                        self._find_ok = False
-                    else:
-                        self._find_ok = True
-                        self.last_listing = "find"
-                        started = True
-                        yield first
-                        yield from gen
-                        return
-                self.last_listing = "sftp"
-                for info in self._scan_sftp(rel0, dirs):
-                    started = True
-                    yield info
-                return
-            except ConnectionLost:
-                if started or attempt:
-                    raise
-                log.info("%s: connection lost before listing; reconnecting", self.display)
+                first = next(gen)
+            except StopIteration:
+                self.last_listing = "find"
+                return None, iter(())
+            except _NoFind:
+                if self.listing == "find":
+                    raise StoreError(f"{self.display}: listing=find but the server has no "
+                                     "POSIX shell with GNU find -printf") from None
+                log.info("%s: no find -printf on the server; listing over SFTP", self.display)
+                self._find_ok = False
+            else:
+                self._find_ok = True
+                self.last_listing = "find"
+                return first, gen
+        self.last_listing = "sftp"
+        walk = self._scan_sftp(rel0, dirs)
+        return next(walk, None), walk
 
     def _scan_find(self, rel0: str, dirs: bool) -> Iterator[FileInfo]:
         if not rel0 and self.listing_cache is not None:
@@ -738,17 +738,13 @@ class SFTPStore(BaseStore):
                 raise
             return pipe, h, size
 
-        for attempt in (0, 1):
+        def once() -> BinaryIO:
             conn = self._checkout("read", rel)
-            try:
-                with self._lend(conn, "read", rel):
-                    pipe, h, size = run(conn)
-            except ConnectionLost:
-                if attempt:
-                    raise
-                continue
+            with self._lend(conn, "read", rel):
+                pipe, h, size = run(conn)
             return _Reader(self, conn, pipe, h, size, rel)  # type: ignore[return-value]
-        raise AssertionError("unreachable")
+
+        return self._retried(once)
 
     @contextmanager
     def _lend(self, conn: Conn, action: str, what: str) -> Iterator[None]:
@@ -1461,3 +1457,12 @@ def _groups(items: list[T], max_count: int, max_bytes: int, size: Callable[[T], 
         total += n
     if group:
         yield group
+
+
+def _should_retry(exc: BaseException) -> bool:
+    """SFTP's classifier for the retry policy: the connection was lost, or a new one
+    could not be dialled for a network reason, so the call may go again on a fresh
+    one; never a server's answer, a deadline (ConnectionStalled) or a cancel."""
+    from synctui.storage.ssh_connect import NetworkFailure
+
+    return isinstance(exc, (ConnectionLost, NetworkFailure)) and exc.transient and not exc.retried

@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 from synctui.errors import ConnectionFailed
 from synctui.storage.deadline import DEFAULT_TIMEOUT as DEADLINE_DEFAULT
 from synctui.storage.deadline import timeout_option
-from synctui.storage.options import env_flag, flag
+from synctui.storage.options import SFTPOptions, env_flag
 from synctui.storage.url import Location
 
 log = logging.getLogger("synctui.ssh")
@@ -187,11 +187,12 @@ def _lookup(cfg: Any, host: str) -> dict[str, Any]:
 
 
 def settings_for_host(host: str, *, port: int | None = None, username: str | None = None,
-                      fs_args: dict[str, Any] | None = None, ssh_config: Any = None,
+                      options: SFTPOptions | None = None, ssh_config: Any = None,
                       is_hop: bool = False) -> SSHSettings:
-    """Resolve ``host`` (an alias or a name) with fs_args over ~/.ssh/config over defaults."""
-    args = dict(fs_args or {})
-    cfg = ssh_config if ssh_config is not None else load_ssh_config(args.get("ssh_config"))
+    """Resolve ``host`` (an alias or a name) with the root's options over ~/.ssh/config
+    over defaults."""
+    args = options or SFTPOptions()
+    cfg = ssh_config if ssh_config is not None else load_ssh_config(args.ssh_config)
     opts = _lookup(cfg, host)
     hostname = str(opts.get("hostname") or host)
     if port is None:
@@ -200,26 +201,26 @@ def settings_for_host(host: str, *, port: int | None = None, username: str | Non
         except ValueError:
             port = 22
     user = username or opts.get("user") or _local_user()
-    explicit = _as_list(args.get("client_keys")) if not is_hop else []
+    explicit = _as_list(args.client_keys) if not is_hop else []
     conf_keys = [os.path.expanduser(p) for p in _as_list(opts.get("identityfile"))]
     keys = explicit + [k for k in conf_keys if k not in explicit]
     identities_only = str(opts.get("identitiesonly", "no")).lower() == "yes"
-    allow_agent = flag(args, "allow_agent", True) and not (identities_only and keys)
-    if not keys and flag(args, "look_for_keys", True):
+    allow_agent = args.allow_agent and not (identities_only and keys)
+    if not keys and args.look_for_keys:
         keys = [_home_path(".ssh", name) for name in DEFAULT_KEYS]
-    kh_args = _as_list(args.get("known_hosts"))
+    kh_args = _as_list(args.known_hosts)
     user_kh = [os.path.expanduser(p) for p in str(opts.get("userknownhostsfile", "")).split()]
     user_kh = [p for p in user_kh if p and p != "/dev/null"] or [_home_path(".ssh", "known_hosts")]
     known = [os.path.expanduser(p) for p in kh_args] + user_kh
     write_to = os.path.expanduser(kh_args[0]) if kh_args else user_kh[0]
-    accept_new = (flag(args, "accept_new_host_key", False) or env_flag(ENV_ACCEPT_NEW)
+    accept_new = (args.accept_new_host_key or env_flag(ENV_ACCEPT_NEW)
                   or str(opts.get("stricthostkeychecking", "")).lower() == "accept-new")
-    jump = str(args.get("proxy_jump") or opts.get("proxyjump") or "") if not is_hop else ""
+    jump = str(args.proxy_jump or opts.get("proxyjump") or "") if not is_hop else ""
     hops = [] if jump.lower() in ("", "none") else [h.strip() for h in jump.split(",") if h.strip()]
     proxy_cmd = opts.get("proxycommand") if not hops and not is_hop else None
     if proxy_cmd and str(proxy_cmd).lower() == "none":
         proxy_cmd = None
-    given = args.get("timeout") if args.get("timeout") is not None else opts.get("connecttimeout")
+    given = args.timeout if args.timeout is not None else opts.get("connecttimeout")
     # fs_args timeout bounds every wait; unset, connecting gets 15 s and silence 60 s
     timeout = timeout_option(given, f"{host}: timeout") if given is not None else DEFAULT_TIMEOUT
     idle = timeout if given is not None else IDLE_DEFAULT
@@ -229,24 +230,25 @@ def settings_for_host(host: str, *, port: int | None = None, username: str | Non
         known_hosts_write=write_to, accept_new=accept_new,
         host_key_alias=opts.get("hostkeyalias"), proxy_jump=hops,
         proxy_command=str(proxy_cmd) if proxy_cmd else None, timeout=timeout, idle_timeout=idle,
-        password=None if is_hop else (args.get("password") or None),
-        passphrase=None if is_hop else (args.get("passphrase") or None))
+        password=None if is_hop else (args.password or None),
+        passphrase=None if is_hop else (args.passphrase or None))
 
 
-def settings_for_location(location: Location) -> SSHSettings:
-    """The settings of an ``ssh://`` Location: URL and fs_args win over ~/.ssh/config."""
-    args = location.fs_args or {}
+def settings_for_location(location: Location, options: SFTPOptions | None = None) -> SSHSettings:
+    """The settings of an ``ssh://`` Location: URL and fs_args (``options``, built from
+    them when not given) win over ~/.ssh/config."""
+    args = options or SFTPOptions.build(location.fs_args)
     port: int | None = None
     try:
         port = urlsplit(location.original).port if location.original else None
     except ValueError:
         port = None
-    if port is None and args.get("port"):
-        port = int(args["port"])
+    if port is None and args.port:
+        port = args.port
     if port is None and not location.original and location.port not in (None, 22):
         port = location.port
     return settings_for_host(str(location.host), port=port, username=location.username,
-                             fs_args=args)
+                             options=args)
 
 
 def _hop_settings(spec: str, parent: SSHSettings, ssh_config: Any) -> SSHSettings:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from synctui.errors import SyncTuiError
-from synctui.storage.options import flag, parse_verify
+from synctui.storage.options import WebDAVOptions
 from synctui.storage.url import Location
 
 
@@ -24,16 +24,8 @@ def is_https_webdav(location: Location) -> bool:
 
 
 def fs_tls(fs_args: Mapping[str, Any]) -> tuple[bool, str | None]:
-    """(certificate checks off, CA bundle) as a root's fs_args say: ``insecure``,
-    ``ca_bundle``, or requests' ``verify`` (false, or a CA bundle path)."""
-    insecure = flag(fs_args, "insecure", False)
-    ca_bundle = fs_args.get("ca_bundle") or None
-    verify = parse_verify(fs_args["verify"], "verify") if fs_args.get("verify") is not None else True
-    if verify is False:
-        insecure = True
-    elif isinstance(verify, str) and not ca_bundle:
-        ca_bundle = verify
-    return insecure, ca_bundle
+    """(certificate checks off, CA bundle) as a root's fs_args say (``WebDAVOptions.tls``)."""
+    return WebDAVOptions.build(fs_args).tls()
 
 
 def tls_off_roots(locations: Iterable[Location | None]) -> list[str]:

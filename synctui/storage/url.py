@@ -87,7 +87,8 @@ def parse_location(url: object, fs_args: dict[str, Any] | None = None, *,
         path = os.path.expanduser(text)
         if not os.path.isabs(path):
             path = os.path.join(base_dir or os.getcwd(), path)
-        return Location("local", os.path.normpath(path), fs_args=args, original=url)
+        return Location("local", os.path.normpath(path), fs_args=normalize_fs_args("local", args),
+                        original=url)
     shown = redact_url(text)
     scheme = text.split("://", 1)[0].lower()
     if scheme not in SCHEMES:
@@ -117,7 +118,8 @@ def parse_location(url: object, fs_args: dict[str, Any] | None = None, *,
                 raise LocationError(f"{what} {shown!r}: file:// URLs must name a local path (file:///abs/path)")
         if not path.startswith("/"):
             raise LocationError(f"{what} {shown!r}: the path must be absolute")
-        return Location("local", os.path.normpath(path), fs_args=args, original=url)
+        return Location("local", os.path.normpath(path), fs_args=normalize_fs_args("local", args),
+                        original=url)
     if scheme in ("ssh", "sftp"):
         args = normalize_fs_args("ssh", args)
         host = hostname or args.get("host")

@@ -20,8 +20,9 @@ How it talks to servers follows DESIGN §7, because servers differ a lot:
   read-only command (plan, locks, trash list, the app before a sync) writes
   nothing.  All of it is kept in ``store.capabilities`` (``describe()`` is one
   line for the app);
-* 5xx, 429, 423 and dropped connections are transient (the engine retries them;
-  reads and listings retry here too); 401/403/404/507 become one-line errors
+* 5xx, 429, 423 and dropped connections are transient: a request safe to send again
+  is retried by the store's policy (``storage/retry.py``), anything else by the
+  engine, never both; 401/403/404/507 become one-line errors
   naming the path and what to do.
 
 One pooled ``httpx.Client`` (keep-alive) is shared by the engine's worker
@@ -42,7 +43,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 from synctui import __version__
@@ -66,8 +67,8 @@ from synctui.storage.base import (
     temp_name,
 )
 from synctui.storage.deadline import Interrupt, Interrupted, Stalled, timeout_option
-from synctui.storage.options import flag, parse_bool
-from synctui.storage.tls import fs_tls
+from synctui.storage.options import WebDAVOptions
+from synctui.storage.retry import RetryPolicy, transient
 from synctui.storage.url import Location
 from synctui.storage.webdav_auth import (
     AuthPrompt,
@@ -92,6 +93,7 @@ from synctui.storage.webdav_xml import (
 )
 
 log = logging.getLogger("synctui.webdav")
+T = TypeVar("T")
 
 NS = 1_000_000_000
 #: how long the listing fetched by the connect probe may stand in for the first scan
@@ -184,8 +186,9 @@ class WebDAVStore(BaseStore):
     ``ca_bundle`` (PEM path), ``insecure`` (skip TLS checks: loud warning),
     ``timeout``, ``max_connections``, ``list_workers``, ``probe`` (probe on
     connect), ``probe_writes`` (before the first write or lock, write a hidden
-    probe file to test mtime and checksum support).  ``fsync`` and unknown
-    options are ignored.
+    probe file to test mtime and checksum support): ``WebDAVOptions``, keyword
+    arguments over fs_args.  ``fsync`` is ignored; unknown fs_args are warned about
+    when the config loads.
     """
 
     def __init__(self, location: Location | str, *, auth: object = None,
@@ -202,20 +205,24 @@ class WebDAVStore(BaseStore):
             raise LocationError(f"{location.display}: not a WebDAV location")
         self.location = location
         fs = dict(location.fs_args or {})
+        # every setting, parsed once: fs_args, with the keyword arguments given over them
+        self.options = opts = WebDAVOptions.build(
+            fs, prompt=prompt, ca_bundle=ca_bundle, insecure=insecure, timeout=timeout,
+            max_connections=max_connections, list_workers=list_workers, probe_writes=probe_writes)
         base = urlsplit(location.base_url or "")
         if base.scheme not in ("http", "https") or not base.hostname:
             raise LocationError(f"WebDAV base_url {self._safe_base(location.base_url)!r} must be "
                                 "an http:// or https:// URL")
         creds = coerce(auth, source="the caller") if auth is not None else None
         if creds is None:
-            creds = from_fs_args(fs)
+            creds = from_fs_args(opts)
         if creds is None and base.username:
             creds = Credentials(unquote(base.username), unquote(base.password or ""), source="base_url")
         if creds is None:
             creds = from_env()
         self._creds = creds
         self._scheme: str | None = None  # "digest" once the server asked for it
-        self._prompt = prompt if prompt is not None else fs.get("prompt") or default_prompt()
+        self._prompt = opts.prompt or default_prompt()
         host = base.hostname if ":" not in (base.hostname or "") else f"[{base.hostname}]"
         self._origin = f"{base.scheme}://{host}" + (f":{base.port}" if base.port else "")
         base_path = unquote(base.path).rstrip("/")
@@ -236,14 +243,11 @@ class WebDAVStore(BaseStore):
         self._probe_lock = threading.Lock()
         self._prefetch: _Prefetch | None = None
         self._closed = False
-        self.list_workers = int(list_workers or fs.get("list_workers") or 8)
-        self.retries = 3
-        self.backoff = 0.2
+        self.list_workers = opts.list_workers
+        self.retry_policy = RetryPolicy()
 
         verify: ssl.SSLContext | bool = True
-        fs_insecure, fs_bundle = fs_tls(fs)
-        insecure = parse_bool(insecure, "insecure") if insecure is not None else fs_insecure
-        ca_bundle = ca_bundle or fs_bundle
+        insecure, ca_bundle = opts.tls()
         if base.scheme == "https":
             if insecure:
                 verify = False
@@ -265,10 +269,10 @@ class WebDAVStore(BaseStore):
             msg = f"credentials are sent unencrypted to {base.hostname} (http://, not https://)"
             log.warning(msg)
             self.warnings.append(msg)
-        t = timeout_option(timeout if timeout is not None else fs.get("timeout"), f"{self.display}: fs_args.timeout")
+        t = timeout_option(opts.timeout)
         self.timeout = t
         self._interrupt = Interrupt()
-        conns = int(max_connections or fs.get("max_connections") or 32)
+        conns = opts.max_connections
         limits = httpx.Limits(max_connections=conns, max_keepalive_connections=conns, keepalive_expiry=30)
         if transport is None:
             from synctui.storage.webdav_net import PacedBackend
@@ -281,10 +285,8 @@ class WebDAVStore(BaseStore):
             headers={"User-Agent": f"synctui/{__version__}"}, follow_redirects=False)
         self._set_auth(creds)
         if probe:
-            if probe_writes is None:
-                probe_writes = flag(fs, "probe_writes", True)
             try:
-                self._connect(probe_writes=probe_writes)
+                self._connect(probe_writes=opts.probe_writes)
             except BaseException:
                 self.close()
                 raise
@@ -359,29 +361,33 @@ class WebDAVStore(BaseStore):
     def _send(self, method: str, url: str, *, action: str, path: str, headers: Mapping[str, str] | None = None,
               content: bytes | Iterable[bytes] | None = None, stream: bool = False,
               retry: bool | None = None) -> httpx.Response:
-        """One request; transport failures become StoreErrors (retried here when idempotent)."""
+        """One request, through the retry policy when it is safe to send again (idempotent
+        methods, MKCOL, DELETE, a bytes body); transport failures become StoreErrors.
+
+        ``retry=False``: sent once, and a transient status comes back as the response
+        (a caller that retries a larger call itself, or that cannot resend)."""
         if self._closed:
             raise StoreError(f"cannot {action} {path or self.display}: the WebDAV connection is closed")
         retry = (method in _IDEMPOTENT or method in ("MKCOL", "DELETE")) if retry is None else retry
         if not isinstance(content, (bytes, bytearray, memoryview, type(None))):
             retry = False  # a stream cannot be sent twice: the engine retries the whole write
-        attempt = 0
-        while True:
+
+        def once() -> httpx.Response:
             try:
                 req = self._client.build_request(method, url, headers=headers, content=content)
                 resp = self._client.send(req, stream=stream)
             except httpx.HTTPError as exc:
-                err = self._transport_error(exc, action, path)
-            else:
-                if retry and attempt < self.retries and _transient_status(resp.status_code):
-                    err = self._status_error(resp, action, path)
-                    resp.close()
-                else:
-                    return resp
-            attempt += 1
-            if not (retry and err.transient and attempt <= self.retries):
-                raise err
-            time.sleep(self.backoff * (2 ** (attempt - 1)))
+                raise self._transport_error(exc, action, path) from None
+            if retry and _transient_status(resp.status_code):
+                resp.close()
+                raise self._status_error(resp, action, path)
+            return resp
+
+        return self._retried(once) if retry else once()
+
+    def _retried(self, fn: Callable[[], T]) -> T:
+        """``fn()`` (one remote call) under the store's retry policy: the only retry loop here."""
+        return self.retry_policy.call(fn, interrupt=self._interrupt, should_retry=_should_retry)
 
     def _transport_error(self, exc: httpx.HTTPError, action: str, path: str) -> StoreError:
         where = path or self.display
@@ -675,19 +681,10 @@ class WebDAVStore(BaseStore):
         """PROPFIND ``rel``'s collection at ``depth``: its members (not itself).
 
         ``_MISSING`` (empty) when it does not exist; None when the server refuses the depth.
-        Idempotent, so transient failures are retried here.
+        Idempotent: the request and the reading of its body are retried as one call.
         """
         url = self._dir_url(rel)
-        attempt = 0
-        while True:
-            try:
-                found = self._list_once(url, rel, depth)
-                break
-            except StoreError as exc:
-                attempt += 1
-                if not exc.transient or attempt > self.retries:
-                    raise
-                time.sleep(self.backoff * (2 ** (attempt - 1)))
+        found = self._retried(lambda: self._list_once(url, rel, depth))
         if found is not None and found is not _MISSING and depth == "1" \
                 and self.capabilities.lists_dotfiles is False:
             found.extend(self._hidden_members(rel, found))
@@ -795,9 +792,14 @@ class WebDAVStore(BaseStore):
 
     # -- reading ---------------------------------------------------------------------------
     def open_read(self, path: str) -> BinaryIO:
-        """The file's content as a stream (one GET); read errors are StoreErrors."""
+        """The file's content as a stream (one GET, retried until its answer starts);
+        errors while reading the body are StoreErrors, not retried here (the engine
+        does the file again)."""
         rel = clean_relpath(path)
-        resp = self._send("GET", self._file_url(rel), action="read", path=rel, stream=True)
+        return self._retried(lambda: self._get(rel))
+
+    def _get(self, rel: str) -> BinaryIO:
+        resp = self._send("GET", self._file_url(rel), action="read", path=rel, stream=True, retry=False)
         if resp.status_code == 404:
             resp.close()
             raise MissingPathError(f"cannot read {rel}: it no longer exists")
@@ -805,16 +807,14 @@ class WebDAVStore(BaseStore):
         return _ResponseReader(resp, lambda exc: self._transport_error(exc, "read", rel))  # type: ignore[return-value]
 
     def read_bytes(self, path: str) -> bytes:
-        attempt = 0
-        while True:
-            try:
-                with self.open_read(path) as fh:
-                    return fh.read()
-            except StoreError as exc:
-                attempt += 1
-                if not exc.transient or attempt > self.retries:
-                    raise
-                time.sleep(self.backoff * (2 ** (attempt - 1)))
+        """The whole file: the GET and its body are retried as one call."""
+        rel = clean_relpath(path)
+
+        def once() -> bytes:
+            with self._get(rel) as fh:
+                return fh.read()
+
+        return self._retried(once)
 
     # -- collections ---------------------------------------------------------------------------
     def _remember_dir(self, *abs_paths: str) -> None:
@@ -1162,6 +1162,13 @@ def hidden_candidates(rel: str) -> tuple[str, ...]:
     if depth == 1:
         return ZARR_ARRAY_KEYS
     return ()
+
+
+def _should_retry(exc: BaseException) -> bool:
+    """WebDAV's classifier for the retry policy: what ``_status_error`` and
+    ``_transport_error`` marked transient (5xx but 501/505/507, 408, 423, 429, dropped
+    or refused connections, a multistatus cut short); never a deadline or a cancel."""
+    return transient(exc)
 
 
 def _transient_status(code: int) -> bool:

@@ -21,11 +21,12 @@ from typing import Any
 
 from synctui.errors import LocationError
 from synctui.storage._httpx import httpx
+from synctui.storage.options import WEBDAV_AUTH_TYPES, WebDAVOptions
 
 ENV_USER = "SYNCTUI_WEBDAV_USER"
 ENV_PASSWORD = "SYNCTUI_WEBDAV_PASSWORD"
 ENV_TOKEN = "SYNCTUI_WEBDAV_TOKEN"
-SCHEMES = ("auto", "basic", "digest", "bearer")
+SCHEMES = WEBDAV_AUTH_TYPES
 
 
 @dataclass(frozen=True)
@@ -100,18 +101,18 @@ def coerce(value: object, *, source: str, scheme: str = "auto") -> Credentials |
     raise LocationError(f"webdav auth from {source} has an unusable type {type(value).__name__}")
 
 
-def from_fs_args(fs_args: Mapping[str, Any]) -> Credentials | None:
-    scheme = str(fs_args.get("auth_type") or "auto").lower()
-    if scheme not in SCHEMES:
-        raise LocationError(f"webdav auth_type {scheme!r} is not one of {', '.join(SCHEMES)}")
-    found = coerce(fs_args.get("auth"), source="fs_args", scheme=scheme)
+def from_fs_args(fs_args: Mapping[str, Any] | WebDAVOptions) -> Credentials | None:
+    """The credentials a root's options give (``auth``, else ``token``, else
+    ``username``/``password``), or None."""
+    opts = fs_args if isinstance(fs_args, WebDAVOptions) else WebDAVOptions.build(fs_args)
+    scheme = opts.auth_type or "auto"
+    found = coerce(opts.auth, source="fs_args", scheme=scheme)
     if found is not None:
         return found
-    if fs_args.get("token"):
-        return Credentials(token=str(fs_args["token"]), scheme="bearer", source="fs_args")
-    if fs_args.get("username") is not None:
-        return Credentials(str(fs_args["username"]), str(fs_args.get("password") or ""),
-                           scheme=scheme, source="fs_args")
+    if opts.token:
+        return Credentials(token=opts.token, scheme="bearer", source="fs_args")
+    if opts.username is not None:
+        return Credentials(opts.username, opts.password or "", scheme=scheme, source="fs_args")
     return None
 
 

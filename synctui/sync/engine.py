@@ -3,8 +3,11 @@
 Files move on a thread pool.  Within an entity, data files go first, then the
 zarr metadata keys, then stale keys leave (into the trash), so a store that is
 half synced never looks complete.  Every write is atomic in the store (temp +
-rename).  A failing file is retried when the store says the error is transient,
-then reported; it never stops the others.  Cancelling lets in-flight files
+rename).  A failing file is done again whole (``retries`` times, backoff doubling)
+when the store says the error is transient and did not already retry that request
+itself (``StoreError.retried``, storage/retry.py): the two levels never multiply,
+so against a server failing every request a file costs 1 + ``retries`` (default 4)
+sends of that request.  Then it is reported; it never stops the others.  Cancelling lets in-flight files
 finish and starts nothing new.
 """
 
@@ -382,7 +385,7 @@ class Engine:
             writes, where = [], []
             for i, got in zip(todo, data, strict=True):
                 fa = items[i][1]
-                if isinstance(got, StoreError) and not got.transient:
+                if isinstance(got, StoreError) and not _worth_retry(got):
                     self._item_failed(fa, got)
                     settled.add(i)
                 elif isinstance(got, StoreError):
@@ -396,14 +399,14 @@ class Engine:
                     self._done_ok(ent, fa, res)
                     out[i] = True
                     settled.add(i)
-                elif isinstance(res, StoreError) and not res.transient:
+                elif isinstance(res, StoreError) and not _worth_retry(res):
                     self._item_failed(fa, res)
                     settled.add(i)
                 elif isinstance(res, StoreError):
                     tried[i] = res
         except Exception as exc:  # noqa: BLE001 - the batch broke as a whole: each file alone
             log.info("batch of %d files failed (%s); going one by one", len(items), exc)
-            if isinstance(exc, StoreError) and exc.transient:
+            if isinstance(exc, StoreError) and _worth_retry(exc):
                 tried.update({i: exc for i in range(len(items)) if i not in settled})
         finally:
             for _, fa in items:
@@ -416,7 +419,7 @@ class Engine:
                 else:
                     self.sink.emit(ItemRetry(items[i][1].target_path, 1, str(exc)))
             if len(settled) < len(items):
-                time.sleep(self.backoff)
+                self._pause(self.backoff)
         for i in range(len(items)):
             if i not in settled:
                 out[i] = self._do_file(*items[i], attempts=1 if i in tried else 0)
@@ -488,10 +491,10 @@ class Engine:
                     break
                 except StoreError as exc:
                     attempt += 1
-                    if not exc.transient or attempt > self.retries or self.cancel_event.is_set():
+                    if not _worth_retry(exc) or attempt > self.retries or self.cancel_event.is_set():
                         raise
                     self.sink.emit(ItemRetry(fa.target_path, attempt, str(exc)))
-                    time.sleep(self.backoff * (2 ** (attempt - 1)))
+                    self._pause(self.backoff * (2 ** (attempt - 1)))
         except SyncTuiError as exc:
             self._item_failed(fa, exc)
             return False
@@ -503,6 +506,10 @@ class Engine:
             prog.in_flight.pop(fa.target_path, None)
         self._done_ok(ent, fa, info)
         return True
+
+    def _pause(self, seconds: float) -> None:
+        """A backoff that a cancel cuts short (the retry then sees the cancel and stops)."""
+        self.cancel_event.wait(seconds)
 
     def _check_lock(self) -> bool:
         """True when we must stop: cancelled, or our target lock was taken from us."""
@@ -651,3 +658,8 @@ def cleanup_temp_files(target: Catalog) -> int:
         store.remove(path)
     removed, target.temp_files = len(target.temp_files), []
     return removed
+
+
+def _worth_retry(exc: StoreError) -> bool:
+    """Transient, and not already retried by its store (whose tries would multiply ours)."""
+    return exc.transient and not exc.retried

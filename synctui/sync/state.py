@@ -1,9 +1,8 @@
 """What earlier syncs did: the manifest of written files and the history.
 
-One SQLite database under ``platformdirs.user_state_path("synctui")`` (or
-``$SYNCTUI_STATE_DIR``).  Per (source, target) pair it keeps, for every target
-file synctui wrote, the source's size/mtime and the target's size/mtime/etag
-right after the write.  That is what tells "the target changed since we wrote
+One SQLite database in synctui's state folder (``storage/dirs.py`` decides where).
+Per (source, target) pair it keeps, for every target file synctui wrote, the
+source's size/mtime and the target's size/mtime/etag right after the write.  That is what tells "the target changed since we wrote
 it" (a conflict) from "the source moved on" (an update), and what makes
 incremental sync work on stores that cannot set mtimes.
 
@@ -65,16 +64,9 @@ CREATE TABLE IF NOT EXISTS history (
 ADDED_COLUMNS = {"history": [("note", "TEXT")]}
 
 
-def state_dir() -> str:
-    env = os.environ.get("SYNCTUI_STATE_DIR")
-    if env:
-        return env
-    from platformdirs import user_state_path
-
-    return str(user_state_path("synctui"))
-
-
 def default_db_path() -> str:
+    from synctui.storage.dirs import state_dir
+
     return os.path.join(state_dir(), "state.db")
 
 

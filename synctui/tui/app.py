@@ -100,8 +100,10 @@ class SyncTuiApp(App[int]):
 
         # host-key, password and WebDAV login questions from worker threads become modals
         self._prompts = install(self)
-        for warning in tls_warnings(session.tls, (session.job.source_config,
-                                                  session.job.target_config)):
+        configs = (session.job.source_config, session.job.target_config)
+        for warning in [w for cfg in configs for w in cfg.warnings]:  # e.g. a mistyped fs_arg
+            self.notify(warning, severity="warning", title="Config", timeout=10)
+        for warning in tls_warnings(session.tls, configs):
             self.notify(warning, severity="warning", title="TLS", timeout=10)
         session.replan(rescan=True)
 

@@ -19,6 +19,7 @@ from synctui.errors import ConnectionFailed, RootError, StoreError
 from synctui.storage import webdav as webdav_mod
 from synctui.storage.base import is_temp_path, read_stream
 from synctui.storage.open import open_store
+from synctui.storage.retry import RetryPolicy
 from synctui.storage.url import parse_location
 from synctui.storage.webdav import Capabilities, WebDAVStore, hidden_candidates
 from synctui.storage.webdav_auth import Credentials, set_auth_prompt
@@ -344,7 +345,7 @@ def test_connection_dropped_mid_listing_is_transient(dav: Dav) -> None:
     with dav.store() as st:
         st._prefetch = None
         st._client._transport = httpx.MockTransport(boom)
-        st.backoff = 0.01
+        st.retry_policy = RetryPolicy(backoff=0.01)
         with pytest.raises(StoreError) as err:
             list(st.scan())
         assert err.value.transient and "connection dropped" in str(err.value)

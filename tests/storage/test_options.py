@@ -130,3 +130,50 @@ def test_secret_values_never_appear_in_messages() -> None:
     with pytest.raises(OptionError) as info:
         normalize_fs_args("ssh", {"password": ["hunter2-secret"]})
     assert "hunter2" not in str(info.value)
+
+
+# -- typed options per kind of root (issue #14, item 6) ---------------------------------------
+
+
+def test_each_store_builds_its_options_once_keywords_over_fs_args() -> None:
+    from synctui.storage.options import LocalOptions, SFTPOptions, WebDAVOptions
+
+    dav = WebDAVOptions.build({"insecure": "no", "list_workers": "4", "max_connections": 9},
+                              max_connections=2, list_workers=None)
+    assert (dav.insecure, dav.list_workers, dav.max_connections, dav.probe_writes) == (False, 4, 2, True)
+    assert SFTPOptions.build({"listing": "SFTP", "fsync": "yes"}).listing == "sftp"
+    assert SFTPOptions.build({}).max_idle == 16
+    assert LocalOptions.build({"fsync": "0"}).fsync is False
+    assert LocalOptions.build({"fsync": "0"}, fsync=True).fsync is True
+    with pytest.raises(OptionError) as err:
+        WebDAVOptions.build({}, probe_writes="perhaps")
+    assert err.value.key == "probe_writes"
+
+
+def test_the_fs_args_table_is_the_options_fields() -> None:
+    from dataclasses import fields
+
+    from synctui.storage.options import FS_ARGS, OPTIONS
+
+    for protocol, kind in OPTIONS.items():
+        assert set(FS_ARGS[protocol]) == {f.name for f in fields(kind)}
+
+
+def test_secrets_stay_out_of_the_options_repr() -> None:
+    from synctui.storage.options import SFTPOptions, WebDAVOptions
+
+    text = repr(WebDAVOptions.build({"password": "hunter2", "token": "tok", "auth": ["u", "pw9"]}))
+    text += repr(SFTPOptions.build({"password": "hunter2", "passphrase": "pp"}))
+    assert not any(s in text for s in ("hunter2", "tok'", "pw9", "'pp'"))
+
+
+def test_an_unknown_fs_arg_is_a_warning_naming_it() -> None:
+    from synctui.storage.options import unknown_fs_args
+
+    assert unknown_fs_args("webdav", {"insecrue": True, "base_url": "x", "auto_mkdir": True},
+                           "c.json: overlay_fs_args") == [
+        "c.json: overlay_fs_args: unknown setting 'insecrue' for a webdav root, ignored "
+        "(did you mean 'insecure'?)"]
+    assert unknown_fs_args("ssh", {"host": "h", "port": 22}) == []
+    assert unknown_fs_args("local", {"colour": 1}) == [
+        "fs_args: unknown setting 'colour' for a local root, ignored"]

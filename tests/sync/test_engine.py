@@ -486,14 +486,9 @@ class Flaky(WrapStore):
 
 
 def _sleeps(monkeypatch) -> list[float]:
+    """The engine's backoff pauses, recorded instead of waited."""
     slept: list[float] = []
-    real = time.sleep
-
-    def fake(seconds: float) -> None:
-        slept.append(seconds)
-        real(min(seconds, 0.001))
-
-    monkeypatch.setattr("synctui.sync.engine.time.sleep", fake)
+    monkeypatch.setattr("synctui.sync.engine.Engine._pause", lambda self, seconds: slept.append(seconds))
     return slept
 
 

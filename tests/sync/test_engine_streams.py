@@ -74,7 +74,7 @@ def test_a_lost_batch_backs_off_once_then_goes_file_by_file(tmp_path: Path, monk
     plan = make_plan(src, dst)
     dst.stores["overlay"] = DropOnce(dst.stores["overlay"])
     slept: list[float] = []
-    monkeypatch.setattr(engine_mod.time, "sleep", slept.append)
+    monkeypatch.setattr(engine_mod.Engine, "_pause", lambda self, seconds: slept.append(seconds))
     sink = EventSink()
     summary = Engine(plan, src, dst, max_workers=1, sink=sink, backoff=0.3).run()
     assert summary.errors == [] and read_tree(pair.dst_root) == pair.src_files

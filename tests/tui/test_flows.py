@@ -296,6 +296,17 @@ async def test_rules_screen_refuses_a_bad_rules_file(demo, tmp_path: Path) -> No
         assert any("malformed JSON" in str(n.message) for n in app._notifications)
 
 
+async def test_a_mistyped_fs_arg_is_an_app_notice(demo) -> None:
+    cfg = json.loads(Path(demo.target_config).read_text())
+    cfg["overlay_fs_args"] = {"insecrue": True}
+    Path(demo.target_config).write_text(json.dumps(cfg))
+    app = make_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert [n.title for n in app._notifications if "unknown setting 'insecrue'" in str(n.message)] \
+            == ["Config"]
+
+
 # -- preview ----------------------------------------------------------------------------------
 
 
