@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -115,8 +116,22 @@ async def history(pilot: Pilot) -> None:
     await pilot.press("b")
     await settle(pilot)
     pilot.app.clear_notifications()
+    fix_history_times()
     await pilot.press("h")
     await settle(pilot)
+
+
+def fix_history_times() -> None:
+    """The history shows when syncs ran and how long they took: give them a fixed past
+    (2026-01-01 00:00 UTC, 2 s each), so the shot is the same whenever it is taken."""
+    from synctui.sync.state import StateDB
+
+    db = StateDB()
+    try:
+        with db._conn:
+            db._conn.execute("UPDATE history SET started=1767225600.0, ended=1767225602.0")
+    finally:
+        db.close()
 
 
 async def conflict(pilot: Pilot) -> None:
@@ -221,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         state = work / "state"
         state.mkdir()
         os.environ["SYNCTUI_STATE_DIR"] = str(state)  # never touch the user's state database
+        os.environ["TZ"] = "UTC"  # times shown are the fixed ones, in one zone
+        time.tzset()
         template = work / "template"
         write_demo(str(template))
         previous = os.getcwd()
