@@ -172,7 +172,7 @@ class SyncJob:
         plan = make_plan(self.source, self.target, self.rules, self.options,
                          baseline=self._baseline(preload=reconcile), reconcile=reconcile)
         plan.warnings[:0] = self.warnings
-        refused = self.prune_guard.refusal(plan)
+        refused = self.prune_guard().refusal(plan)
         if refused is not None:  # said now, in the dry run; the sync itself refuses
             plan.warnings.append(f"the sync will not run: {refused.reason}")
         self._plan = plan
@@ -218,10 +218,9 @@ class SyncJob:
                         self.sink.emit(Note("warning", f"source not lockable ({exc}); reading unlocked"))
                         continue
                     raise
-                auto = {id(info): why for info, why in lock.auto_broken}
-                for broken in lock.broken:
-                    if id(broken) in auto:
-                        note = (f"broke an abandoned lock on {side} automatically ({auto[id(broken)]}): "
+                for broken, abandoned in lock.broken:
+                    if abandoned is not None:
+                        note = (f"broke an abandoned lock on {side} automatically ({abandoned}): "
                                 f"{broken.describe()}")
                         self.lock_notes.append(note)
                     else:
@@ -241,9 +240,9 @@ class SyncJob:
             lock.release()
             self.sink.emit(LockChanged("target" if lock.mode == "write" else "source", "released"))
 
-    @property
-    def prune_guard(self) -> PruneGuard:
-        return PruneGuard(self.job_options.max_delete, self.job_options.prune_all)
+    def prune_guard(self, *, prune_all: bool = False) -> PruneGuard:
+        """The job's guard; ``prune_all`` lifts it for one run (the app's typed consent)."""
+        return PruneGuard(self.job_options.max_delete, self.job_options.prune_all or prune_all)
 
     def _check_deletes(self, plan: Plan, *, prune_all: bool = False) -> None:
         """Refuse a prune that looks like a mistake (PruneGuard) before anything is written;
@@ -252,8 +251,7 @@ class SyncJob:
             assert self.source is not None and self.target is not None  # a plan file from before
             plan.source_entities = len(self.source.entities)
             plan.target_entities = sum(1 for e in self.target.entities.values() if not e.read_only)
-        guard = self.prune_guard
-        PruneGuard(guard.max_delete, guard.prune_all or prune_all).check(plan)
+        self.prune_guard(prune_all=prune_all).check(plan)
 
     # -- running ---------------------------------------------------------------------
     def run(self, plan: Plan | None = None, *, verify: bool | None = None,

@@ -211,9 +211,9 @@ class Lock:
         self.path = WRITE_LOCK if mode == "write" else f"{LOCK_DIR}/read-{uuid.uuid4().hex[:12]}.json"
         self.held = False
         self.lost = False
-        self.broken: list[LockInfo] = []
-        #: of ``broken``, those broken without asking: (lock, why it was provably abandoned)
-        self.auto_broken: list[tuple[LockInfo, str]] = []
+        #: the locks we broke, each with why it was provably abandoned (broken without
+        #: asking), or None (a stale one, broken because we were asked to)
+        self.broken: list[tuple[LockInfo, str | None]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -268,9 +268,7 @@ class Lock:
             self.store.remove(aside)
             return
         self.store.remove(aside)
-        self.broken.append(other)
-        if why is not None:
-            self.auto_broken.append((other, why))
+        self.broken.append((other, why))
 
     def _held_error(self, holder: LockInfo | None) -> LockHeldError:
         if holder is None:

@@ -149,7 +149,7 @@ def test_stale_lock_is_reported_and_broken_only_on_request(store, why: str) -> N
     with pytest.raises(LockHeldError):
         Lock(store, "read").acquire()
     lock = Lock(store, "write", break_stale=True).acquire()
-    assert [b.sync_id for b in lock.broken] == ["ghost"]
+    assert [b.sync_id for b, _ in lock.broken] == ["ghost"]
     assert read_lock(store, WRITE_LOCK).sync_id == lock.info.sync_id
     lock.release()
     assert list_locks(store) == []

@@ -73,7 +73,7 @@ def request_sync(node: DOMNode) -> None:
         return
     from synctui.tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 
-    refused = session.job.prune_guard.refusal(plan)
+    refused = session.job.prune_guard().refusal(plan)
     question, details = sync_question(plan)
 
     def answer(ok: bool | None) -> None:
