@@ -298,12 +298,6 @@ def unknown_fs_args(protocol: str, args: Mapping[str, Any], where: str = "fs_arg
     return out
 
 
-def flag(args: Mapping[str, Any], key: str, default: bool) -> bool:
-    """A boolean fs_arg (absent or null: ``default``)."""
-    value = args.get(key)
-    return default if value is None else parse_bool(value, key)
-
-
 def env_flag(name: str, default: bool = False, environ: Mapping[str, str] | None = None) -> bool:
     """A boolean environment variable such as ``SYNCTUI_SSH_ACCEPT_NEW`` (unset or empty:
     ``default``); a value that is no boolean is an error naming the variable."""

@@ -8,8 +8,8 @@ import pytest
 
 from synctui.errors import EXIT_BAD_INPUT, OptionError
 from synctui.storage.options import (
+    WebDAVOptions,
     env_flag,
-    flag,
     normalize_fs_args,
     parse_bool,
     parse_int,
@@ -37,12 +37,12 @@ def test_anything_else_is_an_error_naming_the_key(value: object) -> None:
     assert str(info.value).startswith("insecure: ") and "\n" not in str(info.value)
 
 
-def test_flag_uses_the_default_only_when_absent_or_null() -> None:
-    assert flag({}, "probe_writes", True) is True
-    assert flag({"probe_writes": None}, "probe_writes", True) is True
-    assert flag({"probe_writes": "false"}, "probe_writes", True) is False
+def test_a_setting_takes_its_default_only_when_absent_or_null() -> None:
+    assert WebDAVOptions.build({}).probe_writes is True
+    assert WebDAVOptions.build({"probe_writes": None}).probe_writes is True
+    assert WebDAVOptions.build({"probe_writes": "false"}).probe_writes is False
     with pytest.raises(OptionError):
-        flag({"probe_writes": "sometimes"}, "probe_writes", True)
+        WebDAVOptions.build({"probe_writes": "sometimes"})
 
 
 @pytest.mark.parametrize("value, expected", [(30, 30.0), (2.5, 2.5), ("30", 30.0), (" 0.25 ", 0.25)])
