@@ -193,6 +193,11 @@ def open_project(config: ProjectConfig | str | dict, *, require_overlay: bool = 
             if location is None:
                 continue
             try:
+                if root == "static" and cfg.portal is not None:
+                    from synctui.project.portal.store import PortalStore
+
+                    stores[root] = PortalStore(cfg.portal, cfg.go_map, location)
+                    continue
                 stores[root] = open_store(location, **store_options)
             except RootError as exc:  # a remote store that looks at its root on connect
                 raise _root_error(cfg, root, exc.problem, str(exc)) from exc

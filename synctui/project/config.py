@@ -16,7 +16,7 @@ import re
 import stat
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synctui.errors import ConfigError, LocationError, OptionError, SyncTuiError
 from synctui.format import human_bytes
@@ -25,7 +25,12 @@ from synctui.storage.base import temp_name
 from synctui.storage.options import SECRET_KEYS, describe, unknown_fs_args
 from synctui.storage.url import Location, parse_location, redact_url
 
+if TYPE_CHECKING:
+    from synctui.project.portal.options import PortalSpec
+
 log = logging.getLogger("synctui.config")
+
+PORTAL_TYPE = "cryoet_data_portal"
 
 _OBJECT_KEYS = ("name", "is_particle", "label", "color", "emdb_id", "pdb_id", "identifier",
                 "map_threshold", "radius", "metadata")
@@ -68,6 +73,14 @@ class ProjectConfig:
     session_id: str | None = None
     #: one line each, for the user: fs_args no root reads (a typo such as ``insecrue``)
     warnings: list[str] = field(default_factory=list)
+    #: a ``cryoet_data_portal`` config: its datasets and endpoints (``static`` is then the
+    #: portal's read-only virtual root)
+    portal: PortalSpec | None = None
+
+    @property
+    def go_map(self) -> dict[str, str]:
+        """identifier -> object name: how copick matches portal annotations to objects."""
+        return {o.identifier: o.name for o in self.objects if o.identifier is not None}
 
     @property
     def label(self) -> str:
@@ -277,8 +290,9 @@ def parse_config(data: Any, path: str | None) -> ProjectConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: the config must be a JSON object, got {type(data).__name__}")
     ctype = data.get("config_type", "filesystem")
-    if ctype not in (None, "filesystem"):
-        raise fail("config_type", f"{describe(ctype)} is not supported (only 'filesystem' configs)")
+    if ctype not in (None, "filesystem", PORTAL_TYPE):
+        raise fail("config_type", f"{describe(ctype)} is not supported (only 'filesystem' and "
+                                  f"'{PORTAL_TYPE}' configs)")
     for key in ("name", "description", "version", "user_id", "session_id"):
         if data.get(key) is not None and not isinstance(data[key], str):
             raise fail(key, f"must be a string, got {type(data[key]).__name__}")
@@ -292,15 +306,29 @@ def parse_config(data: Any, path: str | None) -> ProjectConfig:
     objects = _parse_objects(data["pickable_objects"], fail)
     base_dir = os.path.dirname(os.path.abspath(path)) if path else None
     overlay = _location(data, "overlay", base_dir, fail)
-    static = _location(data, "static", base_dir, fail) if data.get("static_root") else None
-    warnings = [w for which, loc in (("overlay", overlay), ("static", static)) if loc is not None
+    portal = None
+    portal_warnings: list[str] = []
+    if ctype == PORTAL_TYPE:  # copick reads no static_root here: the portal is the static side
+        from synctui.project.portal.options import parse_portal
+        from synctui.project.portal.store import portal_location
+
+        portal, portal_warnings = parse_portal(data, fail)
+        portal_warnings = [f"{where}: {w}" for w in portal_warnings]
+        if data.get("static_root"):
+            portal_warnings.append(f"{where}: static_root is ignored in a {PORTAL_TYPE} config "
+                                   "(copick reads the portal there)")
+        static = portal_location(portal)
+    else:
+        static = _location(data, "static", base_dir, fail) if data.get("static_root") else None
+    roots = [("overlay", overlay)] + ([("static", static)] if static is not None and portal is None else [])
+    warnings = [w for which, loc in roots
                 for w in unknown_fs_args(loc.protocol, data.get(f"{which}_fs_args") or {},
-                                         f"{where}: {which}_fs_args")]
+                                         f"{where}: {which}_fs_args")] + portal_warnings
     for warning in warnings:
         log.warning("%s", warning)
     return ProjectConfig(raw=data, path=path, name=str(data.get("name") or ""), objects=objects,
                          overlay=overlay, static=static, user_id=data.get("user_id"),
-                         session_id=data.get("session_id"), warnings=warnings)
+                         session_id=data.get("session_id"), warnings=warnings, portal=portal)
 
 
 def _location(data: dict[str, Any], which: str, base_dir: str | None, fail) -> Location:
