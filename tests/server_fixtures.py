@@ -145,3 +145,26 @@ def system_user(tmp_path: Path):
     finally:
         subprocess.run(["userdel", "-f", name], capture_output=True)
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def loopback_portal():
+    """The loopback CryoET Data Portal (GraphQL from the real schema + moto S3), one per run."""
+    import portal_server
+
+    gen = None
+    try:
+        gen = portal_server.portal_session()
+        portal = next(gen)
+    except portal_server.ServerUnavailable as exc:
+        server_unavailable(f"no loopback portal: {exc}")
+    yield portal
+    next(gen, None)
+
+
+@pytest.fixture
+def portal_env(loopback_portal, monkeypatch: pytest.MonkeyPatch):
+    """The environment variables that point synctui at the loopback portal."""
+    for key, value in loopback_portal.env.items():
+        monkeypatch.setenv(key, value)
+    return loopback_portal

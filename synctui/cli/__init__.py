@@ -47,6 +47,12 @@ def _add_project_args(p: argparse.ArgumentParser, required: bool = True) -> None
                    help="target project config (copick JSON)")
 
 
+def _add_portal_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source-dataset-ids", metavar="IDS",
+                   help="pull from these CryoET Data Portal datasets (comma-separated, e.g. "
+                        "10440,10441) instead of --source, as copick's flag does")
+
+
 def _add_rule_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("rules (copick-style flags; lists are comma-separated, maps are a:b,c:d)")
     g.add_argument("--rules", metavar="FILE", help="rules file (filters and mappings) saved by the app")
@@ -126,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plan", help="dry run: show what a sync would do, and why",
                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_project_args(p)
+    _add_project_args(p, required=False)
+    _add_portal_args(p)
     _add_rule_args(p)
     _add_output_args(p)
     _add_tls_args(p)
@@ -134,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sync", help="sync source into target (incremental)",
                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_project_args(p, required=False)
+    _add_portal_args(p)
     _add_rule_args(p)
     _add_output_args(p)
     _add_tls_args(p)

@@ -114,7 +114,7 @@ def _tls(args: argparse.Namespace):
     return tls.checked()
 
 
-def _configs(args: argparse.Namespace, source: str, target: str, tls=None):
+def _configs(args: argparse.Namespace, source: str | dict, target: str, tls=None):
     """Both configs, the TLS flags applied to their https WebDAV roots (warnings on stderr:
     unknown fs_args, certificate checks off)."""
     from synctui.project.config import load_config
@@ -130,11 +130,20 @@ def _configs(args: argparse.Namespace, source: str, target: str, tls=None):
 def _job(args: argparse.Namespace):
     from synctui.sync.api import SyncJob
 
-    if not (args.source and args.target):
-        raise SyncTuiError("--source and --target are needed (or --plan FILE)")
+    dataset_ids = getattr(args, "source_dataset_ids", None)
+    if dataset_ids is not None and args.source:
+        raise SyncTuiError("--source and --source-dataset-ids name the source twice: give one")
+    if not ((args.source or dataset_ids is not None) and args.target):
+        raise SyncTuiError("--source (or --source-dataset-ids) and --target are needed (or --plan FILE)")
     tls = _tls(args)
     rules, options, job_options = rules_from_args(args), _options(args), _job_options(args)
-    source, target = _configs(args, args.source, args.target, tls)
+    source_config: str | dict = args.source
+    if dataset_ids is not None:
+        from synctui.project.portal.options import parse_dataset_ids
+        from synctui.project.portal.source import portal_source_config
+
+        source_config = portal_source_config(parse_dataset_ids(dataset_ids))
+    source, target = _configs(args, source_config, args.target, tls)
     return SyncJob(source, target, rules, options=options, job_options=job_options)
 
 
