@@ -60,7 +60,9 @@ def side_text(side_name: str, state: SideState) -> Text:
     out.append_text(state.lock.text())
     out.append("  ")
     out.append(short_root(cfg.overlay), style="dim")
-    if cfg.static is not None:
+    if cfg.portal is not None:  # the static side is the portal: read-only, named by its datasets
+        out.append(f" +portal datasets {cfg.portal.label} (read-only)", style="dim")
+    elif cfg.static is not None:
         out.append(" +static", style="dim")
     return out
 
