@@ -395,7 +395,8 @@ def start_portal() -> LoopbackPortal:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(8) as pool:  # boto3 clients are thread-safe
-            list(pool.map(lambda kv: client.put_object(Bucket=BUCKET, Key=kv[0], Body=kv[1]),
+            list(pool.map(lambda kv: client.put_object(Bucket=BUCKET, Key=kv[0], Body=kv[1],
+                                                       ACL="public-read"),
                           fixture.files.items()))
     except Exception:
         s3.stop()
