@@ -4,17 +4,12 @@ config as `--source`, against the loopback portal (tests/integration/portal_serv
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from synctui.cli import main
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _target(tmp_path: Path, objects: list[dict] | None = None) -> Path:
@@ -30,7 +25,7 @@ def _files(root: Path) -> dict[str, bytes]:
 
 
 def _json_sync(capsys, *args: str) -> tuple[int, dict]:
-    code = main(["sync", "--json", *args])
+    code = main(["sync", "--json", "--no-fsync", *args])
     out = capsys.readouterr().out
     return code, json.loads(out) if out.strip() else {}
 
@@ -132,7 +127,7 @@ def test_the_portal_is_read_only_and_static(portal_env, tmp_path, loopback_porta
 
 
 @pytest.mark.parametrize("case", ["unknown", "unreachable", "rate-limited", "bad-flag"])
-def test_errors_are_one_line(case, portal_env, loopback_portal, tmp_path, monkeypatch):
+def test_errors_are_one_line(case, portal_env, loopback_portal, tmp_path, monkeypatch, capsys):
     target = _target(tmp_path)
     ids, expect = "10440,99999", 2
     if case == "unreachable":
@@ -148,13 +143,14 @@ def test_errors_are_one_line(case, portal_env, loopback_portal, tmp_path, monkey
         ids, expect = "10440", 6
     elif case == "bad-flag":
         ids = "10440,ten"
-    env = dict(os.environ, PYTHONPATH=str(REPO), NO_COLOR="1")
-    done = subprocess.run([sys.executable, "-m", "synctui", "sync", "--source-dataset-ids", ids,
-                           "--target", str(target)], capture_output=True, text=True, env=env, timeout=120)
-    loopback_portal.graphql.fail_next.clear()
-    assert done.returncode == expect, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("synctui: error: "), done.stderr
+    try:
+        code = main(["sync", "--source-dataset-ids", ids, "--target", str(target)])
+    finally:
+        loopback_portal.graphql.fail_next.clear()
+    err = capsys.readouterr().err
+    assert code == expect, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("synctui: error: "), err
     word = {"unknown": "99999", "unreachable": "cannot reach", "rate-limited": "rate limiting",
             "bad-flag": "'ten'"}[case]
     assert word in lines[0]
