@@ -128,6 +128,36 @@ def _points(n: int, seed: int, oriented: bool) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def add_bulk_runs(fx: Fixture, n: int, dataset: int = 10442) -> None:
+    """``n`` more runs (ids from 9001) in one more dataset, each with one small tomogram and one
+    points file: a dataset the size of the big portal ones, for the app's responsiveness bench."""
+    t = fx.tables
+    date = "2024-05-01T12:00:00+00:00"
+    t["datasets"].append({"id": dataset, "title": f"Bulk dataset {dataset}", "s3Prefix": f"s3://{BUCKET}/{dataset}/",
+                          "depositionDate": date, "releaseDate": date, "lastModifiedDate": date})
+    vol = _zarr_files([np.zeros((4, 4, 4), np.float32)], 4, 10.0, "bulk")
+    for i in range(n):
+        rid, vid, tid, aid, sid, fid = 9001 + i, 19001 + i, 29001 + i, 39001 + i, 49001 + i, 59001 + i
+        name = f"TS_bulk_{i:04d}"
+        prefix = f"{dataset}/{name}/Reconstructions/VoxelSpacing10.000"
+        t["runs"].append({"id": rid, "name": name, "datasetId": dataset})
+        t["tomogramVoxelSpacings"].append({"id": vid, "runId": rid, "voxelSpacing": 10.0})
+        key = f"{prefix}/Tomograms/100/{name}.zarr"
+        for k, data in vol.items():
+            fx.files[f"{key}/{k}"] = data
+        t["tomograms"].append({"id": tid, "runId": rid, "tomogramVoxelSpacingId": vid, "voxelSpacing": 10.0,
+                               "reconstructionMethod": "WBP", "processing": "denoised",
+                               "s3OmezarrDir": f"s3://{BUCKET}/{key}", "lastModifiedDate": date})
+        t["annotations"].append({"id": aid, "runId": rid, "tomogramVoxelSpacingId": vid, "objectId": "GO:0022626",
+                                 "objectName": "cytosolic ribosome", "methodType": "manual",
+                                 "depositionDate": date, "releaseDate": date, "lastModifiedDate": date})
+        t["annotationShapes"].append({"id": sid, "annotationId": aid, "shapeType": "Point"})
+        pkey = f"{prefix}/Annotations/100/cytosolic_ribosome-1.0_point.ndjson"
+        fx.files[pkey] = _points(3, fid, False)
+        t["annotationFiles"].append({"id": fid, "annotationShapeId": sid, "tomogramVoxelSpacingId": vid,
+                                     "format": "ndjson", "s3Path": f"s3://{BUCKET}/{pkey}"})
+
+
 def build_fixture() -> Fixture:
     fx = Fixture()
     t = fx.tables
@@ -381,8 +411,10 @@ class LoopbackPortal:
         self.s3.stop()
 
 
-def start_portal() -> LoopbackPortal:
+def start_portal(bulk_runs: int = 0) -> LoopbackPortal:
     fixture = build_fixture()
+    if bulk_runs:
+        add_bulk_runs(fixture, bulk_runs)
     app = PortalGraphQLApp(fixture)
     s3 = MotoS3()
     try:
@@ -421,9 +453,12 @@ def portal_session() -> Iterator[LoopbackPortal]:
         portal.stop()
 
 
-if __name__ == "__main__":  # a manual look: python tests/integration/portal_server.py
-    p = start_portal()
-    print(json.dumps({"graphql": p.graphql_url, "s3": p.s3.endpoint, "bucket": BUCKET}, indent=1))
+if __name__ == "__main__":  # python tests/integration/portal_server.py [BULK_RUNS]: one JSON line, then serve
+    import sys
+
+    p = start_portal(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
+    print(json.dumps({"graphql": p.graphql_url, "s3": p.s3.endpoint, "bucket": BUCKET, "env": p.env}),
+          flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
