@@ -170,7 +170,8 @@ def test_invalid_object_name(tmp_path: Path, name: Any, words: str) -> None:
     ("session_id", "a:b", "session_id: session id 'a:b' contains forbidden"),
     ("session_id", 7, "session_id: must be a string, got int"),
     ("name", ["x"], "name: must be a string"),
-    ("config_type", "cryoet_data_portal", "config_type: 'cryoet_data_portal' is not supported"),
+    ("config_type", "cryoet_data_portal", "dataset_ids: missing"),  # a portal config names its datasets
+    ("config_type", "mlcroissant", "config_type: 'mlcroissant' is not supported"),
 ])
 def test_invalid_top_level_values(tmp_path: Path, key: str, value: Any, words: str) -> None:
     data = full_config(tmp_path)
