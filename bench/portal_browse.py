@@ -9,6 +9,9 @@ servers do not share the app's interpreter) with ``--runs`` extra runs in one da
 2. after the plan is shown, walks the tree: ``down`` x N with an ``enter`` every 10th key
    (expanding runs).
 
+3. as a control, pulls the dataset into a filesystem project and walks the same tree with
+   that project as the source (no portal at all): the difference is what the portal costs.
+
 Each key's latency is the time from sending it until the app has handled it and repainted
 (``pilot.press`` + ``pilot.pause``): an in-process measure, without a terminal's own cost.
 Reports median, p90 and max for both phases.
@@ -97,6 +100,15 @@ def main() -> None:
             print(f"portal read and planned in {scanned:.1f} s (in a worker thread)")
             print(summary("keys while the portal is read", during))
             print(summary("keys browsing the planned tree", after))
+            from synctui.cli import main as cli
+
+            assert cli(["sync", "--no-progress", "--no-fsync", "--source", str(src), "--target", str(dst)]) == 0
+            Path(tmp, "empty").mkdir()
+            empty = Path(tmp, "empty.json")
+            empty.write_text(json.dumps({"overlay_root": f"{tmp}/empty", "pickable_objects": []}))
+            _, control, scanned = asyncio.run(drive(str(dst), str(empty), args.keys, args.interval))
+            print(f"control: the pulled filesystem project scanned and planned in {scanned:.1f} s")
+            print(summary("control: keys browsing the same tree, no portal", control))
     finally:
         server.terminate()
         server.wait(10)
