@@ -196,7 +196,7 @@ def open_project(config: ProjectConfig | str | dict, *, require_overlay: bool = 
                 if root == "static" and cfg.portal is not None:
                     from synctui.project.portal.store import PortalStore
 
-                    stores[root] = PortalStore(cfg.portal, cfg.go_map, location)
+                    stores[root] = PortalStore(cfg.portal, cfg.go_map, location, cfg.path or "")
                     continue
                 stores[root] = open_store(location, **store_options)
             except RootError as exc:  # a remote store that looks at its root on connect

@@ -69,3 +69,15 @@ def test_plan_opens_a_portal_config(portal_env, tmp_path, capsys):
     assert plan["counts"]["create"]["entities"] == 10
     assert main(["plan", "--source", str(src), "--source-dataset-ids", "10440", "--target", str(dst)]) == 2
     assert "name the source twice" in capsys.readouterr().err
+
+
+def test_an_unknown_dataset_in_a_config_names_the_file(portal_env, tmp_path, capsys):
+    src, dst = tmp_path / "portal.json", tmp_path / "mine.json"
+    (tmp_path / "ov").mkdir()
+    (tmp_path / "mine").mkdir()
+    src.write_text(json.dumps(portal_env.config(str(tmp_path / "ov"), dataset_ids=[10440, 77777])))
+    dst.write_text(json.dumps({"overlay_root": str(tmp_path / "mine"), "pickable_objects": []}))
+    assert main(["plan", "--source", str(src), "--target", str(dst)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"synctui: error: {src}: dataset_ids: the CryoET Data Portal ({portal_env.graphql_url}) "
+                   "has no dataset 77777; nothing was read")

@@ -63,7 +63,9 @@ CACHE_VERSION = 1
 
 
 class PortalGraphQL:
-    def __init__(self, spec: PortalSpec, http: PortalHTTP) -> None:
+    def __init__(self, spec: PortalSpec, http: PortalHTTP, where: str = "") -> None:
+        #: the config file, for messages (``portal.json: dataset_ids: ...``)
+        self.where = f"{where}: " if where else ""
         self.spec = spec
         self.http = http
         self.url = spec.options.graphql_url or ""
@@ -106,7 +108,7 @@ class PortalGraphQL:
         missing = [i for i in ids if i not in found]
         if missing:
             names = ", ".join(str(i) for i in missing)
-            raise ConfigError(f"dataset_ids: the CryoET Data Portal ({self.url}) has no dataset "
+            raise ConfigError(f"{self.where}dataset_ids: the CryoET Data Portal ({self.url}) has no dataset "
                               f"{names}; nothing was read")
         out: dict[str, Any] = {"datasets": top["datasets"], "runs": top.get("runs") or []}
         for k in RUN_KEYS:

@@ -43,12 +43,13 @@ def portal_location(spec: PortalSpec) -> Location:
 class PortalStore(BaseStore):
     features = StoreFeatures(etag=True, mtime_resolution_ns=1_000_000_000)
 
-    def __init__(self, spec: PortalSpec, go_map: dict[str, str], location: Location | None = None) -> None:
+    def __init__(self, spec: PortalSpec, go_map: dict[str, str], location: Location | None = None,
+                 where: str = "") -> None:
         self.spec = spec
         self.go_map = dict(go_map)
         self.location = location or portal_location(spec)
         self.http = PortalHTTP(spec.options.timeout)
-        self.graphql = PortalGraphQL(spec, self.http)
+        self.graphql = PortalGraphQL(spec, self.http, where)
         opts = spec.options
         self.bucket = Bucket(self.http, opts.s3_endpoint or "", opts.files_url)
         self.tree: PortalTree | None = None
