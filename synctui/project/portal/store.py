@@ -70,6 +70,8 @@ class PortalStore(BaseStore):
                 listed = list(pool.map(lambda m: (m, self.bucket.list(m.bucket, m.prefix)), tree.mounts))
                 synth = list(pool.map(self._synthesize, tree.picks))
             for mount, keys in listed:
+                if not keys:  # the portal lists it, the bucket holds nothing under it
+                    tree.skipped.append((mount.path, f"s3://{mount.bucket}/{mount.prefix}/ is empty"))
                 for k in keys:
                     member = k.key[len(mount.prefix.rstrip("/")) + 1:]
                     path = f"{mount.path}/{member}"
