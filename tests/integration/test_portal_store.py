@@ -81,3 +81,19 @@ def test_an_unknown_dataset_in_a_config_names_the_file(portal_env, tmp_path, cap
     err = capsys.readouterr().err.strip()
     assert err == (f"synctui: error: {src}: dataset_ids: the CryoET Data Portal ({portal_env.graphql_url}) "
                    "has no dataset 77777; nothing was read")
+
+
+def test_reads_through_the_https_mirror_give_the_same_bytes(portal_env, tmp_path):
+    import portal_server
+
+    mirror = f"{portal_env.s3.endpoint}/{portal_server.BUCKET}"  # path-style: the bucket as a plain prefix
+    cat = _open(portal_env, tmp_path, portal_fs_args={"files_url": mirror})
+    try:
+        store = cat.stores["static"]
+        assert store.bucket.url("any", "k/x") == f"{mirror}/k/x"
+        ent = next(e for e in cat.entities.values() if e.ref.kind.value == "tomogram")
+        for member in list(ent.files)[:3]:
+            _, key = store.bucket_key(ent.file_path(member))
+            assert store.read_bytes(ent.file_path(member)) == portal_env.fixture.files[key]
+    finally:
+        _close(cat)
