@@ -81,6 +81,8 @@ class Summary:
     files_deleted: int = 0
     #: of ``files_deleted``, those destroyed (``--prune=delete``), not moved into the trash
     files_destroyed: int = 0
+    #: target versions synctui had not written, moved into the trash before being replaced
+    files_set_aside: int = 0
     files_skipped: int = 0
     objects_added: int = 0
     bytes: int = 0
@@ -342,8 +344,8 @@ class Engine:
     # -- batches of small files --------------------------------------------------------
     def _batch_key(self, ent: EntityPlan, fa: FileAction) -> str | None:
         """The source root a small plain copy batches under, or None to go alone."""
-        if ent.transform or fa.action is Act.DELETE or fa.source_path is None:
-            return None
+        if ent.transform or fa.action is Act.DELETE or fa.source_path is None or fa.keep_old:
+            return None  # a version to set aside first goes alone
         size = fa.src_size if fa.src_size is not None else fa.size
         if size > BATCH_FILE_MAX:
             return None
@@ -447,7 +449,7 @@ class Engine:
 
     def _finish_entities(self) -> None:
         s = self.summary
-        if s.files_trashed and self.tstore is not None:
+        if (s.files_trashed or s.files_set_aside) and self.tstore is not None:
             s.trash = f"{TRASH_DIR}/{self.sync_id}"
         if s.destroyed:
             s.notes.append(f"{plural(s.destroyed, 'pruned entity', 'pruned entities')} destroyed "
@@ -546,6 +548,30 @@ class Engine:
             else:
                 self._trash(fa.target_path)
             return None
+        aside = self._set_aside(fa.target_path) if fa.keep_old else None
+        try:
+            return self._write(ent, fa)
+        except BaseException:
+            if aside is not None:  # the old version goes back where it was: nothing lost, nothing moved
+                try:
+                    self.tstore.rename(aside, fa.target_path)
+                    with self._lock:
+                        self.summary.files_set_aside -= 1
+                except SyncTuiError as exc:
+                    log.warning("could not put %s back from the trash: %s", fa.target_path, exc)
+            raise
+
+    def _set_aside(self, path: str) -> str | None:
+        """Move a target version synctui did not write into this sync's trash (restorable)."""
+        if not self.tstore.exists(path):
+            return None
+        where = f"{TRASH_DIR}/{self.sync_id}/{path}"
+        self.tstore.rename(path, where)
+        with self._lock:
+            self.summary.files_set_aside += 1
+        return where
+
+    def _write(self, ent: EntityPlan, fa: FileAction) -> FileInfo | None:
         src = self._source_store(ent)
         assert fa.source_path is not None
         mtime = fa.src_mtime_ns
