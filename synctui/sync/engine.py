@@ -416,7 +416,7 @@ class Engine:
         if tried:  # the batch was their first attempt: one backoff for all, then file by file
             for i, exc in tried.items():
                 if self.retries < 1:
-                    self._fail(items[i][1].target_path, str(exc))
+                    self._fail(items[i][1].target_path, str(exc), file=True)
                     settled.add(i)
                 else:
                     self.sink.emit(ItemRetry(items[i][1].target_path, 1, str(exc)))
@@ -502,7 +502,7 @@ class Engine:
             return False
         except Exception as exc:  # noqa: BLE001 - one item never stops the rest
             log.exception("unexpected error on %s", fa.target_path)
-            self._fail(fa.target_path, f"{type(exc).__name__}: {exc}")
+            self._fail(fa.target_path, f"{type(exc).__name__}: {exc}", file=True)
             return False
         finally:
             prog.in_flight.pop(fa.target_path, None)
@@ -646,12 +646,14 @@ class Engine:
         if self.cancel_event.is_set():  # broken off by the cancel: not a failure of its own
             self._skip(fa, f"cancelled ({exc})")
         else:
-            self._fail(fa.target_path, str(exc))
+            self._fail(fa.target_path, str(exc), file=True)
 
-    def _fail(self, path: str, message: str) -> None:
+    def _fail(self, path: str, message: str, *, file: bool = False) -> None:
+        """``file``: a file of the plan failed (it counts against the plan's total)."""
         with self._lock:
             self.summary.errors.append(ItemError(path, message))
             self.sink.progress.failed += 1
+            self.sink.progress.failed_files += file
         self.sink.emit(ItemFailed(path, message))
 
 
