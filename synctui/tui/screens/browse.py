@@ -16,8 +16,8 @@ from textual.widgets import Footer, Static, Tree
 from synctui.format import human_bytes
 from synctui.project.catalog import Entity
 from synctui.project.layout import EntityRef, format_vs
-from synctui.sync.rules import RuleSet, filter_reach
 from synctui.sync.plan import EntityPlan
+from synctui.sync.rules import RuleSet, filter_reach
 from synctui.tui import marks, rule_edits
 from synctui.tui.inspection import Shown, inspect_pair, inspect_project
 from synctui.tui.messages import (
@@ -28,8 +28,8 @@ from synctui.tui.messages import (
     SyncEnded,
     SyncStarted,
 )
-from synctui.tui.screens import open_once
 from synctui.tui.resolve import request_resolve
+from synctui.tui.screens import open_once
 from synctui.tui.session import UsesSession
 from synctui.tui.status import PlanView, counts_text, plan_line, plan_summary
 from synctui.tui.widgets.detail_pane import DetailPane

@@ -21,6 +21,7 @@ from synctui.sync.engine import Summary
 from synctui.sync.events import Progress
 from synctui.sync.plan import Act, Plan
 from synctui.sync.report import summary_rows
+from synctui.tui import screens
 from synctui.tui.messages import (
     LocksChanged,
     SyncCancelling,
@@ -29,7 +30,6 @@ from synctui.tui.messages import (
     SyncStarted,
     WatchChanged,
 )
-from synctui.tui import screens
 from synctui.tui.screens import open_once
 from synctui.tui.session import UsesSession, session_of
 
