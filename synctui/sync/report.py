@@ -45,9 +45,10 @@ def summary_rows(s: Summary) -> list[tuple[str, str]]:
         ("files", f"{s.files_written} written, {s.files_trashed} moved to trash, "
                   + (f"{s.files_destroyed} destroyed, " if s.files_destroyed else "") + f"{s.files_skipped} not started"),
         # stale zarr keys go there too ("" when the deleted row says where)
-        ("trash", plural(s.files_trashed, "file") + f" kept in {s.trash}" if s.trash and not s.deleted else ""),
-        ("replaced", plural(s.files_set_aside, "target version") + f" not written by synctui, kept in {s.trash}"
-         if s.files_set_aside and s.trash else ""),
+        ("trash", plural(s.files_trashed + s.files_set_aside, "file") + f" kept in {s.trash}"
+         if s.trash and not s.deleted else ""),
+        ("replaced", plural(s.files_set_aside, "target version") + " synctui had not written "
+         "(the old ones are in the trash)" if s.files_set_aside else ""),
         ("bytes", f"{human_bytes(s.bytes)} in {human_duration(s.duration)} ({human_bytes(rate)}/s)"),
         ("errors", str(len(s.errors))),
     ]

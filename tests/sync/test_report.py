@@ -26,3 +26,11 @@ def test_what_changed_since_the_preview_is_counted() -> None:
     s = Summary("s4", checked=1, skipped_changed=[ItemError("a", "changed")], errors=[ItemError("b", "x")])
     rows = dict(summary_rows(s))
     assert rows["changed"] == "1 since the preview (not started)" and rows["errors"] == "1"
+
+
+def test_replaced_versions_are_said_and_counted_in_the_trash() -> None:
+    trash = ".synctui-trash/s5"
+    rows = dict(summary_rows(Summary("s5", checked=1, updated=1, files_written=2, files_set_aside=2,
+                                     trash=trash)))
+    assert rows["trash"] == f"2 files kept in {trash}"
+    assert rows["replaced"] == "2 target versions synctui had not written (the old ones are in the trash)"

@@ -261,7 +261,7 @@ async def test_marks_resolve_many_conflicts_at_once_and_take_source_keeps_the_ta
         for rel in conflicts:
             assert (trash / rel).exists(), rel
         assert (trash / ALICE_1).read_text().endswith(" ")  # the edited version, kept
-        assert "target versions not written by synctui" in text_of(app.screen.query_one("#run-status", Static))
+        assert "synctui had not written" in text_of(app.screen.query_one("#run-status", Static))
 
 
 async def test_the_run_screen_counts_add_up_and_offers_only_what_applies(

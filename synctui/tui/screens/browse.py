@@ -80,7 +80,7 @@ class BrowseScreen(UsesSession, Screen[None]):
                 tooltip="Scan both projects again and re-plan"),
         Binding("h", "history", "History", id="browse.history",
                 tooltip="Past syncs of this source and target"),
-        Binding("space", "mark", "Mark", id="browse.mark", priority=True,
+        Binding("space", "mark", "Mark", id="browse.mark", priority=True, show=False,
                 tooltip="Mark or unmark the highlighted entity, or every entity of a run or folder"),
         Binding("shift+down", "mark_down", "Mark ↓", id="browse.mark_down", key_display="shift+↓",
                 show=False, priority=True, tooltip="Mark the highlighted row and move down (a range)"),
@@ -88,7 +88,7 @@ class BrowseScreen(UsesSession, Screen[None]):
                 show=False, priority=True, tooltip="Mark the highlighted row and move up (a range)"),
         Binding("U", "unmark_all", "Unmark all", id="browse.unmark", key_display="U", show=False,
                 tooltip="Forget every mark"),
-        Binding("c", "resolve", "Resolve", id="browse.resolve",
+        Binding("c", "resolve", "Resolve", id="browse.resolve", show=False,
                 tooltip="Decide the marked conflicts at once (or the highlighted one)"),
         Binding("w", "watch", "Watch", id="browse.watch", show=False,
                 tooltip="Watch on/off: re-check the source every few seconds and sync what changed"),
@@ -195,7 +195,7 @@ class BrowseScreen(UsesSession, Screen[None]):
         if session.rules_unsaved:
             text.append(" ● unsaved", style="bold yellow")
         if session.marks:
-            text.append(f"  ·  {len(session.marks)} marked", style="bold")
+            text.append(f"  ·  {len(session.marks)} marked (c decides their conflicts)", style="bold")
         bar.update(text)
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[NodeData]) -> None:

@@ -81,7 +81,7 @@ class PreviewScreen(UsesSession, Screen[None]):
                 tooltip="Filter the rows by text (path, kind or reason)"),
         Binding("o", "toggle", "Open", id="preview.toggle",
                 tooltip="Show or hide an entity's files, or a run's entities"),
-        Binding("space", "mark", "Mark", id="preview.mark",
+        Binding("space", "mark", "Mark", id="preview.mark", show=False,
                 tooltip="Mark or unmark the row's entity, or every entity of a run row"),
         Binding("shift+down", "mark_down", "Mark ↓", id="preview.mark_down", key_display="shift+↓",
                 show=False, tooltip="Mark the row and move down (a range)"),

@@ -106,10 +106,10 @@ class RulesScreen(UsesSession, Screen[None]):
     def _title(self) -> None:
         session = self.session
         title = Text("Rules", style="bold")
-        title.append(f"   file: {short_path(session.rules_file) if session.rules_file else '(none)'}",
-                     style="dim")
         if session.rules_unsaved:
             title.append("   ● unsaved changes (w saves)", style="bold yellow")
+        title.append(f"   file: {short_path(session.rules_file) if session.rules_file else '(none)'}",
+                     style="dim")
         if session.planning:
             title.append("   re-planning…", style="yellow")
         elif session.plan is not None:
