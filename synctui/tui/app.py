@@ -53,7 +53,7 @@ class SyncTuiApp(App[int]):
                 tooltip="List every key of every screen"),
         Binding("q", "quit_app", "Quit", id="app.quit",
                 tooltip="Leave synctui (asks first while a sync runs or rules are unsaved)"),
-        Binding("ctrl+q", "quit", "Quit", key_display="ctrl+q", show=False,
+        Binding("ctrl+q", "quit_app", "Quit", id="app.quit_ctrl_q", key_display="ctrl+q", show=False,
                 priority=True, tooltip="Leave synctui (the same question as q)"),
     ]
 

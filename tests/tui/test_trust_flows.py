@@ -15,7 +15,6 @@ from textual.widgets import DataTable, Input, OptionList, Static
 from tui_helpers import make_app, settle, text_of
 
 from synctui.sync.plan import Act
-from synctui.tui import screens
 from synctui.tui.commands import screen_commands
 from synctui.tui.screens.browse import BrowseScreen
 from synctui.tui.screens.compare import CompareScreen
@@ -320,16 +319,3 @@ async def test_watch_starts_from_browse_and_the_palette(demo) -> None:
         await pilot.press("w")
         await pilot.pause()
         assert not app.session.watching and not app.session.watch_scheduled
-
-
-def test_every_key_of_every_screen_is_in_the_palette() -> None:
-    """The palette lists bindings that have an id: every screen's binding has one."""
-    from textual.binding import Binding
-
-    from synctui.tui.app import SyncTuiApp
-
-    missing = [f"{name}: {b.key}" for name in screens.SCREENS for b in screens.screen_class(name).BINDINGS
-               if isinstance(b, Binding) and not b.id]
-    missing += [f"app: {b.key}" for b in SyncTuiApp.BINDINGS
-                if isinstance(b, Binding) and not b.id and b.action != "quit"]  # the palette's own Quit
-    assert not missing
