@@ -105,7 +105,7 @@ class PreviewScreen(UsesSession, Screen[None]):
     ]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("exclude", "conflict", "rules") and self.session.sync_running:
+        if action in ("exclude", "conflict") and self.session.sync_running:
             return False
         if action in ("mark", "mark_down", "mark_up") and isinstance(self.focused, Input):
             return False  # a space typed into the filter box

@@ -53,7 +53,7 @@ def sync_question(plan: Plan) -> tuple[Text, Text]:
             if counts[a].entities]
     if left:
         details.append(f"\nLeft alone: {', '.join(left)}.", style="dim")
-    details.append("\nWhat changed since the preview is skipped, not overwritten.", style="dim")
+    details.append("\nWhat changed since the preview is left alone (not started), never overwritten.", style="dim")
     return q, details
 
 
