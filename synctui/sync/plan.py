@@ -507,13 +507,16 @@ class _Planner:
                                           "new in store", s.size, s.mtime_ns))
                 continue
             reason, target_edited = self._differs(sent, tent, member, s, t, path)
+            # a version that differs from the source and that synctui did not write is kept
+            # (in the trash); one the quick check finds equal to the source loses nothing
+            keep_old = reason is not None and self._not_ours(path, t)
             if reason is None and always:
                 reason = "overwrite policy 'always'"
             if reason is not None:
                 edited |= target_edited
                 changed.append(FileAction(Act.UPDATE, path, sent.file_path(member), s.size, reason,
                                           s.size, s.mtime_ns, t.size, t.mtime_ns, t.etag,
-                                          keep_old=self._not_ours(path, t)))
+                                          keep_old=keep_old))
         stale = [FileAction(Act.DELETE, _join(tpath, m), None, 0, "stale key: not in the source store",
                             dst_size=t.size, dst_mtime_ns=t.mtime_ns, dst_etag=t.etag)
                  for m, t in sorted(tent.files.items()) if m not in sent.files] if ref.kind.is_zarr else []
@@ -581,7 +584,7 @@ class _Planner:
             or (base is None and t.mtime_ns > s.mtime_ns + self.tol)
         reason = "overwrite policy 'always'" if same else "content differs after rewriting names"
         fa = FileAction(Act.UPDATE, tpath, spath, len(new), reason, s.size, s.mtime_ns, t.size,
-                        t.mtime_ns, t.etag, keep_old=base is None or not self._as_written(base, t))
+                        t.mtime_ns, t.etag, keep_old=not same and (base is None or not self._as_written(base, t)))
         return self._decide(ep, tent, [fa], [], edited and not same)
 
     # -- whole plan ------------------------------------------------------------------

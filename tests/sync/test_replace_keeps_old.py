@@ -16,7 +16,7 @@ from safety_helpers import plan_job, run_job, run_main
 from synctui.errors import EXIT_OK
 from synctui.sync import trash
 from synctui.sync.api import SyncJob
-from synctui.sync.plan import Act, resolve_conflict
+from synctui.sync.plan import Act, Plan, resolve_conflict
 
 PICKS = "ExperimentRuns/TS_1/Picks/alice_1_ribosome.json"
 MESH = "ExperimentRuns/TS_1/Meshes/alice_1_ribosome.glb"
@@ -78,6 +78,9 @@ def test_updates_over_files_synctui_never_wrote_keep_the_old_version(make_projec
         os.utime(troot / rel, (1_000_000_000, 1_000_000_000))
     plan = plan_job(SyncJob(src, dst))
     assert {e.action for e in plan.entities} == {Act.UPDATE}
+    assert all(fa.keep_old for _, fa in plan.file_actions())
+    plan.save(str(src.parent / "plan.json"))  # a saved plan keeps the promise too
+    plan = Plan.load(str(src.parent / "plan.json"))
     assert all(fa.keep_old for _, fa in plan.file_actions())
     summary = run_job(SyncJob(src, dst), plan)
     assert summary.files_set_aside == 2
