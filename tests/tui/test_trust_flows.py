@@ -67,6 +67,7 @@ async def test_unsaved_rules_are_marked_and_every_quit_path_asks(demo) -> None:
         await pilot.press("x")
         await settle(pilot)
         assert "● unsaved" in text_of(app.screen.query_one("#plan-bar", Static))
+        assert "● rules unsaved" in text_of(app.screen.query_one("#header-target", Static))
         await pilot.press("r")
         await settle(pilot)
         assert "● unsaved changes" in text_of(app.screen.query_one("#rules-title", Static))
@@ -94,6 +95,9 @@ async def test_unsaved_rules_are_marked_and_every_quit_path_asks(demo) -> None:
         assert not app.session.rules_unsaved
         assert "● unsaved" not in text_of(app.screen.query_one("#rules-title", Static))
         assert FILAMENT in Path(demo.rules_file).read_text()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert "● rules unsaved" not in text_of(app.screen.query_one("#header-target", Static))
         await pilot.press("q")  # nothing to lose now: quits at once
         await pilot.pause()
     assert app.return_code == 0

@@ -155,6 +155,7 @@ class BrowseScreen(UsesSession, Screen[None]):
     @on(RulesSaved)
     def _rules_saved(self) -> None:
         self._show_plan_bar()
+        self.refresh_header()
 
     @on(MarksChanged)
     def _marks_changed(self) -> None:
@@ -176,7 +177,7 @@ class BrowseScreen(UsesSession, Screen[None]):
         self._show_detail()
 
     def refresh_header(self) -> None:
-        self.query_one(ProjectsHeader).show(self.session.sides)
+        self.query_one(ProjectsHeader).show(self.session.sides, rules_unsaved=self.session.rules_unsaved)
 
     def _show_plan_bar(self) -> None:
         session = self.session
