@@ -174,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("batch", nargs="?", help="with restore: the sync id of the batch to restore")
     p.add_argument("--target", "-t", required=True, metavar="CONFIG", help="the project whose trash to use")
     p.add_argument("--path", metavar="GLOB", help="with restore: only files matching GLOB")
+    p.add_argument("--replace", action="store_true",
+                   help="with restore: swap with the file there now (which goes into the trash)")
 
     p = sub.add_parser("locks", help="show (and break stale) locks on a project's roots")
     p.add_argument("config", metavar="CONFIG", help="project config")

@@ -270,7 +270,7 @@ def cmd_trash(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not args.batch:
         raise SyncTuiError("trash restore needs the batch id (see `synctui trash list`)")
-    result = trash.restore(store, args.batch, args.path)
+    result = trash.restore(store, args.batch, args.path, replace=args.replace)
     for path in result.restored:
         print(f"restored {path}")
     for path, why in result.kept:

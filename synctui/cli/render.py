@@ -228,6 +228,7 @@ def summary_dict(s: Summary) -> dict:
             "objects_added": s.objects_added, "files_written": s.files_written,
             "files_deleted": s.files_deleted, "files_trashed": s.files_trashed,
             "files_destroyed": s.files_destroyed, "destroyed": s.destroyed,
+            "files_set_aside": s.files_set_aside,
             "files_skipped": s.files_skipped, "bytes": s.bytes,
             "duration": round(s.duration, 3), "trash": s.trash, "notes": s.notes,
             "errors": [{"path": e.path, "message": e.message} for e in s.errors],

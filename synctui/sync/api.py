@@ -115,6 +115,11 @@ class SyncJob:
             manifest.preload()  # every file will need its record
         return manifest
 
+    def written(self, paths: list[str]) -> dict:
+        """What synctui last wrote at these target paths (``StateDB.written``); {} without state."""
+        db = self.state
+        return db.written(db.pair_id(*self.pair_key), paths) if db is not None else {}
+
     def _after_crash(self) -> bool:
         """Under our write lock: did an earlier sync of this pair die (its records may be lost)?"""
         db = self.state

@@ -81,6 +81,8 @@ class Summary:
     files_deleted: int = 0
     #: of ``files_deleted``, those destroyed (``--prune=delete``), not moved into the trash
     files_destroyed: int = 0
+    #: target versions synctui had not written, moved into the trash before being replaced
+    files_set_aside: int = 0
     files_skipped: int = 0
     objects_added: int = 0
     bytes: int = 0
@@ -342,8 +344,8 @@ class Engine:
     # -- batches of small files --------------------------------------------------------
     def _batch_key(self, ent: EntityPlan, fa: FileAction) -> str | None:
         """The source root a small plain copy batches under, or None to go alone."""
-        if ent.transform or fa.action is Act.DELETE or fa.source_path is None:
-            return None
+        if ent.transform or fa.action is Act.DELETE or fa.source_path is None or fa.keep_old:
+            return None  # a version to set aside first goes alone
         size = fa.src_size if fa.src_size is not None else fa.size
         if size > BATCH_FILE_MAX:
             return None
@@ -414,7 +416,7 @@ class Engine:
         if tried:  # the batch was their first attempt: one backoff for all, then file by file
             for i, exc in tried.items():
                 if self.retries < 1:
-                    self._fail(items[i][1].target_path, str(exc))
+                    self._fail(items[i][1].target_path, str(exc), file=True)
                     settled.add(i)
                 else:
                     self.sink.emit(ItemRetry(items[i][1].target_path, 1, str(exc)))
@@ -447,7 +449,7 @@ class Engine:
 
     def _finish_entities(self) -> None:
         s = self.summary
-        if s.files_trashed and self.tstore is not None:
+        if (s.files_trashed or s.files_set_aside) and self.tstore is not None:
             s.trash = f"{TRASH_DIR}/{self.sync_id}"
         if s.destroyed:
             s.notes.append(f"{plural(s.destroyed, 'pruned entity', 'pruned entities')} destroyed "
@@ -500,7 +502,7 @@ class Engine:
             return False
         except Exception as exc:  # noqa: BLE001 - one item never stops the rest
             log.exception("unexpected error on %s", fa.target_path)
-            self._fail(fa.target_path, f"{type(exc).__name__}: {exc}")
+            self._fail(fa.target_path, f"{type(exc).__name__}: {exc}", file=True)
             return False
         finally:
             prog.in_flight.pop(fa.target_path, None)
@@ -546,6 +548,30 @@ class Engine:
             else:
                 self._trash(fa.target_path)
             return None
+        aside = self._set_aside(fa.target_path) if fa.keep_old else None
+        try:
+            return self._write(ent, fa)
+        except BaseException:
+            if aside is not None:  # the old version goes back where it was: nothing lost, nothing moved
+                try:
+                    self.tstore.rename(aside, fa.target_path)
+                    with self._lock:
+                        self.summary.files_set_aside -= 1
+                except SyncTuiError as exc:
+                    log.warning("could not put %s back from the trash: %s", fa.target_path, exc)
+            raise
+
+    def _set_aside(self, path: str) -> str | None:
+        """Move a target version synctui did not write into this sync's trash (restorable)."""
+        if not self.tstore.exists(path):
+            return None
+        where = f"{TRASH_DIR}/{self.sync_id}/{path}"
+        self.tstore.rename(path, where)
+        with self._lock:
+            self.summary.files_set_aside += 1
+        return where
+
+    def _write(self, ent: EntityPlan, fa: FileAction) -> FileInfo | None:
         src = self._source_store(ent)
         assert fa.source_path is not None
         mtime = fa.src_mtime_ns
@@ -620,12 +646,14 @@ class Engine:
         if self.cancel_event.is_set():  # broken off by the cancel: not a failure of its own
             self._skip(fa, f"cancelled ({exc})")
         else:
-            self._fail(fa.target_path, str(exc))
+            self._fail(fa.target_path, str(exc), file=True)
 
-    def _fail(self, path: str, message: str) -> None:
+    def _fail(self, path: str, message: str, *, file: bool = False) -> None:
+        """``file``: a file of the plan failed (it counts against the plan's total)."""
         with self._lock:
             self.summary.errors.append(ItemError(path, message))
             self.sink.progress.failed += 1
+            self.sink.progress.failed_files += file
         self.sink.emit(ItemFailed(path, message))
 
 

@@ -86,10 +86,17 @@ class Progress:
     done_files: int = 0
     done_bytes: int = 0
     failed: int = 0
+    #: of ``failed``, files of the plan (the rest: the config, a lock, a broken source entity)
+    failed_files: int = 0
     skipped: int = 0
     in_flight: dict[str, int] = field(default_factory=dict)
     started_at: float = field(default_factory=time.monotonic)
     finished: bool = False
+
+    @property
+    def not_started(self) -> int:
+        """Files of the plan neither done nor failed: done + failed + not started = total."""
+        return max(0, self.total_files - self.done_files - self.failed_files)
 
     @property
     def percent(self) -> float:

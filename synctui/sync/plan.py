@@ -66,6 +66,9 @@ class FileAction:
     dst_size: int | None = None
     dst_mtime_ns: int | None = None
     dst_etag: str | None = None
+    #: the target's version is not what synctui last wrote (or synctui never wrote it):
+    #: the engine moves it into the trash before replacing it, so no edit is lost
+    keep_old: bool = False
 
 
 @dataclass(slots=True)
@@ -324,7 +327,8 @@ def _entity_to_dict(e: EntityPlan) -> dict[str, Any]:
         **({"resolution": e.resolution} if e.resolution else {}),
         "failed": e.failed,
         "files": [[fa.action.value, fa.target_path, fa.source_path, fa.size, fa.reason,
-                   fa.src_size, fa.src_mtime_ns, fa.dst_size, fa.dst_mtime_ns, fa.dst_etag]
+                   fa.src_size, fa.src_mtime_ns, fa.dst_size, fa.dst_mtime_ns, fa.dst_etag,
+                   *([True] if fa.keep_old else [])]
                   for fa in e.files],
     }
 
@@ -399,6 +403,11 @@ class _Planner:
         if t.etag is not None and base.dst_etag is not None:
             return t.etag == base.dst_etag
         return base.dst_mtime_ns is not None and abs(t.mtime_ns - base.dst_mtime_ns) <= self.tol
+
+    def _not_ours(self, target_path: str, t: FileInfo) -> bool:
+        """Would replacing this target file lose a version synctui did not write?"""
+        base = self.baseline.get(target_path)
+        return base is None or not self._as_written(base, t)
 
     def _differs(self, sent: Entity, tent: Entity, member: str, s: FileInfo, t: FileInfo,
                  target_path: str) -> tuple[str | None, bool]:
@@ -498,12 +507,16 @@ class _Planner:
                                           "new in store", s.size, s.mtime_ns))
                 continue
             reason, target_edited = self._differs(sent, tent, member, s, t, path)
+            # a version that differs from the source and that synctui did not write is kept
+            # (in the trash); one the quick check finds equal to the source loses nothing
+            keep_old = reason is not None and self._not_ours(path, t)
             if reason is None and always:
                 reason = "overwrite policy 'always'"
             if reason is not None:
                 edited |= target_edited
                 changed.append(FileAction(Act.UPDATE, path, sent.file_path(member), s.size, reason,
-                                          s.size, s.mtime_ns, t.size, t.mtime_ns, t.etag))
+                                          s.size, s.mtime_ns, t.size, t.mtime_ns, t.etag,
+                                          keep_old=keep_old))
         stale = [FileAction(Act.DELETE, _join(tpath, m), None, 0, "stale key: not in the source store",
                             dst_size=t.size, dst_mtime_ns=t.mtime_ns, dst_etag=t.etag)
                  for m, t in sorted(tent.files.items()) if m not in sent.files] if ref.kind.is_zarr else []
@@ -571,7 +584,7 @@ class _Planner:
             or (base is None and t.mtime_ns > s.mtime_ns + self.tol)
         reason = "overwrite policy 'always'" if same else "content differs after rewriting names"
         fa = FileAction(Act.UPDATE, tpath, spath, len(new), reason, s.size, s.mtime_ns, t.size,
-                        t.mtime_ns, t.etag)
+                        t.mtime_ns, t.etag, keep_old=not same and (base is None or not self._as_written(base, t)))
         return self._decide(ep, tent, [fa], [], edited and not same)
 
     # -- whole plan ------------------------------------------------------------------

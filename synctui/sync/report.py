@@ -1,5 +1,9 @@
 """What a finished sync did, worded once for every interface.
 
+The words are the plan's (``Act``): "skipped" entities are the plan's ``skip``
+(unchanged); files a sync did not get to (cancelled, held back, changed since the
+preview) are "not started", never "skipped".
+
 The CLI prints these rows one per line; the app's run screen shows the same rows
 side by side.  Plain strings (no rich): the interfaces add the colour.
 """
@@ -32,21 +36,24 @@ def summary_rows(s: Summary) -> list[tuple[str, str]]:
         ("created", ents(s.created)),
         ("updated", ents(s.updated)),
         ("deleted", ents(s.deleted) + _where_deleted(s)),
-        ("unchanged", ents(s.skipped)),
+        ("skipped", ents(s.skipped) + " (unchanged)" if s.skipped else ""),
         ("conflicts", ents(s.conflicts) + (" left untouched" if s.conflicts else "")),
         ("blocked", ents(s.blocked)),
-        ("kept", ents(s.exists) + " (overwrite policy)"),
+        ("exists", ents(s.exists) + " (kept: overwrite policy)" if s.exists else ""),
         ("excluded", ents(s.excluded)),
         ("objects", f"{s.objects_added} added to the target config"),
         ("files", f"{s.files_written} written, {s.files_trashed} moved to trash, "
-                  + (f"{s.files_destroyed} destroyed, " if s.files_destroyed else "") + f"{s.files_skipped} skipped"),
+                  + (f"{s.files_destroyed} destroyed, " if s.files_destroyed else "") + f"{s.files_skipped} not started"),
         # stale zarr keys go there too ("" when the deleted row says where)
-        ("trash", plural(s.files_trashed, "file") + f" kept in {s.trash}" if s.trash and not s.deleted else ""),
+        ("trash", plural(s.files_trashed + s.files_set_aside, "file") + f" kept in {s.trash}"
+         if s.trash and not s.deleted else ""),
+        ("replaced", plural(s.files_set_aside, "target version") + " synctui had not written "
+         "(the old ones are in the trash)" if s.files_set_aside else ""),
         ("bytes", f"{human_bytes(s.bytes)} in {human_duration(s.duration)} ({human_bytes(rate)}/s)"),
         ("errors", str(len(s.errors))),
     ]
     out = [(label, value) for label, value in rows
            if value and (label in ALWAYS or not value.startswith("0 "))]
     if s.skipped_changed:
-        out.append(("changed", f"{len(s.skipped_changed)} since the preview (skipped)"))
+        out.append(("changed", f"{len(s.skipped_changed)} since the preview (not started)"))
     return out

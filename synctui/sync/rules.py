@@ -53,6 +53,29 @@ KIND_GROUPS: dict[str, frozenset[Kind]] = {
 }
 
 
+_ALL = frozenset(Kind)
+_ANNOTATIONS = frozenset({Kind.PICKS, Kind.FILAMENTS, Kind.MESH})
+#: the kinds a filter on each dimension looks at (``_values`` is not None); every other
+#: kind passes that filter untouched, so an include-only filter does not hold it back
+FILTER_KINDS: dict[str, frozenset[Kind]] = {
+    "kinds": _ALL, "paths": _ALL, "runs": _ALL - {Kind.DENSITY_MAP},
+    "objects": _ANNOTATIONS | {Kind.DENSITY_MAP, Kind.SEGMENTATION},
+    "users": _ANNOTATIONS | _SEGS, "sessions": _ANNOTATIONS | _SEGS,
+    "voxel_spacings": _SEGS | {Kind.VS_META, Kind.TOMOGRAM, Kind.FEATURES},
+    "tomo_types": frozenset({Kind.TOMOGRAM, Kind.FEATURES}), "seg_names": _SEGS,
+}
+
+
+def filter_reach(dim: str) -> str | None:
+    """Which kinds a filter on ``dim`` does not look at, in words; None when it sees all."""
+    missed = [k for k in Kind if k not in FILTER_KINDS[dim]]
+    if not missed:
+        return None
+    names = ", ".join(k.label for k in missed)
+    return f"{_article(DIMENSIONS[dim])} {DIMENSIONS[dim]} filter does not apply to {names}: " \
+        "those sync whatever it says"
+
+
 def kinds_for(name: str) -> frozenset[Kind]:
     key = name.strip().lower().replace("_", "-")
     if key in KIND_GROUPS:
@@ -94,6 +117,22 @@ def _match(value: str, pattern: str, dim: str) -> bool:
     if dim == "paths":
         return fnmatch.fnmatchcase(value, pattern) or fnmatch.fnmatchcase(value, pattern.rstrip("/") + "/*")
     return fnmatch.fnmatchcase(value, pattern)
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """One rule keeping something out: ``exclude`` (dim, pattern), or ``include`` (dim) that
+    ``pattern`` (the item's own value) is missing from."""
+
+    side: str
+    dim: str
+    pattern: str
+
+    @property
+    def label(self) -> str:
+        if self.side == "exclude":
+            return f"exclude {DIMENSIONS[self.dim]} {self.pattern}"
+        return f"include-only {DIMENSIONS[self.dim]}s (without {self.pattern})"
 
 
 @dataclass
@@ -159,6 +198,36 @@ class RuleSet:
             if not any(_match(v, p, dim) for v in values for p in patterns):
                 return f"{DIMENSIONS[dim]} {values[0]!r} is not in include {DIMENSIONS[dim]}s {patterns}"
         return None
+
+    def excluded_by(self, ref: EntityRef | None = None, *, run: str | None = None,
+                    path: str | None = None) -> list[Exclusion]:
+        """Every rule that keeps an entity (or a run / folder: ``run``, ``path``) out.
+
+        An exclude filter is named as it is; an include-only filter the item fails is
+        named by the value that would let it in (``Exclusion.pattern``)."""
+        out: list[Exclusion] = []
+        if ref is not None:
+            for pattern in self.exclude.get("kinds", []):
+                if ref.kind in kinds_for(pattern):
+                    out.append(Exclusion("exclude", "kinds", pattern))
+            inc_kinds = self.include.get("kinds", [])
+            if inc_kinds and not any(ref.kind in kinds_for(p) for p in inc_kinds):
+                out.append(Exclusion("include", "kinds", ref.kind.value))
+            values = {dim: _values(ref, dim) for dim in DIMENSIONS if dim != "kinds"}
+        else:
+            values = {"runs": (run,) if run is not None else None, "paths": (path,) if path else None}
+        for dim, patterns in self.exclude.items():
+            vals = values.get(dim)
+            if dim == "kinds" or not vals:
+                continue
+            out += [Exclusion("exclude", dim, p) for p in patterns if any(_match(v, p, dim) for v in vals)]
+        for dim, patterns in self.include.items():
+            vals = values.get(dim)
+            if dim == "kinds" or not patterns or not vals:
+                continue
+            if not any(_match(v, p, dim) for v in vals for p in patterns):
+                out.append(Exclusion("include", dim, vals[0]))
+        return out
 
     # -- mapping -------------------------------------------------------------
     def map_name(self, dim: str, name: str) -> str:

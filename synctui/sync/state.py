@@ -173,6 +173,18 @@ class StateDB:
                 "FROM manifest WHERE pair_id=? AND path=?", (pair_id, path)).fetchone()
         return Baseline(*row) if row else None
 
+    def written(self, pair_id: int, paths: list[str]) -> dict[str, tuple[Baseline, float]]:
+        """What synctui last wrote at these target paths, and when (epoch seconds)."""
+        out: dict[str, tuple[Baseline, float]] = {}
+        with self._lock:
+            for path in paths:
+                row = self._conn.execute(
+                    "SELECT src_size, src_mtime_ns, dst_size, dst_mtime_ns, dst_etag, src_hash, synced_at "
+                    "FROM manifest WHERE pair_id=? AND path=?", (pair_id, path)).fetchone()
+                if row:
+                    out[path] = (Baseline(*row[:6]), row[6])
+        return out
+
     def _load_all(self, pair_id: int) -> dict[str, Baseline]:
         with self._lock:
             rows = self._conn.execute(

@@ -14,6 +14,9 @@ from synctui.errors import SyncTuiError
 from synctui.storage.base import Store
 from synctui.sync.engine import TRASH_DIR
 
+#: suffix of the batch a ``restore(replace=True)`` puts the versions it displaced into
+REPLACED = ".replaced"
+
 
 @dataclass
 class TrashBatch:
@@ -43,8 +46,13 @@ class RestoreResult:
     kept: list[tuple[str, str]]  # (path, why it was not restored)
 
 
-def restore(store: Store, sync_id: str, pattern: str | None = None) -> RestoreResult:
-    """Move a batch (or the files matching ``pattern``) back; never overwrite."""
+def restore(store: Store, sync_id: str, pattern: str | None = None, *,
+            replace: bool = False) -> RestoreResult:
+    """Move a batch (or the files matching ``pattern``) back; never overwrite.
+
+    ``replace``: where a file is there again (a version the sync replaced after moving
+    the old one here), swap them: the current one goes into the batch ``<id>.replaced``,
+    itself restorable, so nothing is ever lost either way."""
     batch = next((b for b in list_trash(store) if b.sync_id == sync_id), None)
     if batch is None:
         raise SyncTuiError(f"no trash batch {sync_id!r} (see `synctui trash list`)")
@@ -53,8 +61,11 @@ def restore(store: Store, sync_id: str, pattern: str | None = None) -> RestoreRe
         if pattern and not fnmatch.fnmatchcase(original, pattern):
             continue
         if store.exists(original):
-            result.kept.append((original, "a file is there again; left in the trash"))
-            continue
+            if not replace:
+                result.kept.append((original, "a file is there again; left in the trash "
+                                              "(--replace swaps them)"))
+                continue
+            store.rename(original, f"{TRASH_DIR}/{sync_id}{REPLACED}/{original}")
         store.rename(f"{TRASH_DIR}/{sync_id}/{original}", original)
         result.restored.append(original)
     return result

@@ -52,7 +52,9 @@ class SyncTuiApp(App[int]):
         Binding("question_mark", "help", "Help", id="app.help", key_display="?",
                 tooltip="List every key of every screen"),
         Binding("q", "quit_app", "Quit", id="app.quit",
-                tooltip="Leave synctui (asks first while a sync runs)"),
+                tooltip="Leave synctui (asks first while a sync runs or rules are unsaved)"),
+        Binding("ctrl+q", "quit_app", "Quit", id="app.quit_ctrl_q", key_display="ctrl+q", show=False,
+                priority=True, tooltip="Leave synctui (the same question as q)"),
     ]
 
     def __init__(self, source: str | dict[str, Any], target: str | dict[str, Any],
@@ -80,6 +82,7 @@ class SyncTuiApp(App[int]):
         #: set when quitting waits for a cancelled sync to wind down
         self._quit_code: int | None = None
         self._exiting = False
+        self._asking_quit = False
         self._prompts: Any = None
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -190,19 +193,33 @@ class SyncTuiApp(App[int]):
             self.push_screen(screens.make("history"))
 
     def action_quit_app(self) -> None:
-        if not self.session.sync_running:
-            self.exit(EXIT_OK, return_code=EXIT_OK)
+        self.request_quit()
+
+    async def action_quit(self) -> None:
+        """ctrl+q and the palette's Quit: the same question as ``q``."""
+        self.request_quit()
+
+    def request_quit(self) -> None:
+        """Every way of quitting comes here: ask once when a sync runs or rules are unsaved."""
+        concerns = self.session.quit_concerns()
+        if not concerns:
+            self.quit_now()
             return
+        if self._asking_quit:
+            return  # the question is on screen already
 
         def answer(ok: bool | None) -> None:
+            self._asking_quit = False
             if ok:
                 self.quit_now()
 
-        self.push_screen(screens.make("confirm", "A sync is running. Cancel it and quit?",
-                                      yes="Cancel sync and quit", no="Keep syncing"), answer)
-
-    async def action_quit(self) -> None:
-        self.quit_now()
+        self._asking_quit = True
+        running = self.session.sync_running
+        self.push_screen(screens.make(
+            "confirm", "A sync is running. Cancel it and quit?" if running else "Quit synctui?",
+            details=Text("\n".join(concerns)),
+            yes="Cancel sync and quit" if running else "Quit without saving",
+            no="Keep syncing" if running else "Stay"), answer)
 
     def quit_now(self) -> None:
         """Exit; a running sync is cancelled first and allowed to wind down (locks released)."""

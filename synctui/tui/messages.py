@@ -70,6 +70,14 @@ class LocksChanged(SessionMessage, bubble=False):
     """A side's lock badge changed (listed before a sync, or reported by the engine)."""
 
 
+class RulesSaved(SessionMessage, bubble=False):
+    """The rules were saved to or loaded from a file (nothing unsaved now)."""
+
+
+class MarksChanged(SessionMessage, bubble=False):
+    """Rows were marked or unmarked (``Session.marks``)."""
+
+
 class WatchChanged(SessionMessage, bubble=False):
     """Watch mode was switched, or a watch check found something."""
 

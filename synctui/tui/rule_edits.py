@@ -6,10 +6,11 @@ Kept out of the widgets so the browse and preview screens share one meaning of
 
 from __future__ import annotations
 
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 
 from synctui.errors import RulesError
-from synctui.project.layout import EntityRef, Kind, format_vs
+from synctui.project.layout import EntityRef, Kind, entity_path, format_vs
 from synctui.project.names import name_problem, run_name_problem
 from synctui.sync.rules import DIMENSIONS, MAP_DIMENSIONS, RuleSet, kinds_for
 
@@ -73,6 +74,29 @@ def toggle_exclude_path(rules: RuleSet, path: str) -> tuple[RuleSet, str]:
     return new, f"excluded: {path}"
 
 
+def lift_exclusion(rules: RuleSet, ref: EntityRef | None = None, *, run: str | None = None,
+                   path: str | None = None) -> tuple[RuleSet, str] | None:
+    """Undo what keeps an item out: remove the exclude rules that name it, add it to the
+    include-only lists it fails.  None when nothing excludes it."""
+    found = rules.excluded_by(ref, run=run, path=path)
+    if not found:
+        return None
+    new = rules.copy()
+    said: list[str] = []
+    for ex in found:
+        if ex.side == "exclude":
+            new.remove_filter("exclude", ex.dim, ex.pattern)
+            said.append(f"removed exclude {DIMENSIONS[ex.dim]} {ex.pattern}")
+        else:
+            value = _KIND_FILTER.get(ref.kind, ex.pattern) if ex.dim == "kinds" and ref else ex.pattern
+            new.add_filter("include", ex.dim, value)
+            said.append(f"added {value} to include-only {DIMENSIONS[ex.dim]}s")
+    message = "included again: " + "; ".join(said)
+    if ref is not None and (why := new.why_excluded(ref)):
+        message += f" (still excluded: {why})"
+    return new, message
+
+
 def add_filter(rules: RuleSet, side: str, scope: Scope) -> tuple[RuleSet, str]:
     new = rules.copy()
     new.add_filter(side, scope.dim, scope.value)
@@ -106,7 +130,9 @@ def map_choices(ref: EntityRef | None, run: str | None) -> list[tuple[str, str]]
 def mapping_problem(rules: RuleSet, dim: str, source: str, dest: str,
                     source_names: dict[str, set[str]] | None = None,
                     target_names: dict[str, set[str]] | None = None,
-                    replacing: str | None = None) -> str | None:
+                    replacing: str | None = None,
+                    source_refs: Iterable[EntityRef] | None = None,
+                    target_refs: Container[EntityRef] | None = None) -> str | None:
     """Why ``source -> dest`` cannot be a mapping (copick names, collisions), or None.
 
     ``dest`` empty or equal to ``source`` means "remove the mapping" and is fine.
@@ -125,7 +151,27 @@ def mapping_problem(rules: RuleSet, dim: str, source: str, dest: str,
         trial.set_mapping(dim, replacing, None)
     trial.set_mapping(dim, source, dest)
     errors = [p.message for p in trial.check(source_names, target_names) if p.level == "error"]
-    return errors[0] if errors else None
+    if errors:
+        return errors[0]
+    only_target = dest in (target_names or {}).get(dim, set()) and dest not in (source_names or {}).get(dim, set())
+    if only_target and source_refs is not None and target_refs is not None \
+            and rules.maps.get(dim, {}).get(source) != dest:
+        return _lands_on_target(rules, trial, dim, source, dest, source_refs, target_refs)
+    return None
+
+
+def _lands_on_target(rules: RuleSet, trial: RuleSet, dim: str, source: str, dest: str,
+                     source_refs: Iterable[EntityRef], target_refs: Container[EntityRef]) -> str | None:
+    """A name only the target has: would a source entity, renamed, land on one of the target's?"""
+    for ref in source_refs:
+        if source not in (ref.run, ref.user, ref.session, ref.tomo_type, ref.name):
+            continue
+        new = trial.map_ref(ref)
+        if new != rules.map_ref(ref) and new in target_refs:
+            label = MAP_DIMENSIONS.get(dim, dim)
+            return (f"the target already has {entity_path(new)} ({label} {dest} is only in the target): "
+                    f"{source}'s would land on it")
+    return None
 
 
 def set_mapping(rules: RuleSet, dim: str, source: str, dest: str,

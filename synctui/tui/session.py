@@ -34,7 +34,9 @@ from synctui.sync.watch import WatchLoop
 from synctui.tui.locks import LockBadge, lock_badge
 from synctui.tui.messages import (
     LocksChanged,
+    MarksChanged,
     PlanChanged,
+    RulesSaved,
     SyncCancelling,
     SyncEnded,
     SyncProgress,
@@ -103,6 +105,10 @@ class Session:
         self.rules_file = rules_file
         #: the rules the user sees; the job's rules follow once a plan succeeds
         self.rules: RuleSet = rules.copy()
+        #: the rules as last loaded from or saved to a file: what quitting would keep
+        self.saved_rules: RuleSet = rules.copy()
+        #: marked entities (target paths): what ``c`` decides at once
+        self.marks: set[str] = set()
         self.plan: Plan | None = None
         self.view: PlanView | None = None
         self.planning = False
@@ -136,6 +142,81 @@ class Session:
         for screen in list(self.app.screen_stack):
             if screen.is_mounted:
                 screen.post_message(make())
+
+    # -- rules kept or not -------------------------------------------------------------------
+    @property
+    def rules_unsaved(self) -> bool:
+        """Do the rules differ from the file they came from (or, without one, from none)?"""
+        return self.rules.to_dict() != self.saved_rules.to_dict()
+
+    def rules_saved(self, path: str, rules: RuleSet | None = None) -> None:
+        """The rules were written to (or read from) ``path``: nothing is unsaved now."""
+        self.rules_file = path
+        self.saved_rules = (rules or self.rules).copy()
+        self._publish(RulesSaved)
+
+    def quit_concerns(self) -> list[str]:
+        """What quitting now would lose or stop, one line each (empty: quit at once)."""
+        out = []
+        if self.sync_running:
+            out.append("A sync is running: quitting cancels it (files in flight finish).")
+        if self.rules_unsaved:
+            where = f" to {self.rules_file}" if self.rules_file else ""
+            out.append(f"The rules have changes not saved{where}: they are lost "
+                       "(r, then w saves them).")
+        return out
+
+    # -- marks -------------------------------------------------------------------------------
+    def toggle_marks(self, eps: list[EntityPlan]) -> int:
+        """Mark these entities, or unmark them all when every one is marked already."""
+        paths = {ep.target_path for ep in eps}
+        if paths and paths <= self.marks:
+            self.marks -= paths
+            count = -len(paths)
+        else:
+            count = len(paths - self.marks)
+            self.marks |= paths
+        self._publish(MarksChanged)
+        return count
+
+    def set_marks(self, eps: list[EntityPlan], on: bool) -> None:
+        paths = {ep.target_path for ep in eps}
+        self.marks = self.marks | paths if on else self.marks - paths
+        self._publish(MarksChanged)
+
+    def clear_marks(self) -> None:
+        if self.marks:
+            self.marks.clear()
+            self._publish(MarksChanged)
+
+    def marked_conflicts(self) -> list[EntityPlan]:
+        """The marked entities of the current plan that are (or were) conflicts."""
+        if self.plan is None or not self.marks:
+            return []
+        return [ep for ep in self.plan.entities if ep.target_path in self.marks
+                and (ep.action is Act.CONFLICT or ep.resolution is not None)]
+
+    def resolve_many(self, eps: list[EntityPlan], choice: str) -> int:
+        """One decision for many conflicts; those it cannot apply to are said, not guessed."""
+        if self.sync_running:
+            self.app.notify("A sync is running: decide when it has finished.", severity="warning")
+            return 0
+        done, refused = 0, []
+        for ep in eps:
+            try:
+                resolve_conflict(ep, choice)
+            except PlanError:
+                refused.append(ep.target_path)
+                continue
+            self.conflict_choices[ep.target_path] = choice
+            done += 1
+        if refused:
+            self.app.notify(f"{len(refused)} not decided ({choice} does not apply): {refused[0]}"
+                            + (" …" if len(refused) > 1 else ""), severity="warning")
+        if done and self.plan is not None and self.job.source is not None and self.job.target is not None:
+            self.view = build_view(self.plan, self.job.source, self.job.target)
+            self._publish(lambda: PlanChanged(ready=True))
+        return done
 
     # -- planning --------------------------------------------------------------------------
     def replan(self, *, rescan: bool = False, rules: RuleSet | None = None) -> bool:
@@ -290,6 +371,7 @@ class Session:
         self.sync_running = False
         self.summary = summary
         self.conflict_choices.clear()  # decided and done: the next plan starts afresh
+        self.marks.clear()
         if self.watching and not self.stopping:
             self._schedule_watch()
         self._publish(lambda: SyncEnded(summary))

@@ -26,17 +26,18 @@ class Look:
     style: str
 
 
-#: one look per plan action, plus the two states that are not actions
+#: one look per plan action, plus the two states that are not actions; the words are the
+#: plan's own (``Act`` values), as the CLI table, ``--json`` and the preview filter say them
 LOOKS: dict[str, Look] = {
-    Act.SKIP: Look("✓", "same", "green"),
-    Act.CREATE: Look("+", "new", "bold cyan"),
-    Act.UPDATE: Look("~", "changed", "bold yellow"),
-    Act.DELETE: Look("x", "delete", "bold red"),
-    Act.CONFLICT: Look("!", "conflict", "bold red"),
-    Act.BLOCKED: Look("#", "blocked", "bold magenta"),
-    Act.EXISTS: Look("=", "kept", "blue"),
-    Act.EXCLUDED: Look("-", "excluded", "dim"),
-    Act.ADD_OBJECT: Look("*", "add object", "bold cyan"),
+    Act.SKIP: Look("✓", Act.SKIP.value, "green"),
+    Act.CREATE: Look("+", Act.CREATE.value, "bold cyan"),
+    Act.UPDATE: Look("~", Act.UPDATE.value, "bold yellow"),
+    Act.DELETE: Look("x", Act.DELETE.value, "bold red"),
+    Act.CONFLICT: Look("!", Act.CONFLICT.value, "bold red"),
+    Act.BLOCKED: Look("#", Act.BLOCKED.value, "bold magenta"),
+    Act.EXISTS: Look("=", Act.EXISTS.value, "blue"),
+    Act.EXCLUDED: Look("-", Act.EXCLUDED.value, "dim"),
+    Act.ADD_OBJECT: Look("*", Act.ADD_OBJECT.value, "bold cyan"),
     "only": Look("·", "only here", "dim"),
     "unknown": Look("?", "not planned yet", "dim"),
 }

@@ -8,7 +8,8 @@ from synctui.sync.report import summary_rows
 
 def test_zero_counts_are_left_out_but_the_essentials_stay() -> None:
     rows = dict(summary_rows(Summary("s1", checked=3, skipped=3)))
-    assert list(rows) == ["checked", "unchanged", "files", "bytes", "errors"]
+    assert list(rows) == ["checked", "skipped", "files", "bytes", "errors"]
+    assert rows["skipped"] == "3 entities (unchanged)" and rows["files"].endswith("0 not started")
     assert rows["checked"] == "3 entities" and rows["errors"] == "0"
 
 
@@ -24,4 +25,12 @@ def test_where_the_trash_is_is_said_once() -> None:
 def test_what_changed_since_the_preview_is_counted() -> None:
     s = Summary("s4", checked=1, skipped_changed=[ItemError("a", "changed")], errors=[ItemError("b", "x")])
     rows = dict(summary_rows(s))
-    assert rows["changed"] == "1 since the preview (skipped)" and rows["errors"] == "1"
+    assert rows["changed"] == "1 since the preview (not started)" and rows["errors"] == "1"
+
+
+def test_replaced_versions_are_said_and_counted_in_the_trash() -> None:
+    trash = ".synctui-trash/s5"
+    rows = dict(summary_rows(Summary("s5", checked=1, updated=1, files_written=2, files_set_aside=2,
+                                     trash=trash)))
+    assert rows["trash"] == f"2 files kept in {trash}"
+    assert rows["replaced"] == "2 target versions synctui had not written (the old ones are in the trash)"

@@ -394,3 +394,33 @@ def test_names_in_collects_every_dimension() -> None:
 def test_saving_where_it_cannot_is_a_rules_error(tmp_path) -> None:
     with pytest.raises(RulesError, match="cannot write the rules file"):
         full_rules().save(str(tmp_path / "missing" / "rules.json"))
+
+
+def test_filter_reach_names_exactly_the_kinds_a_filter_passes_untouched() -> None:
+    """FILTER_KINDS (what the app says include-only filters apply to) matches what they do."""
+    from synctui.project.layout import Kind, parse_path
+    from synctui.sync.rules import DIMENSIONS, FILTER_KINDS, _values, filter_reach
+
+    paths = ["ExperimentRuns/r/.meta", "ExperimentRuns/r/VoxelSpacing10.000/.meta",
+             "ExperimentRuns/r/VoxelSpacing10.000/wbp.zarr/.zattrs",
+             "ExperimentRuns/r/VoxelSpacing10.000/wbp_sobel_features.zarr/.zattrs",
+             "ExperimentRuns/r/Picks/u_1_ribosome.json", "ExperimentRuns/r/Filaments/u_1_tube.json",
+             "ExperimentRuns/r/Meshes/u_1_ribosome.glb",
+             "ExperimentRuns/r/Segmentations/10.000_u_1_membrane.zarr/.zattrs",
+             "ExperimentRuns/r/Segmentations/10.000_u_1_cells-multilabel.zarr/.zattrs",
+             "ExperimentRuns/r/InstanceSegmentations/10.000_u_1_ribosome.zarr/.zattrs",
+             "ExperimentRuns/r/PanopticSegmentations/10.000_u_1_cells.zarr/.zattrs",
+             "Objects/ribosome.zarr/.zattrs"]
+    refs = {}
+    for path in paths:
+        parsed = parse_path(path)
+        assert isinstance(parsed, tuple), path
+        refs[parsed[0].kind] = parsed[0]
+    assert set(refs) == set(Kind)
+    for dim in DIMENSIONS:
+        looked_at = set(Kind) if dim == "kinds" else {k for k, ref in refs.items()
+                                                       if _values(ref, dim) is not None}
+        assert looked_at == FILTER_KINDS[dim], dim
+        said = filter_reach(dim)
+        assert (said is None) == (looked_at == set(Kind))
+    assert "tomogram" in filter_reach("objects") and "multilabel segmentation" in filter_reach("objects")

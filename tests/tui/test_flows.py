@@ -67,7 +67,7 @@ async def test_opens_on_demo_with_both_projects(demo) -> None:
         assert {"run:TS_001", "run:TS_002", "run:TS_003"} <= set(source._by_key)
         assert "run:TS_003" not in target._by_key
         assert "nothing to do" not in text_of(app.screen.query_one("#plan-bar", Static))
-        assert "+ 12 new" in text_of(app.screen.query_one("#plan-bar", Static))
+        assert "+ 12 create" in text_of(app.screen.query_one("#plan-bar", Static))
 
 
 async def test_expand_a_run_and_inspect_an_entity(demo) -> None:
@@ -82,7 +82,7 @@ async def test_expand_a_run_and_inspect_an_entity(demo) -> None:
         assert picks is not None and str(picks.label).startswith("~ Picks (4)")
         await focus_entity(pilot, BOB)
         plan_line = text_of(app.screen.query_one("#detail-plan", Static))
-        assert plan_line.startswith("~ changed") and "size differs" in plan_line
+        assert plan_line.startswith("~ update") and "size differs" in plan_line
         source = text_of(app.screen.query_one("#detail-source", Static))
         target = text_of(app.screen.query_one("#detail-target", Static))
         assert "Points" in source and "8" in source
@@ -378,11 +378,11 @@ async def test_preview_collapse_expand_exclude_and_details(demo) -> None:
         table.move_cursor(row=i)
         await pilot.pause()
         assert FILAMENT in text_of(screen.query_one("#preview-why", Static))
-        # space shows the entity's files
+        # o shows the entity's files
         before = len(screen.rows)
-        await pilot.press("space")
+        await pilot.press("o")
         assert len(screen.rows) == before + 1 and screen.rows[i + 1].level == 2
-        await pilot.press("space")
+        await pilot.press("o")
         assert len(screen.rows) == before
         # exclude from here
         await pilot.press("x")
@@ -402,7 +402,7 @@ async def test_preview_collapse_expand_exclude_and_details(demo) -> None:
         assert app.screen is screen
         # collapse a run
         table.move_cursor(row=next(n for n, r in enumerate(screen.rows) if r.key == "r:TS_001"))
-        await pilot.press("space")
+        await pilot.press("o")
         assert not any(r.run == "TS_001" and r.level for r in screen.rows)
 
 
@@ -426,7 +426,7 @@ async def test_sync_to_the_end_then_nothing_left_to_do(demo) -> None:
         # the same rows `synctui sync` prints (one summary formatter)
         assert status.startswith("OK  checked 27 entities · created 12 entities · updated 2 entities")
         assert "files 128 written" in status and "errors 0" in status
-        assert text_of(screen.query_one("#files-text", Static)).startswith("129 / 129")
+        assert text_of(screen.query_one("#files-text", Static)) == "129 done / 129"
         assert text_of(screen.query_one("#run-errors-title", Static)) == "failures: 0"
         target = Path(demo.target_overlay)
         assert (target / FILAMENT).exists()
@@ -645,7 +645,7 @@ async def test_a_big_project_opens_lazily(make_project) -> None:
         tree = app.screen.query_one("#source-tree", ProjectTree)
         assert len(tree.root.children) == 1000
         assert all(not n.children for n in tree.root.children)  # nothing below a run yet
-        assert "+ 1100 new" in text_of(app.screen.query_one("#plan-bar", Static))
+        assert "+ 1100 create" in text_of(app.screen.query_one("#plan-bar", Static))
         await pilot.press("down", "enter")
         await settle(pilot)
         assert [str(c.label) for c in tree.root.children[0].children] == ["+ Picks (1)  +1", "+ .meta"]

@@ -260,3 +260,49 @@ def test_break_lock_dialog(snap_compare, snap_demo) -> None:
         await pilot.pause()
 
     assert snap_compare(app_for(snap_demo), run_before=run_before, terminal_size=(80, 24))
+
+
+def test_rules_include_only_unsaved(snap_compare, snap_demo) -> None:
+    """An include-only filter says which kinds it does not filter; unsaved edits are marked."""
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        tree = pilot.app.screen.query_one("#source-tree")
+        tree.focus()
+        tree.focus_key("ent:ExperimentRuns/TS_001/Picks/alice_1_ribosome.json")
+        await settle(pilot)
+        await pilot.press("i")
+        await pilot.pause()
+        scope = pilot.app.screen
+        scope.query_one("#scope-options").highlighted = next(
+            i for i, sc in enumerate(scope.scopes) if sc.dim == "objects")
+        await pilot.press("enter")
+        await settle(pilot)
+        pilot.app.clear_notifications()
+        await pilot.press("r")
+        await settle(pilot)
+        pilot.app.screen.query_one("#filters-table", DataTable).move_cursor(row=1)
+        await pilot.pause()
+
+    assert snap_compare(app_for(snap_demo), run_before=run_before, terminal_size=(80, 24))
+
+
+def test_conflict_dialog_many(snap_compare, snap_demo) -> None:
+    """Three marked conflicts, one decision."""
+    import os
+
+    for rel in ("ExperimentRuns/TS_001/Picks/alice_1_ribosome.json",
+                "ExperimentRuns/TS_001/Picks/bob_1_ribosome.json"):
+        path = Path(snap_demo.target_overlay) / rel
+        path.write_text(path.read_text()[:-1] + " ")
+        mtime = os.stat(Path(snap_demo.source_overlay) / rel).st_mtime + 100
+        os.utime(path, (mtime, mtime))
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        session = pilot.app.session
+        session.set_marks([e for e in session.plan.entities if e.action.value == "conflict"], True)
+        await pilot.pause()
+        await pilot.press("c")
+        await settle(pilot)
+
+    assert snap_compare(app_for(snap_demo), run_before=run_before, terminal_size=(80, 24))

@@ -174,3 +174,24 @@ def test_every_screen_action_is_a_palette_command() -> None:
         app = type("A", (Node,), {"BINDINGS": SyncTuiApp.BINDINGS})()
         actions = {b.action for _, b in screen_commands(screen, app)}
         assert {b.action for b in screen_cls.BINDINGS} | {"help", "quit_app"} <= actions
+
+
+def test_lifting_an_exclusion_names_each_rule_it_changes() -> None:
+    from synctui.project.layout import EntityRef, Kind
+    from synctui.sync.rules import RuleSet
+    from synctui.tui.rule_edits import lift_exclusion
+
+    ref = EntityRef(Kind.PICKS, run="TS_003", user="bot", session="0", name="ribosome")
+    rules = RuleSet()
+    rules.add_filter("exclude", "users", "bot")
+    rules.add_filter("include", "runs", "TS_001")
+    assert lift_exclusion(rules, EntityRef(Kind.PICKS, run="TS_001", user="alice", session="1",
+                                           name="ribosome")) is None  # nothing keeps it out
+    new, message = lift_exclusion(rules, ref)
+    assert new.why_excluded(ref) is None
+    assert new.exclude == {} and new.include == {"runs": ["TS_001", "TS_003"]}
+    assert message == "included again: removed exclude user bot; added TS_003 to include-only runs"
+    run_rules = RuleSet()
+    run_rules.add_filter("exclude", "paths", "ExperimentRuns/TS_003")
+    new, message = lift_exclusion(run_rules, run="TS_003", path="ExperimentRuns/TS_003")
+    assert new.is_empty and "removed exclude path ExperimentRuns/TS_003" in message

@@ -16,10 +16,19 @@ from textual.widgets import Footer, Static, Tree
 from synctui.format import human_bytes
 from synctui.project.catalog import Entity
 from synctui.project.layout import EntityRef, format_vs
-from synctui.sync.rules import RuleSet
-from synctui.tui import rule_edits
+from synctui.sync.plan import EntityPlan
+from synctui.sync.rules import RuleSet, filter_reach
+from synctui.tui import marks, rule_edits
 from synctui.tui.inspection import Shown, inspect_pair, inspect_project
-from synctui.tui.messages import LocksChanged, PlanChanged, SyncEnded, SyncStarted
+from synctui.tui.messages import (
+    LocksChanged,
+    MarksChanged,
+    PlanChanged,
+    RulesSaved,
+    SyncEnded,
+    SyncStarted,
+)
+from synctui.tui.resolve import request_resolve
 from synctui.tui.screens import open_once
 from synctui.tui.session import UsesSession
 from synctui.tui.status import PlanView, counts_text, plan_line, plan_summary
@@ -71,7 +80,31 @@ class BrowseScreen(UsesSession, Screen[None]):
                 tooltip="Scan both projects again and re-plan"),
         Binding("h", "history", "History", id="browse.history",
                 tooltip="Past syncs of this source and target"),
+        Binding("space", "mark", "Mark", id="browse.mark", priority=True, show=False,
+                tooltip="Mark or unmark the highlighted entity, or every entity of a run or folder"),
+        Binding("shift+down", "mark_down", "Mark ↓", id="browse.mark_down", key_display="shift+↓",
+                show=False, priority=True, tooltip="Mark the highlighted row and move down (a range)"),
+        Binding("shift+up", "mark_up", "Mark ↑", id="browse.mark_up", key_display="shift+↑",
+                show=False, priority=True, tooltip="Mark the highlighted row and move up (a range)"),
+        Binding("U", "unmark_all", "Unmark all", id="browse.unmark", key_display="U", show=False,
+                tooltip="Forget every mark"),
+        Binding("c", "resolve", "Resolve", id="browse.resolve", show=False,
+                tooltip="Decide the marked conflicts at once (or the highlighted one)"),
+        Binding("w", "watch", "Watch", id="browse.watch", show=False,
+                tooltip="Watch on/off: re-check the source every few seconds and sync what changed"),
     ]
+
+    #: what changes the plan or the rules: nothing to offer while a sync runs
+    _EDITS = frozenset({"exclude", "exclude_scope", "include_only", "map_name", "resolve"})
+    #: keys that act on the focused tree, else they go to the focused widget (a search box)
+    _ON_TREE = frozenset({"mark", "mark_down", "mark_up"})
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self._EDITS and self.session.sync_running:
+            return False
+        if action in self._ON_TREE and not isinstance(self.focused, ProjectTree):
+            return False
+        return True
 
     def __init__(self) -> None:
         super().__init__()
@@ -93,6 +126,8 @@ class BrowseScreen(UsesSession, Screen[None]):
         self.query_one("#target-tree", ProjectTree).border_title = "target"
         self.query_one("#detail", DetailPane).border_title = "details"
         self.query_one("#source-tree", ProjectTree).focus()
+        for tree in self.query(ProjectTree):
+            tree.is_marked = self._is_marked
         self.refresh_header()
         self._show_plan_bar()
         if self.session.view is not None:
@@ -115,6 +150,18 @@ class BrowseScreen(UsesSession, Screen[None]):
     @on(SyncEnded)
     def _sync_changed(self) -> None:
         self._show_plan_bar()
+        self.refresh_bindings()  # x, m, c ... apply again (or no longer)
+
+    @on(RulesSaved)
+    def _rules_saved(self) -> None:
+        self._show_plan_bar()
+        self.refresh_header()
+
+    @on(MarksChanged)
+    def _marks_changed(self) -> None:
+        self._show_plan_bar()
+        for tree in self.query(ProjectTree):
+            tree.refresh_marks()
 
     # -- drawing ----------------------------------------------------------------------------
     def show_plan(self, rescanned: bool) -> None:
@@ -130,7 +177,7 @@ class BrowseScreen(UsesSession, Screen[None]):
         self._show_detail()
 
     def refresh_header(self) -> None:
-        self.query_one(ProjectsHeader).show(self.session.sides)
+        self.query_one(ProjectsHeader).show(self.session.sides, rules_unsaved=self.session.rules_unsaved)
 
     def _show_plan_bar(self) -> None:
         session = self.session
@@ -146,6 +193,10 @@ class BrowseScreen(UsesSession, Screen[None]):
         else:
             text = Text("")
         text.append(f"  ·  {rules_brief(session.rules)}", style="dim")
+        if session.rules_unsaved:
+            text.append(" ● unsaved", style="bold yellow")
+        if session.marks:
+            text.append(f"  ·  {len(session.marks)} marked (c decides their conflicts)", style="bold")
         bar.update(text)
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[NodeData]) -> None:
@@ -273,6 +324,7 @@ class BrowseScreen(UsesSession, Screen[None]):
 
     # -- actions -----------------------------------------------------------------------------
     def action_exclude(self) -> None:
+        """Exclude the item; on an excluded one, lift the rules that keep it out (named)."""
         subject = self._subject()
         if subject is None:
             return
@@ -280,12 +332,11 @@ class BrowseScreen(UsesSession, Screen[None]):
         target = ref.path if ref is not None else path
         if target is None:
             return
-        if ref is not None and target not in self.session.rules.exclude.get("paths", []):
-            why = self.session.rules.why_excluded(ref)
-            if why is not None:
-                self.notify(f"Already excluded: {why}. Change it in the rules screen (r).",
-                            severity="warning")
-                return
+        lifted = rule_edits.lift_exclusion(self.session.rules, ref, run=run if ref is None else None,
+                                           path=path)
+        if lifted is not None:
+            self.session.apply_rules(*lifted)
+            return
         rules, message = rule_edits.toggle_exclude_path(self.session.rules, target)
         self.session.apply_rules(rules, message)
 
@@ -304,7 +355,8 @@ class BrowseScreen(UsesSession, Screen[None]):
                 rules, message = rule_edits.add_filter(self.session.rules, side, scope)
                 self.session.apply_rules(rules, message)
 
-        self.app.push_screen(ScopeScreen(title, scopes), chosen)
+        notes = {sc.dim: note for sc in scopes if (note := filter_reach(sc.dim))} if side == "include" else None
+        self.app.push_screen(ScopeScreen(title, scopes, notes), chosen)
 
     def action_exclude_scope(self) -> None:
         self._scope_filter("exclude")
@@ -332,7 +384,9 @@ class BrowseScreen(UsesSession, Screen[None]):
 
         self.app.push_screen(MapNameScreen(self.session.rules, choices=choices,
                                            source_names=view.source_names,
-                                           target_names=view.target_names), mapped)
+                                           target_names=view.target_names,
+                                           source_refs=view.source.catalog.entities,
+                                           target_refs=view.target.catalog.entities), mapped)
 
     def action_preview(self) -> None:
         from synctui.tui.screens.preview import PreviewScreen
@@ -354,3 +408,57 @@ class BrowseScreen(UsesSession, Screen[None]):
 
     def action_history(self) -> None:
         open_once(self.app, "history")
+
+    # -- marks, decisions, watch ----------------------------------------------------------------
+    def _node_plans(self) -> list[EntityPlan]:
+        tree = self.focused if isinstance(self.focused, ProjectTree) else None
+        node = tree.cursor_node if tree is not None else None
+        view = self.session.view
+        if node is None or node.data is None or view is None:
+            return []
+        return marks.plans_of(view, node.data, folder_filter(node.data))
+
+    def _is_marked(self, data: NodeData) -> bool:
+        session, view = self.session, self.session.view
+        if not session.marks or view is None or data.kind != "entity" or data.ref is None:
+            return False
+        ep = view.entity_plan(data.side, data.ref)
+        return ep is not None and ep.target_path in session.marks
+
+    def action_mark(self) -> None:
+        eps = self._node_plans()
+        if not eps:
+            self.notify("Nothing here to mark (only the target has it, or the plan is not ready).",
+                        severity="warning")
+            return
+        self.session.toggle_marks(eps)
+
+    def _mark_and_move(self, step: int) -> None:
+        eps = self._node_plans()
+        if eps:
+            self.session.set_marks(eps, True)
+        tree = self.focused
+        if isinstance(tree, ProjectTree):
+            tree.action_cursor_down() if step > 0 else tree.action_cursor_up()
+
+    def action_mark_down(self) -> None:
+        self._mark_and_move(1)
+
+    def action_mark_up(self) -> None:
+        self._mark_and_move(-1)
+
+    def action_unmark_all(self) -> None:
+        self.session.clear_marks()
+
+    def action_resolve(self) -> None:
+        eps = self._node_plans()
+        tree = self.focused if isinstance(self.focused, ProjectTree) else None
+        node = tree.cursor_node if tree is not None else None
+        current = eps[0] if len(eps) == 1 and node is not None and node.data is not None \
+            and node.data.kind == "entity" else None
+        request_resolve(self, current)
+
+    def action_watch(self) -> None:
+        on = self.session.toggle_watch()
+        self.notify(f"Watch {'on' if on else 'off'}: the source is checked every "
+                    f"{self.session.watch.interval:g} s" if on else "Watch off.", timeout=3)

@@ -18,7 +18,9 @@ from synctui.tui.widgets.detail_pane import DetailPane
 
 class CompareScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,enter,q", "close", "Close", id="compare.close", key_display="esc",
-                        tooltip="Back to the list")]
+                        tooltip="Back to the list"),
+                Binding("c", "resolve", "Resolve", id="compare.resolve",
+                        tooltip="Decide this conflict (or every marked one): keep target, take source, both")]
 
     def __init__(self, view: PlanView, ep: EntityPlan) -> None:
         super().__init__()
@@ -32,7 +34,8 @@ class CompareScreen(ModalScreen[None]):
             yield Static(title, classes="dialog-title")
             with VerticalScroll(id="compare-scroll"):
                 yield DetailPane(id="compare-detail")
-            yield Static(Text("esc: close   ↑↓: scroll", style="dim"), classes="dialog-hint")
+            yield Static(Text("esc: close   ↑↓: scroll   c: resolve (a conflict)", style="dim"),
+                         classes="dialog-hint")
 
     def on_mount(self) -> None:
         self.query_one(DetailPane).loading(plan_line(self.ep))
@@ -52,3 +55,8 @@ class CompareScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss()
+
+    def action_resolve(self) -> None:
+        from synctui.tui.resolve import request_resolve
+
+        request_resolve(self, self.ep)

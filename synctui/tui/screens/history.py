@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 HISTORY_LIMIT = 200
 COLUMNS = ("started", "status", "created", "updated", "deleted", "conflicts", "errors", "bytes", "took")
 #: below ``WIDE`` columns the counts get short headers so every column fits in 80
-SHORT = {"created": "new", "updated": "upd", "deleted": "del", "conflicts": "confl", "errors": "err"}
+SHORT = {"created": "cre", "updated": "upd", "deleted": "del", "conflicts": "confl", "errors": "err"}
 WIDE = 100
 _STATUS_STYLES = {"ok": "green", "partial": "yellow", "failed": "bold red", "cancelled": "yellow",
                   "running": "cyan", "interrupted": "bold red"}

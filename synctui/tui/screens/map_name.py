@@ -6,12 +6,15 @@ refused inline, before anything is planned.
 
 from __future__ import annotations
 
+from collections.abc import Container, Iterable
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Input, Select, Static
 
+from synctui.project.layout import EntityRef
 from synctui.sync.rules import MAP_DIMENSIONS, RuleSet
 from synctui.tui.rule_edits import mapping_problem
 from synctui.tui.screens.checked_dialog import CheckedDialog
@@ -30,7 +33,11 @@ class MapNameScreen(CheckedDialog[MapResult]):
                  dim: str | None = None, source: str = "", dest: str | None = None,
                  source_editable: bool = False,
                  source_names: dict[str, set[str]] | None = None,
-                 target_names: dict[str, set[str]] | None = None) -> None:
+                 target_names: dict[str, set[str]] | None = None,
+                 source_refs: Iterable[EntityRef] | None = None,
+                 target_refs: Container[EntityRef] | None = None) -> None:
+        """``source_refs``/``target_refs``: both projects' entities, so a name only the
+        target has is refused when a renamed entity would land on one of the target's."""
         super().__init__()
         self.rules = rules
         self.choices = choices or []
@@ -41,6 +48,8 @@ class MapNameScreen(CheckedDialog[MapResult]):
         self.initial_dest = dest
         self.source_names = source_names
         self.target_names = target_names
+        self.source_refs = source_refs
+        self.target_refs = target_refs
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -70,7 +79,8 @@ class MapNameScreen(CheckedDialog[MapResult]):
         if self.source_editable:
             self.source = self.query_one("#map-source", Input).value.strip()
         problem = mapping_problem(self.rules, self.dim, self.source, dest, self.source_names,
-                                  self.target_names, replacing=self.replacing)
+                                  self.target_names, replacing=self.replacing,
+                                  source_refs=self.source_refs, target_refs=self.target_refs)
         if not dest or dest == self.source:
             return problem, f"✓ {self.source or '…'} keeps its name"
         return problem, f"✓ {self.source} → {dest}"

@@ -16,9 +16,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from synctui.format import human_bytes
-from synctui.sync.plan import Act, Plan
+from synctui.sync.plan import EntityPlan, Plan
 from synctui.tui import rule_edits
-from synctui.tui.messages import PlanChanged
+from synctui.tui.marks import marked_label
+from synctui.tui.messages import MarksChanged, PlanChanged, SyncEnded, SyncStarted
 from synctui.tui.preview_rows import (
     ACTION_FILTERS,
     PAGE_SIZE,
@@ -78,8 +79,16 @@ class PreviewScreen(UsesSession, Screen[None]):
                 show=False, tooltip="Cycle the action filter backwards"),
         Binding("slash", "focus_filter", "Filter", id="preview.filter", key_display="/",
                 tooltip="Filter the rows by text (path, kind or reason)"),
-        Binding("space", "toggle", "Open", id="preview.toggle",
+        Binding("o", "toggle", "Open", id="preview.toggle",
                 tooltip="Show or hide an entity's files, or a run's entities"),
+        Binding("space", "mark", "Mark", id="preview.mark", show=False,
+                tooltip="Mark or unmark the row's entity, or every entity of a run row"),
+        Binding("shift+down", "mark_down", "Mark ↓", id="preview.mark_down", key_display="shift+↓",
+                show=False, tooltip="Mark the row and move down (a range)"),
+        Binding("shift+up", "mark_up", "Mark ↑", id="preview.mark_up", key_display="shift+↑",
+                show=False, tooltip="Mark the row and move up (a range)"),
+        Binding("U", "unmark_all", "Unmark all", id="preview.unmark", key_display="U", show=False,
+                tooltip="Forget every mark"),
         Binding("enter", "details", "Details", id="preview.details", show=False,
                 tooltip="Source and target of the entity side by side"),
         Binding("x", "exclude", "Exclude", id="preview.exclude",
@@ -90,10 +99,17 @@ class PreviewScreen(UsesSession, Screen[None]):
                 show=False, tooltip="Previous page"),
         Binding("s", "sync", "Sync", id="preview.sync", tooltip="Run this plan (asks first)"),
         Binding("c", "conflict", "Resolve", id="preview.conflict",
-                tooltip="On a conflict: keep the target, take the source or keep both"),
+                tooltip="Decide the marked conflicts at once (or the row's): keep target, take source, both"),
         Binding("r", "rules", "Rules", id="preview.rules", show=False,
                 tooltip="Edit filters and mappings"),
     ]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("exclude", "conflict") and self.session.sync_running:
+            return False
+        if action in ("mark", "mark_down", "mark_up") and isinstance(self.focused, Input):
+            return False  # a space typed into the filter box
+        return True
 
     def __init__(self) -> None:
         super().__init__()
@@ -140,6 +156,16 @@ class PreviewScreen(UsesSession, Screen[None]):
         else:
             self._title()
 
+    @on(MarksChanged)
+    def _marks_changed(self) -> None:
+        self._fill(self.query_one(DataTable).cursor_row)
+        self._title()
+
+    @on(SyncStarted)
+    @on(SyncEnded)
+    def _sync_changed(self) -> None:
+        self.refresh_bindings()
+
     def show_plan(self) -> None:
         self._title()
         plan = self.session.plan
@@ -157,6 +183,8 @@ class PreviewScreen(UsesSession, Screen[None]):
             title.append("   re-planning…", style="yellow")
         elif session.plan_error:
             title.append(f"   plan failed: {session.plan_error}", style="bold red")
+        if session.marks:
+            title.append(f"   {len(session.marks)} marked (c decides their conflicts)", style="bold")
         self.query_one("#preview-title", Static).update(title)
 
     # -- rows -------------------------------------------------------------------------------
@@ -223,7 +251,9 @@ class PreviewScreen(UsesSession, Screen[None]):
             item.append(row.item, style="dim")
         shown = row.size is not None and (row.size or (row.level and row.status not in ("skip", "exists")))
         size = Text(human_bytes(row.size or 0) if shown else "", justify="right")
-        return badge(row.status), item, size, Text(row.reason, style="dim" if row.level == 0 else "")
+        marked = row.level == 1 and row.entity is not None and row.entity.target_path in self.session.marks
+        return (marked_label(badge(row.status), marked), item, size,
+                Text(row.reason, style="dim" if row.level == 0 else ""))
 
     # -- filter box -------------------------------------------------------------------------
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -305,6 +335,7 @@ class PreviewScreen(UsesSession, Screen[None]):
         self.app.push_screen(CompareScreen(view, row.entity))
 
     def action_exclude(self) -> None:
+        """Exclude the row's entity or run; on an excluded one, lift the rules that keep it out."""
         row = self.current_row()
         if row is None:
             return
@@ -316,15 +347,16 @@ class PreviewScreen(UsesSession, Screen[None]):
                             severity="warning")
                 return
             path = ep.source.path
-            if path not in rules.exclude.get("paths", []) and (why := rules.why_excluded(ep.source)):
-                self.notify(f"Already excluded: {why}. Change it in the rules screen (r).",
-                            severity="warning")
-                return
+            lifted = rule_edits.lift_exclusion(rules, ep.source)
         elif row.level == 0 and row.run and not row.run.startswith("("):
             src_run = rules.inverse().map_name("runs", row.run)
             path = f"ExperimentRuns/{src_run}"
+            lifted = rule_edits.lift_exclusion(rules, run=src_run, path=path)
         else:
             self.notify("Pick a run or an entity row.", severity="warning")
+            return
+        if lifted is not None:
+            self.session.apply_rules(*lifted)
             return
         new, message = rule_edits.toggle_exclude_path(rules, path)
         self.session.apply_rules(new, message)
@@ -340,15 +372,38 @@ class PreviewScreen(UsesSession, Screen[None]):
         self.app.push_screen(RulesScreen())
 
     def action_conflict(self) -> None:
+        from synctui.tui.resolve import request_resolve
+
         row = self.current_row()
-        ep = row.entity if row is not None and row.level == 1 else None
-        if ep is None or not (ep.action is Act.CONFLICT or ep.resolution is not None):
-            self.notify("Pick a conflict row (an entity marked conflict).", severity="warning")
-            return
-        from synctui.tui.screens.conflict import ConflictScreen
+        request_resolve(self, row.entity if row is not None and row.level == 1 else None)
 
-        def chosen(choice: str | None) -> None:
-            if choice:
-                self.session.resolve(ep, choice)
+    # -- marks --------------------------------------------------------------------------------
+    def _row_plans(self, row: Row | None) -> list[EntityPlan]:
+        if row is None:
+            return []
+        if row.level == 0 and row.run is not None:  # the run's entities under the current filters
+            plan = self.session.plan
+            rows = build_rows(plan, action=self.action_filter, text=self.text_filter) if plan else []
+            return [r.entity for r in rows if r.level == 1 and r.run == row.run and r.entity is not None]
+        return [row.entity] if row.entity is not None else []
 
-        self.app.push_screen(ConflictScreen(ep), chosen)
+    def action_mark(self) -> None:
+        eps = self._row_plans(self.current_row())
+        if eps:
+            self.session.toggle_marks(eps)
+
+    def _mark_and_move(self, step: int) -> None:
+        table = self.query_one(DataTable)
+        eps = self._row_plans(self.current_row())
+        if eps:
+            self.session.set_marks(eps, True)
+        table.move_cursor(row=max(0, table.cursor_row + step), animate=False)
+
+    def action_mark_down(self) -> None:
+        self._mark_and_move(1)
+
+    def action_mark_up(self) -> None:
+        self._mark_and_move(-1)
+
+    def action_unmark_all(self) -> None:
+        self.session.clear_marks()

@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from synctui.errors import SyncTuiError
-from synctui.sync.rules import DIMENSIONS, MAP_DIMENSIONS, POLICIES, RuleSet
+from synctui.sync.rules import DIMENSIONS, MAP_DIMENSIONS, POLICIES, RuleSet, filter_reach
 from synctui.tui import rule_edits
 from synctui.tui.messages import PlanChanged
 from synctui.tui.session import UsesSession
@@ -52,6 +52,7 @@ class RulesScreen(UsesSession, Screen[None]):
         with Vertical(id="rules-tables"):
             yield DataTable(id="filters-table", cursor_type="row")
             yield DataTable(id="maps-table", cursor_type="row")
+        yield Static(id="rules-reach", markup=False)
         yield Static(id="rules-policy", markup=False)
         yield Footer(compact=True)
 
@@ -59,7 +60,7 @@ class RulesScreen(UsesSession, Screen[None]):
         filters = self.query_one("#filters-table", DataTable)
         filters.border_title = "filters"
         filters.add_column("rule", width=12, key="rule")
-        filters.add_column("what", width=18, key="what")
+        filters.add_column("what", width=24, key="what")
         filters.add_column("pattern", key="pattern")
         maps = self.query_one("#maps-table", DataTable)
         maps.border_title = "mappings (source → target)"
@@ -87,11 +88,27 @@ class RulesScreen(UsesSession, Screen[None]):
             if rows:
                 table.move_cursor(row=min(cursor, len(rows) - 1), animate=False)
         self._title()
+        self._show_reach()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "filters-table":
+            self._show_reach()
+
+    def _show_reach(self) -> None:
+        """What the highlighted include-only filter leaves alone (it syncs those kinds anyway)."""
+        row = self._selected("filters")
+        reach = filter_reach(row[1]) if row is not None and row[0] == "include" else None
+        text = Text(f"include only {DIMENSIONS[row[1]]} {row[2]}: ", style="bold") if reach and row else Text()
+        if reach:
+            text.append(reach, style="yellow")
+        self.query_one("#rules-reach", Static).update(text)
 
     def _title(self) -> None:
         session = self.session
         title = Text("Rules", style="bold")
-        title.append(f"   file: {short_path(session.rules_file) if session.rules_file else '(not saved)'}",
+        if session.rules_unsaved:
+            title.append("   ● unsaved changes (w saves)", style="bold yellow")
+        title.append(f"   file: {short_path(session.rules_file) if session.rules_file else '(none)'}",
                      style="dim")
         if session.planning:
             title.append("   re-planning…", style="yellow")
@@ -112,8 +129,10 @@ class RulesScreen(UsesSession, Screen[None]):
     def _filter_cells(row: tuple[str, str, str]) -> tuple[Text, Text, Text]:
         side, dim, pattern = row
         style = "bold red" if side == "exclude" else "bold green"
-        return (Text(side if side == "exclude" else "include only", style=style),
-                Text(DIMENSIONS.get(dim, dim)), Text(pattern))
+        what = Text(DIMENSIONS.get(dim, dim))
+        if side == "include" and filter_reach(dim):
+            what.append(" (some kinds)", style="yellow")  # the line under the tables says which
+        return (Text(side if side == "exclude" else "include only", style=style), what, Text(pattern))
 
     @staticmethod
     def _map_cells(row: tuple[str, str, str]) -> tuple[Text, Text, Text]:
@@ -168,7 +187,9 @@ class RulesScreen(UsesSession, Screen[None]):
         self.app.push_screen(MapNameScreen(
             self.session.rules, dim=dim, source=src, dest=dst, source_editable=True,
             source_names=view.source_names if view else None,
-            target_names=view.target_names if view else None), done)
+            target_names=view.target_names if view else None,
+            source_refs=view.source.catalog.entities if view else None,
+            target_refs=view.target.catalog.entities if view else None), done)
 
     # -- actions -----------------------------------------------------------------------------
     def action_back(self) -> None:
@@ -221,7 +242,7 @@ class RulesScreen(UsesSession, Screen[None]):
             except (SyncTuiError, OSError) as exc:
                 self.notify(f"Cannot save {path}: {exc}", severity="error")
                 return
-            self.session.rules_file = path
+            self.session.rules_saved(path)
             self.notify(f"Rules saved to {path}")
             self._title()
 
@@ -239,7 +260,7 @@ class RulesScreen(UsesSession, Screen[None]):
             except SyncTuiError as exc:
                 self.notify(str(exc), severity="error")
                 return
-            self.session.rules_file = path
-            self.session.apply_rules(rules, f"Rules loaded from {path}")
+            if self.session.apply_rules(rules, f"Rules loaded from {path}"):
+                self.session.rules_saved(path, rules)
 
         self.app.push_screen(FilePromptScreen("Load rules from", self.session.rules_file or "rules.json"), load)

@@ -21,6 +21,7 @@ from synctui.sync.engine import Summary
 from synctui.sync.events import Progress
 from synctui.sync.plan import Act, Plan
 from synctui.sync.report import summary_rows
+from synctui.tui import screens
 from synctui.tui.messages import (
     LocksChanged,
     SyncCancelling,
@@ -48,11 +49,11 @@ def sync_question(plan: Plan) -> tuple[Text, Text]:
                    f"{human_bytes(plan.transfer_bytes)} to move.")
     if plan.objects:
         details.append(f"\n{plural(len(plan.objects), 'pickable object')} added to the target config.")
-    left = [f"{plural(counts[a].entities, a.value if a is not Act.EXISTS else 'kept')}"
-            for a in (Act.CONFLICT, Act.BLOCKED, Act.EXISTS) if counts[a].entities]
+    left = [f"{counts[a].entities} {a.value}" for a in (Act.CONFLICT, Act.BLOCKED, Act.EXISTS)
+            if counts[a].entities]
     if left:
         details.append(f"\nLeft alone: {', '.join(left)}.", style="dim")
-    details.append("\nWhat changed since the preview is skipped, not overwritten.", style="dim")
+    details.append("\nWhat changed since the preview is left alone (not started), never overwritten.", style="dim")
     return q, details
 
 
@@ -94,6 +95,18 @@ def request_sync(node: DOMNode) -> None:
                     answer)
 
 
+def files_text(progress: Progress, *, running: bool) -> Text:
+    """Done + failed + not started = total, every time (in flight counts as not started)."""
+    out = Text(f"{progress.done_files:,} done")
+    if progress.failed_files:
+        out.append(f" · {progress.failed_files:,} failed", style="bold red")
+    rest = progress.not_started
+    if rest:
+        out.append(f" · {rest:,} {'to go' if running else 'not started'}", style="" if running else "yellow")
+    out.append(f" / {progress.total_files:,}", style="dim")
+    return out
+
+
 def summary_text(summary: Summary) -> Text:
     """The status, then the rows ``synctui sync`` prints, side by side."""
     status_style = {"ok": "bold green", "partial": "bold yellow", "failed": "bold red",
@@ -116,8 +129,10 @@ class RunScreen(UsesSession, Screen[None]):
     BINDINGS = [
         Binding("c", "cancel_sync", "Cancel sync", id="run.cancel",
                 tooltip="Stop after the files in flight (asks first)"),
-        Binding("b,escape", "back", "Back", id="run.back", key_display="b",
+        Binding("b", "back", "Back to browse", id="run.back",
                 tooltip="Back to the browser; re-plans when the sync is over, a running sync goes on"),
+        Binding("escape", "leave", "Back", id="run.leave", key_display="esc", show=False,
+                tooltip="Back to the browser (asks first while the sync runs)"),
         Binding("w", "watch", "Watch", id="run.watch",
                 tooltip="Watch on/off: re-check the source every few seconds and sync what changed"),
         Binding("h", "history", "History", id="run.history",
@@ -126,7 +141,7 @@ class RunScreen(UsesSession, Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_sync" and not self.session.sync_running:
-            return None  # shown dimmed: there is nothing to cancel
+            return False  # nothing to cancel: not in the footer, nor in the palette
         return True
 
     def compose(self) -> ComposeResult:
@@ -186,6 +201,7 @@ class RunScreen(UsesSession, Screen[None]):
 
     @on(SyncEnded)
     def _sync_ended(self, message: SyncEnded) -> None:
+        self.refresh_bindings()
         if message.summary is not None:
             self.show_summary(message.summary)
         else:
@@ -237,10 +253,7 @@ class RunScreen(UsesSession, Screen[None]):
             total=max(tf, 1), progress=progress.done_files if tf else int(done_all))
         self.query_one("#bytes-text", Static).update(
             Text(f"{human_bytes(progress.done_bytes)} / {human_bytes(tb)}"))
-        files = f"{progress.done_files} / {tf}"
-        if progress.skipped:
-            files += f" · {progress.skipped} skipped"
-        self.query_one("#files-text", Static).update(Text(files))
+        self.query_one("#files-text", Static).update(files_text(progress, running=not done_all))
         if self.session.sync_running:
             eta = progress.eta
             self.query_one("#run-rate", Static).update(Text(
@@ -277,6 +290,7 @@ class RunScreen(UsesSession, Screen[None]):
         self._title("failed")
         self.query_one("#run-status", Static).update(Text(text, style="bold red"))
         self.query_one("#run-buttons").display = True
+        self.refresh_bindings()
 
     # -- actions -----------------------------------------------------------------------------
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -298,10 +312,28 @@ class RunScreen(UsesSession, Screen[None]):
             yes="Cancel sync", no="Keep going"), answer)
 
     def action_back(self) -> None:
+        """To the browser, whichever screen the sync was started from (the preview, say)."""
         running = self.session.sync_running
-        self.dismiss()
+        app = self.app
+        while len(app.screen_stack) > 1 and not screens.is_screen(app.screen, "browse"):
+            app.pop_screen()
         if not running:
             self.session.replan(rescan=True)
+
+    def action_leave(self) -> None:
+        """Escape: while the sync runs, say that it goes on (or cancel it) before leaving."""
+        if not self.session.sync_running:
+            self.action_back()
+            return
+        from synctui.tui.screens.confirm import ConfirmScreen
+
+        def answer(ok: bool | None) -> None:
+            if ok and self.is_attached:
+                self.action_back()
+
+        self.app.push_screen(ConfirmScreen("Leave the running sync?", details=Text(
+            "It goes on in the background; s shows it again, c here cancels it."),
+            yes="Back to browse", no="Stay"), answer)
 
     def action_watch(self) -> None:
         on = self.session.toggle_watch()

@@ -18,17 +18,26 @@ class ScopeScreen(ModalScreen[Scope | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="scope.cancel", tooltip="Add no filter")]
 
-    def __init__(self, title: str, scopes: list[Scope]) -> None:
+    def __init__(self, title: str, scopes: list[Scope], notes: dict[str, str] | None = None) -> None:
+        """``notes``: a line under each scope of that dimension (include-only: the kinds
+        its filter does not apply to)."""
         super().__init__()
         self.title_text = title
         self.scopes = scopes
+        self.notes = notes or {}
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(Text(self.title_text, style="bold"), classes="dialog-title")
-            options = [Option(Text(scope.label), id=str(i)) for i, scope in enumerate(self.scopes)]
+            options = [Option(self._label(scope), id=str(i)) for i, scope in enumerate(self.scopes)]
             yield OptionList(*options, id="scope-options")
             yield Static(Text("enter: choose   esc: cancel", style="dim"), classes="dialog-hint")
+
+    def _label(self, scope: Scope) -> Text:
+        label = Text(scope.label)
+        if note := self.notes.get(scope.dim):
+            label.append(f"\n  {note}", style="dim yellow")
+        return label
 
     def on_mount(self) -> None:
         self.query_one(OptionList).focus()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rich.text import Text
@@ -19,6 +20,7 @@ from textual.widgets.tree import TreeNode
 
 from synctui.project.catalog import Entity
 from synctui.project.layout import EntityRef, Kind, format_vs
+from synctui.tui.marks import marked_label
 from synctui.tui.status import PlanView, counts_text, node_label, worst
 
 RUN_CHUNK = 200
@@ -78,6 +80,8 @@ class ProjectTree(Tree[NodeData]):
         self._by_key: dict[str, TreeNode[NodeData]] = {}
         self._built = False
         self._wanted_cursor: str | None = None
+        #: set by the screen: is this node's entity marked? (its label then starts with ●)
+        self.is_marked: Callable[[NodeData], bool] | None = None
 
     # -- public --------------------------------------------------------------------------
     def show_view(self, view: PlanView, rebuild: bool) -> None:
@@ -86,6 +90,11 @@ class ProjectTree(Tree[NodeData]):
         if rebuild or not self._built:
             self._rebuild()
         else:
+            self._relabel()
+
+    def refresh_marks(self) -> None:
+        """Marks changed: relabel what is built (the rest is labelled when it is made)."""
+        if self.view is not None and self._built:
             self._relabel()
 
     def node_for(self, key: str) -> TreeNode[NodeData] | None:
@@ -236,6 +245,10 @@ class ProjectTree(Tree[NodeData]):
         return label
 
     def _label(self, data: NodeData) -> Text:
+        label = self._status_label(data)
+        return marked_label(label, True) if self.is_marked is not None and self.is_marked(data) else label
+
+    def _status_label(self, data: NodeData) -> Text:
         assert self.view is not None
         side = self.view.side(self.side)
         if data.kind == "entity" and data.ref is not None:

@@ -42,8 +42,10 @@ def short_path(text: str) -> str:
     return path
 
 
-def side_text(side_name: str, state: SideState) -> Text:
-    """Two lines for one side: title, connection and lock; then the roots."""
+def side_text(side_name: str, state: SideState, *, note: Text | None = None) -> Text:
+    """Two lines for one side: title, connection and lock; then the roots.
+
+    ``note`` goes after the lock (what the user should not miss, as unsaved rules)."""
     cfg = state.config
     word, style = _CONNECTION.get(state.connection, (state.connection, ""))
     out = Text()
@@ -58,6 +60,9 @@ def side_text(side_name: str, state: SideState) -> Text:
         out.append("! TLS checks OFF", style="bold red")
     out.append("\n")
     out.append_text(state.lock.text())
+    if note:
+        out.append("  ")
+        out.append_text(note)
     out.append("  ")
     out.append(short_root(cfg.overlay), style="dim")
     if cfg.portal is not None:  # the static side is the portal: read-only, named by its datasets
@@ -74,9 +79,11 @@ class ProjectsHeader(Horizontal):
         yield Static(id="header-source", classes="header-side", markup=False)
         yield Static(id="header-target", classes="header-side", markup=False)
 
-    def show(self, sides: dict[str, SideState]) -> None:
+    def show(self, sides: dict[str, SideState], *, rules_unsaved: bool = False) -> None:
+        """``rules_unsaved``: the rules differ from their file; said after the target's lock."""
         for name, state in sides.items():
             side = self.query_one(f"#header-{name}", Static)
-            side.update(side_text(name, state))
+            note = Text("● rules unsaved", style="bold yellow") if rules_unsaved and name == "target" else None
+            side.update(side_text(name, state, note=note))
             # what a WebDAV server can do, as probed on connect (too long for the two lines)
             side.tooltip = f"server: {state.server}" if state.server else None
