@@ -503,7 +503,7 @@ class S3Store(BaseStore):
                 raise size_mismatch(rel, len(body), size)
             info = self._put_whole(rel, body)
         else:
-            head, rest = _gather(iter(data), part, rel, self)
+            head, rest = _gather(_reading(data, rel), part)
             if rest is None:
                 if size is not None and len(head) != size:
                     raise size_mismatch(rel, len(head), size)
@@ -705,7 +705,15 @@ def _create(ob: Any, ox: Any, store: Any, key: str, data: bytes) -> None:
         raise _Exists("exists") from None
 
 
-def _gather(it: Iterator[bytes], limit: int, rel: str, store: S3Store) -> tuple[bytes, Iterator[bytes] | None]:
+def _reading(data: Iterable[bytes], rel: str) -> Iterator[bytes]:
+    """The caller's stream, its read errors (the source file) turned into a StoreError."""
+    try:
+        yield from data
+    except OSError as exc:
+        raise StoreError(f"cannot write {rel}: reading its data failed: {exc.strerror or exc}") from exc
+
+
+def _gather(it: Iterator[bytes], limit: int) -> tuple[bytes, Iterator[bytes] | None]:
     """Up to ``limit`` bytes of ``it``: (all of it, None) when it ends within the limit,
     else (what was read, the rest) for a multipart upload."""
     buf = bytearray()

@@ -310,6 +310,17 @@ class S3Path:
             out += [o["Key"][len(prefix):] for o in page.get("Contents", [])]
         return out
 
+    def stat(self) -> Any:
+        """Size and mtime (the server's LastModified: S3 keeps no other) of an object."""
+        from types import SimpleNamespace
+
+        try:
+            head = self._s3.head_object(Bucket=self._root.bucket, Key=self.key)
+        except Exception:  # noqa: BLE001 - 404
+            raise FileNotFoundError(str(self)) from None
+        mtime = head["LastModified"].timestamp()
+        return SimpleNamespace(st_size=head["ContentLength"], st_mtime=mtime, st_mtime_ns=int(mtime) * 10**9)
+
     def is_file(self) -> bool:
         try:
             self._s3.head_object(Bucket=self._root.bucket, Key=self.key)
