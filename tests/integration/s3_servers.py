@@ -116,6 +116,10 @@ class S3Server:
         """copick-style fs_args (s3fs's words) reaching this server."""
         return {"endpoint_url": self.endpoint, "key": self.key, "secret": self.secret, **extra}
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy in another process is a handle on the same endpoint (no process, no client)."""
+        return {**self.__dict__, "proc": None, "extra": [], "_client": None}
+
     def stop(self) -> None:
         for thing in self.extra:
             thing.stop()

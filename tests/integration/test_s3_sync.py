@@ -16,7 +16,15 @@ from typing import Any
 
 import pytest
 from s3_servers import S3Root, S3Server, free_port
-from sync_helpers import SRC_MTIME, assert_no_traceback, basic_source, read_tree, run_cli, write_config, write_tree
+from sync_helpers import (
+    SRC_MTIME,
+    assert_no_traceback,
+    basic_source,
+    read_tree,
+    run_cli,
+    write_config,
+    write_tree,
+)
 
 from synctui.errors import EXIT_BAD_INPUT, EXIT_CONNECTION, EXIT_OK
 
