@@ -358,7 +358,11 @@ class S3Path:
 
     def walk_files(self) -> dict[str, bytes]:
         """Every object below (relative key -> bytes): what read_tree gives for a folder."""
-        return {rel: (self / rel).read_bytes() for rel in self.keys()}
+        from concurrent.futures import ThreadPoolExecutor
+
+        keys = self.keys()
+        with ThreadPoolExecutor(16) as pool:  # boto3 clients are thread-safe
+            return dict(zip(keys, pool.map(lambda rel: (self / rel).read_bytes(), keys), strict=True))
 
 
 @dataclass
