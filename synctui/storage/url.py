@@ -180,5 +180,8 @@ def _s3_location(bucket: str, path: str, args: dict[str, Any], what: str, shown:
     prefix = "/".join(p for p in path.split("/") if p not in ("", "."))
     if ".." in prefix.split("/"):
         raise LocationError(f"{what} {shown!r}: the prefix must not contain '..'")
-    endpoint = endpoint_of(S3Options.build(args))
+    try:
+        endpoint = endpoint_of(S3Options.build(args))
+    except LocationError as exc:
+        raise LocationError(f"{what} {shown!r}: {exc}") from None
     return Location("s3", "/" + prefix, host=bucket, base_url=endpoint, fs_args=args, original=url)
