@@ -167,3 +167,21 @@ def test_secrets_never_reach_the_log_the_state_or_the_output(s3: S3Root, tmp_pat
 
 def _rows(conn: sqlite3.Connection, table: str) -> list[Any]:
     return conn.execute(f"SELECT * FROM {table}").fetchall()  # noqa: S608 - fixed names
+
+
+def test_an_ssh_project_to_s3_and_back_through_the_python_api(s3: S3Root, remote: Any, tmp_path: Path) -> None:
+    from synctui.sync.api import JobOptions, SyncJob
+
+    files = basic_source(("TS_001",))
+    ssh_root = remote.root / "proj"
+    write_tree(ssh_root, files, mtime=SRC_MTIME)
+    ssh_cfg = remote.ssh_config(write_config(tmp_path / "ssh.json", ssh_root, name="ssh"), root=ssh_root)
+    s3_cfg = s3_config(tmp_path / "s3.json", s3.url("proj"), s3.fs_args())
+    back_root = remote.root / "back"
+    back_cfg = remote.ssh_config(write_config(tmp_path / "back.json", back_root, name="back"), root=back_root)
+    for src, dst in ((ssh_cfg, s3_cfg), (s3_cfg, back_cfg)):
+        with SyncJob(str(src), str(dst), job_options=JobOptions(fsync=False)) as job:
+            summary = job.run()
+        assert summary.errors == [] and summary.status == "ok", summary.errors
+    assert read_tree(s3.path("proj")) == files
+    assert read_tree(back_root) == files
