@@ -185,3 +185,22 @@ def test_an_ssh_project_to_s3_and_back_through_the_python_api(s3: S3Root, remote
         assert summary.errors == [] and summary.status == "ok", summary.errors
     assert read_tree(s3.path("proj")) == files
     assert read_tree(back_root) == files
+
+
+def test_prune_to_the_trash_then_list_and_restore_it(s3: S3Root, tmp_path: Path) -> None:
+    files = basic_source(("TS_001", "TS_002"))
+    src, src_root = local_project(tmp_path, "src", files)
+    remote = s3_config(tmp_path / "s3.json", s3.url("p"), s3.fs_args())
+    assert sync(src, remote).returncode == EXIT_OK
+    gone = "ExperimentRuns/TS_002/Meshes/alice_1_ribosome.glb"
+    (src_root / gone).unlink()
+    proc = sync(src, remote, "--prune", "--json")
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert not (s3.path("p") / gone).exists()
+    trashed = [k for k in s3.path("p/.synctui-trash").keys() if k.endswith(gone)]
+    assert len(trashed) == 1  # a server-side copy into .synctui-trash/<sync id>/, then a delete
+    listed = run_cli("trash", "list", "--target", str(remote))
+    assert listed.returncode == EXIT_OK and trashed[0].split("/", 1)[0] in listed.stdout, listed.stdout
+    restored = run_cli("trash", "restore", trashed[0].split("/", 1)[0], "--target", str(remote))
+    assert restored.returncode == EXIT_OK, restored.stderr
+    assert (s3.path("p") / gone).read_bytes() == files[gone]
