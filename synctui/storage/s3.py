@@ -69,6 +69,7 @@ T = TypeVar("T")
 NS = 1_000_000_000
 #: where the marker of each multipart upload in flight lives (body: the object key)
 UPLOADS_DIR = ".synctui-uploads"
+#: where the probe's key goes: the lock folder (sync/locks.py's LOCK_DIR), whose writes never sweep
 PROBE_DIR = ".synctui-lock"
 _MD5_ETAG = re.compile(r"^[0-9a-f]{32}(-\d+)?$")
 _CODE = re.compile(r"<Code>([^<]{1,80})</Code>")
@@ -306,12 +307,16 @@ class S3Store(BaseStore):
     def _server(self) -> str:
         return f"{self.capabilities.server or 'the server'} at {self.endpoint}"
 
-    def _guard(self) -> None:
-        """Every write starts here: refused where no lock can be trusted, unless accepted."""
+    def _guard(self, rel: str = "") -> None:
+        """Every write starts here: refused where no lock can be trusted, unless accepted.
+
+        The first write of a file (not a lock's: a reader's lock and heartbeat are writes
+        too, and a reader must never abort a live writer's upload) sweeps the uploads a
+        killed sync left: by then the engine holds the write lock."""
         self._ensure_probed()
         if not self.capabilities.conditional_put and not self.allow_unguarded_writes:
             raise UnguardedWrites(self.display, self._server, getattr(self, "_unguarded_why", ""))
-        if not self._swept:
+        if not self._swept and rel and not rel.startswith(PROBE_DIR + "/"):
             self._swept = True
             self._sweep_uploads()
 
@@ -494,7 +499,7 @@ class S3Store(BaseStore):
         rel = clean_relpath(path)
         if size is not None and size < 0:
             raise ValueError(f"size must not be negative, got {size}")
-        self._guard()
+        self._guard(rel)
         self._check_parents(rel)
         part = self.options.part_size
         if isinstance(data, (bytes, bytearray, memoryview)):
@@ -599,7 +604,8 @@ class S3Store(BaseStore):
         return FileInfo(rel, size, time.time_ns() // NS * NS, tag or None)
 
     def create_exclusive(self, path: str, data: bytes) -> bool:
-        """``PUT If-None-Match: *``: False when the key exists.  Where the server ignores the
+        """``PUT If-None-Match: *``, then a read-back: False when the key exists (or another
+        racer's create landed over ours).  Where the server ignores the
         condition (and the user accepted that) a HEAD first, then a read-back, best effort."""
         rel = clean_relpath(path)
         self._guard()
@@ -613,7 +619,12 @@ class S3Store(BaseStore):
             except _Exists:
                 return False
             self._wrote(rel)
-            return True
+            # a server that checks, then writes (moto's threads) can let two racing creates
+            # through: reading back settles who won (lock records carry a unique sync id)
+            try:
+                return self.read_bytes(rel) == data
+            except MissingPathError:
+                return False
         if self.stat(rel) is not None:
             return False
         self._put_whole(rel, data)
@@ -629,7 +640,7 @@ class S3Store(BaseStore):
 
     def remove(self, path: str) -> None:
         rel = clean_relpath(path)
-        self._guard()
+        self._guard(rel)
         ob = _obstore()
         self._call(lambda: ob.delete(self._store, self._key(rel)), "remove", rel)
         self._forget(rel)
@@ -638,7 +649,7 @@ class S3Store(BaseStore):
         """Delete the object ``path`` and every object under ``path/``: only what a complete
         listing showed (a failed listing raises before anything is deleted)."""
         rel = clean_relpath(path)
-        self._guard()
+        self._guard(rel)
         ob = _obstore()
         keys = [m["path"] for m in self._list(rel)] + [self._key(rel)]
         for i in range(0, len(keys), DELETE_BATCH):
@@ -649,7 +660,7 @@ class S3Store(BaseStore):
     def rename(self, src: str, dst: str) -> None:
         """Server-side copy, then delete (a folder: each object under it)."""
         s, d = clean_relpath(src), clean_relpath(dst)
-        self._guard()
+        self._guard(s)
         ob = _obstore()
         try:
             self._call(lambda: ob.head(self._store, self._key(s)), "rename", s)

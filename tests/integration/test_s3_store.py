@@ -95,7 +95,12 @@ def test_uploads_a_killed_sync_left_are_aborted_by_the_next_write(s3: S3Root, tm
     for key in ("root/theirs.bin", "elsewhere/theirs.bin"):  # no marker of ours: not ours to abort
         s3.server.client().create_multipart_upload(Bucket=s3.bucket, Key=key)
     store = s3.store()
-    store.write_atomic("x", b"1")
+    from synctui.sync.locks import Lock
+
+    with Lock(store, "read"):  # a reader (lock and heartbeat are writes) never aborts an upload
+        pass
+    assert "root/ExperimentRuns/big.bin" in s3.uploads()
+    store.write_atomic("x", b"1")  # a file's first write: under the engine's write lock
     assert sorted(s3.uploads()) == ["elsewhere/theirs.bin", "root/theirs.bin"]
     assert not s3.path(f"root/{UPLOADS_DIR}").keys()
     assert any("aborted 1 multipart upload" in w for w in store.warnings)
