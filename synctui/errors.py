@@ -109,6 +109,20 @@ class ConnectionFailed(StoreError):
     exit_code = EXIT_CONNECTION
 
 
+class UnguardedWrites(ConnectionFailed):
+    """A server that ignores conditional creates (``If-None-Match: *``): no lock there is
+    safe, so nothing is written unless the user accepts unguarded writes.  ``server``
+    names it and ``reason`` says what the probe saw."""
+
+    def __init__(self, root: str, server: str, reason: str) -> None:
+        super().__init__(f"{root}: {server} ignores conditional writes (If-None-Match: *; {reason}), "
+                         "so no lock there is safe; nothing was written (pass "
+                         "--allow-unguarded-writes to write anyway)")
+        self.root = root
+        self.server = server
+        self.reason = reason
+
+
 class PruneRefused(SyncTuiError):
     """A prune that looks like a mistake (most of the target, or after an empty source
     listing), or one over the user's ``max_delete``: refused before anything is written.

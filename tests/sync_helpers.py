@@ -48,11 +48,12 @@ def write_config(path: Path, overlay: Path, *, name: str = "project", objects: l
 
 
 def write_tree(root: Path, files: Mapping[str, bytes | str], *, mtime: int | None = None) -> None:
+    """``files`` below ``root`` (a folder, or an s3_servers.S3Path: S3 keeps no mtimes)."""
     for rel, content in files.items():
         p = root / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(content.encode() if isinstance(content, str) else content)
-        if mtime is not None:
+        if mtime is not None and isinstance(p, Path):
             os.utime(p, (mtime, mtime))
 
 
@@ -63,6 +64,9 @@ def read_tree(root: Path, *, hidden: bool = False) -> dict[str, bytes]:
     ``.zarray``/``.zattrs``/``.zgroup`` and ``.meta`` are kept).
     """
     out: dict[str, bytes] = {}
+    if hasattr(root, "walk_files"):  # an S3 prefix (s3_servers.S3Path)
+        return {rel: data for rel, data in root.walk_files().items() if hidden or not any(
+            part.startswith(".synctui") for part in rel.split("/")) and not is_temp_path(rel)}
     if not root.exists():
         return out
     for dirpath, dirnames, filenames in os.walk(root):

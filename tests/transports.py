@@ -22,7 +22,16 @@ name               source       target
 ``dav-target``     local        wsgidav
 ``dav-source``     wsgidav      local
 ``nginx-target``   local        nginx + dav_ext
+``moto-target``    local        S3 (moto)
+``moto-source``    S3 (moto)    local
+``weed-target``    local        S3 (SeaweedFS)
+``weed-source``    S3 (SeaweedFS) local
 =================  ===========  ===========
+
+An S3 side has no folder on this disk: its roots are ``s3_servers.S3Path`` values (a
+pathlib-like view of a fresh bucket), which the tree helpers in sync_helpers read and
+write like folders, and configs name them ``s3://bucket/prefix`` with copick-style
+``*_fs_args`` {endpoint_url, key, secret}.
 
 ``sets_mtime`` tells whether the *target* keeps the source's mtimes (wsgidav
 does not; nginx takes the PUT's ``Date``, which synctui sets to the source's
@@ -52,15 +61,24 @@ SIDES: dict[str, tuple[str, str]] = {
     "dav-target": ("local", "wsgidav"),
     "dav-source": ("wsgidav", "local"),
     "nginx-target": ("local", "nginx"),
+    "moto-target": ("local", "s3-moto"),
+    "moto-source": ("s3-moto", "local"),
+    "weed-target": ("local", "s3-seaweedfs"),
+    "weed-source": ("s3-seaweedfs", "local"),
 }
-ALL = list(SIDES)
+#: the S3 transports (both servers, both directions)
+S3 = ["moto-target", "moto-source", "weed-target", "weed-source"]
+#: every transport but S3: tests take S3 through ``over(S3)`` or ``over(ALL + S3)``, so the
+#: S3 runs stay within their time budget
+ALL = [name for name in SIDES if name not in S3]
 #: every transport but local disk
 REMOTE = [name for name in ALL if name != "local"]
 #: the one-server-per-direction set (no second WebDAV server)
 DIRECTIONS = ["local", "ssh-target", "ssh-source", "dav-target", "dav-source"]
 
 #: whether a side keeps the mtimes written to it (see the module doc)
-SETS_MTIME = {"local": True, "ssh": True, "wsgidav": False, "nginx": True}
+SETS_MTIME = {"local": True, "ssh": True, "wsgidav": False, "nginx": True, "s3-moto": False,
+              "s3-seaweedfs": False}
 
 _names = itertools.count()
 
@@ -73,6 +91,8 @@ class Transport:
     name: str = "local"
     remote: Any = None
     dav: Any = None
+    #: s3_servers.S3Root: this test's bucket on the S3 side's server
+    s3: Any = None
     _dav_dirs: dict[Path, Path] = field(default_factory=dict)
     _closing: list[Any] = field(default_factory=list)
 
@@ -115,6 +135,11 @@ class Transport:
 
         Local and SSH roots are ``base/<which>/<kind>``; a WebDAV root must be inside
         the server's collection, so each ``base`` gets its own folder there."""
+        if self.side(which).startswith("s3-"):
+            home = self._dav_dirs.get(base)
+            if home is None:
+                home = self._dav_dirs[base] = self.s3.path(f"p{next(_names)}")
+            return home / which / kind
         if self.side(which) in ("wsgidav", "nginx"):
             home = self._dav_dirs.get(base)
             if home is None:
@@ -129,6 +154,8 @@ class Transport:
             return f"local://{path}", None
         if side == "ssh":
             return f"ssh://{path}", self.remote.fs_args()
+        if side.startswith("s3-"):
+            return self.s3.url(path.key), self.s3.fs_args()
         rel = path.relative_to(self.dav.disk)
         return f"webdav://{self.dav.prefix.strip('/')}/{rel.as_posix()}", {"base_url": self.dav.server_url}
 
@@ -156,10 +183,11 @@ class Transport:
     def close_remote_stores(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Close every SSH and WebDAV store the test opens (SyncJob and the copick-style
         functions leave theirs open) when it ends, so connections do not pile up."""
+        from synctui.storage.s3 import S3Store
         from synctui.storage.sftp import SFTPStore
         from synctui.storage.webdav import WebDAVStore
 
-        for cls in (SFTPStore, WebDAVStore):
+        for cls in (SFTPStore, WebDAVStore, S3Store):
             init = cls.__init__
 
             def registering(store: Any, *args: Any, _init: Any = init, **kwargs: Any) -> None:
@@ -194,6 +222,11 @@ def make_transport(request: pytest.FixtureRequest, name: str) -> Transport:
     for kind in ("wsgidav", "nginx"):
         if kind in sides:
             t.dav = request.getfixturevalue(f"{kind}_dav")
+    for side in sides:
+        if side.startswith("s3-"):
+            from s3_servers import s3_root
+
+            t.s3 = s3_root(request, side[3:])
     return t
 
 
@@ -205,14 +238,20 @@ def param(name: str, *marks: pytest.MarkDecorator) -> Any:
     return pytest.param(name, marks=marks, id=name)
 
 
-@pytest.fixture(params=[param(name) for name in ALL])
-def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Transport]:
-    """The test once per transport (see the module doc); ``indirect=True`` picks a subset."""
+def transport_for(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Transport]:
+    """The body of a ``transport`` fixture (a module that runs over S3 too defines its own
+    with ``params=ALL + S3`` and yields from this)."""
     t = make_transport(request, request.param)
     if not t.is_local:
         t.close_remote_stores(monkeypatch)
     yield t
     t.close()
+
+
+@pytest.fixture(params=[param(name) for name in ALL])
+def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Transport]:
+    """The test once per transport (see the module doc); ``indirect=True`` picks a subset."""
+    yield from transport_for(request, monkeypatch)
 
 
 def over(names: list[str] | None = None, *, xfail: dict[str, str] | None = None,

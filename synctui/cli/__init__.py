@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rules", dest="app_rules", metavar="FILE", help="with --source/--target: open the app with this rules file")
     parser.add_argument("--log", metavar="FILE", help="write the debug log (with tracebacks) to FILE")
     _add_tls_args(parser, prefix="app_")
+    parser.add_argument("--allow-unguarded-writes", dest="app_allow_unguarded_writes", action="store_true",
+                        help="with --source/--target: let the app write to an S3 server that ignores "
+                             "conditional creates (no lock is safe there; shown in the header)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("demo", help="write two demo projects and open the app on them",
@@ -157,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"exit {EXIT_CONFLICTS} when conflicts were left untouched (default: report them, exit 0)")
     g.add_argument("--break-lock", action="store_true",
                    help="break stale locks (a dead process or no heartbeat); live locks are never broken")
+    g.add_argument("--allow-unguarded-writes", action="store_true",
+                   help="write to an S3 server that ignores conditional creates (If-None-Match), "
+                        "where no lock can exclude another sync (refused without this)")
     g.add_argument("--commit-every", type=int, default=500, metavar="N",
                    help="state database records per commit (default 500)")
     g.add_argument("--watch", type=float, metavar="SECONDS",

@@ -102,7 +102,8 @@ def _job_options(args: argparse.Namespace):
     return JobOptions(max_workers=workers, fsync=not getattr(args, "no_fsync", False),
                       force_full=args.force_full, break_lock=getattr(args, "break_lock", False),
                       commit_every=1 if getattr(args, "watch", None) else commit_every,
-                      max_delete=args.max_delete, prune_all=args.prune_all)
+                      max_delete=args.max_delete, prune_all=args.prune_all,
+                      allow_unguarded_writes=getattr(args, "allow_unguarded_writes", False))
 
 
 def _tls(args: argparse.Namespace):
@@ -326,10 +327,12 @@ def _demo_headless(paths) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    return _open_app(args.source, args.target, args.app_rules, tls=_tls(args))
+    return _open_app(args.source, args.target, args.app_rules, tls=_tls(args),
+                     allow_unguarded_writes=args.app_allow_unguarded_writes)
 
 
-def _open_app(source: str, target: str, rules: str | None, *, tls=None) -> int:
+def _open_app(source: str, target: str, rules: str | None, *, tls=None,
+              allow_unguarded_writes: bool = False) -> int:
     from synctui.storage.tls import TLSOptions
 
     # bad configs fail here, before any screen opens; warnings go to stderr
@@ -338,4 +341,4 @@ def _open_app(source: str, target: str, rules: str | None, *, tls=None) -> int:
         raise SyncTuiError("the app needs a terminal; use `synctui plan` / `synctui sync` in scripts")
     from synctui.tui.app import run_app
 
-    return run_app(source, target, rules, tls=tls)
+    return run_app(source, target, rules, tls=tls, allow_unguarded_writes=allow_unguarded_writes)

@@ -83,6 +83,9 @@ class StoreFeatures:
     exclusive_create: bool = False
     #: listings leave out names starting with "." (nginx dav_ext)
     hides_dotfiles: bool = False
+    #: folders are only the prefixes of keys (S3): an empty folder does not exist, and
+    #: ``makedirs`` makes nothing
+    folders_are_prefixes: bool = False
 
 
 @runtime_checkable

@@ -27,4 +27,8 @@ def open_store(location: Location, **options: object) -> Store:
         from synctui.storage.webdav import WebDAVStore
 
         return WebDAVStore(location, **opts)  # type: ignore[arg-type]
+    if location.protocol == "s3":
+        from synctui.storage.s3 import S3Store
+
+        return S3Store(location, **opts)  # type: ignore[arg-type]
     raise LocationError(f"unknown protocol {location.protocol!r}")

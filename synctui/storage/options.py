@@ -4,7 +4,7 @@ Configs are JSON written by hand, so ``"insecure": "false"`` must mean false, an
 value that is no boolean at all (``"maybe"``) is an error naming its key, never a
 guess; a key no root reads (``"insecrue"``) is a warning naming it.  Each kind of
 root declares its settings once, as a frozen dataclass (``LocalOptions``,
-``SFTPOptions``, ``WebDAVOptions``) that its store builds once (``build``).  Every store reads its settings through these parsers, and ``parse_location``
+``SFTPOptions``, ``WebDAVOptions``, ``S3Options``) that its store builds once (``build``).  Every store reads its settings through these parsers, and ``parse_location``
 runs ``normalize_fs_args`` once, so a bad value stops the config load (exit 2) before
 anything connects or writes.  Each parser takes the value and the key it came from,
 returns the typed value or raises ``OptionError(key, problem)``.
@@ -23,7 +23,7 @@ from synctui.errors import OptionError
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
 #: keys whose values never appear in a message
-SECRET_KEYS = frozenset({"password", "passphrase", "token", "auth"})
+SECRET_KEYS = frozenset({"password", "passphrase", "token", "auth", "secret", "key"})
 SSH_LISTING_MODES = ("auto", "find", "sftp")
 WEBDAV_AUTH_TYPES = ("auto", "basic", "digest", "bearer")
 
@@ -260,9 +260,45 @@ class WebDAVOptions(StoreOptions):
         return insecure, ca_bundle
 
 
+def parse_client_kwargs(value: Any, key: str) -> dict[str, Any]:
+    """s3fs's ``client_kwargs``: an object whose ``region_name`` and ``endpoint_url`` are read."""
+    if not isinstance(value, dict):
+        raise OptionError(key, f"must be an object, not {kind_of(value)}")
+    for name in ("region_name", "endpoint_url"):
+        if value.get(name) is not None:
+            parse_str(value[name], f"{key}.{name}")
+    return dict(value)
+
+
+_hidden = secret  # the S3 options have a field named ``secret``
+
+
+@dataclass(frozen=True)
+class S3Options(StoreOptions):
+    """s3fs's vocabulary, as copick configs write it (storage/s3_auth.py reads it)."""
+
+    key: str | None = _hidden(parse_str)
+    secret: str | None = _hidden(parse_str)
+    token: str | None = _hidden(parse_str)
+    profile: str | None = setting(parse_str)
+    anon: bool = setting(parse_bool, False)
+    endpoint_url: str | None = setting(parse_str)
+    region_name: str | None = setting(parse_str)
+    client_kwargs: dict[str, Any] | None = setting(parse_client_kwargs)
+    use_ssl: bool | None = setting(parse_bool)
+    #: None: deadline.DEFAULT_TIMEOUT
+    timeout: float | None = setting(parse_timeout_seconds)
+    #: bytes per part of a multipart upload (S3's minimum is 5 MiB); smaller files go in one PUT
+    part_size: int = setting(lambda v, k: parse_int(v, k, minimum=5 << 20, maximum=5 << 30), 8 << 20)
+    #: parts of one upload in flight at once
+    part_concurrency: int = setting(lambda v, k: parse_int(v, k, maximum=64), 8)
+    #: the engine's local-disk option: meaningless here, accepted
+    fsync: bool | None = setting(parse_bool)
+
+
 #: the options type of each kind of root
 OPTIONS: dict[str, type[StoreOptions]] = {"local": LocalOptions, "ssh": SFTPOptions,
-                                          "webdav": WebDAVOptions}
+                                          "webdav": WebDAVOptions, "s3": S3Options}
 #: the fs_args each kind of root reads, with the parser of each (derived from OPTIONS)
 FS_ARGS: dict[str, dict[str, Callable[[Any, str], Any]]] = {
     protocol: kind.parsers() for protocol, kind in OPTIONS.items()}

@@ -3,7 +3,8 @@
 ``local:///p``, ``file:///p`` and plain paths are local; ``ssh:///p`` and
 ``sftp:///p`` take host/port/user from fs_args, ``ssh://user@host:port/p`` carries
 them inline; ``webdav://rel`` joins ``base_url`` from fs_args; ``http(s)://`` is
-WebDAV at that URL.
+WebDAV at that URL; ``s3://bucket/prefix`` is an S3 bucket (endpoint and credentials
+in fs_args, in s3fs's words).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 from synctui.errors import LocationError
 from synctui.storage.options import normalize_fs_args
 
-SCHEMES = ("local", "file", "ssh", "sftp", "webdav", "http", "https")
+SCHEMES = ("local", "file", "ssh", "sftp", "webdav", "http", "https", "s3")
 #: scheme://userinfo@ -- the netloc ends at the first / ? or #, its userinfo at its last @
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,19}")
@@ -35,7 +36,8 @@ def redact_url(text: str) -> str:
 
 @dataclass(frozen=True)
 class Location:
-    """Where a project root lives.  ``protocol`` is local, ssh or webdav."""
+    """Where a project root lives.  ``protocol`` is local, ssh, webdav or s3 (``host``
+    is then the bucket, ``path`` the prefix, ``base_url`` the endpoint or None for AWS)."""
 
     protocol: str
     path: str
@@ -57,11 +59,15 @@ class Location:
             port = f":{self.port}" if self.port and self.port != 22 else ""
             host = f"[{self.host}]" if self.host and ":" in self.host else self.host
             return f"ssh://{user}{host}{port}{self.path}"
+        if self.protocol == "s3":
+            return f"s3://{self.host}{self.path.rstrip('/')}"
         return f"{(self.base_url or '').rstrip('/')}/{self.path.lstrip('/')}"
 
     @property
     def key(self) -> str:
         """Stable identity for the state database and locks."""
+        if self.protocol == "s3" and self.base_url:  # one bucket name on two servers: two roots
+            return f"{self.display} at {self.base_url}"
         return self.display
 
     def join(self, sub: str) -> Location:
@@ -95,7 +101,7 @@ def parse_location(url: object, fs_args: dict[str, Any] | None = None, *,
         named = f"unknown URL scheme {scheme!r}" if _SCHEME.fullmatch(scheme) else "not a URL"
         raise LocationError(
             f"{what} {shown!r}: {named} (use a path, local://, file://, "
-            "ssh://, sftp://, webdav://, http:// or https://)")
+            "ssh://, sftp://, webdav://, http://, https:// or s3://)")
     try:
         parts = urlsplit(text)
         hostname, username, password = parts.hostname, parts.username, parts.password
@@ -133,6 +139,8 @@ def parse_location(url: object, fs_args: dict[str, Any] | None = None, *,
             raise LocationError(f"{what} {shown!r}: the remote path must be absolute")
         return Location("ssh", os.path.normpath(path).replace("\\", "/"), host=host, port=port,
                         username=username, fs_args=args, original=url)
+    if scheme == "s3":
+        return _s3_location(parts.netloc, path, args, what, shown, url)
     args = normalize_fs_args("webdav", args)
     if scheme == "webdav":
         base = args.get("base_url")
@@ -156,3 +164,24 @@ def parse_location(url: object, fs_args: dict[str, Any] | None = None, *,
     if username:
         args.setdefault("auth", [unquote(username), unquote(password or "")])
     return Location("webdav", path or "/", base_url=base, fs_args=args, original=url)
+
+
+def _s3_location(bucket: str, path: str, args: dict[str, Any], what: str, shown: str,
+                 url: str) -> Location:
+    """``s3://bucket/prefix``: the endpoint (when not AWS) comes from fs_args or the environment."""
+    from synctui.storage.options import S3Options
+    from synctui.storage.s3_auth import endpoint_of
+
+    args = normalize_fs_args("s3", args)
+    if "@" in bucket or ":" in bucket:
+        raise LocationError(f"{what} {shown!r}: write s3://bucket/prefix (credentials go in fs_args)")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.\-_]{1,62}", bucket or ""):
+        raise LocationError(f"{what} {shown!r}: {bucket[:70]!r} is not an S3 bucket name")
+    prefix = "/".join(p for p in path.split("/") if p not in ("", "."))
+    if ".." in prefix.split("/"):
+        raise LocationError(f"{what} {shown!r}: the prefix must not contain '..'")
+    try:
+        endpoint = endpoint_of(S3Options.build(args))
+    except LocationError as exc:
+        raise LocationError(f"{what} {shown!r}: {exc}") from None
+    return Location("s3", "/" + prefix, host=bucket, base_url=endpoint, fs_args=args, original=url)

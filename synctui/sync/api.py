@@ -56,6 +56,9 @@ class JobOptions:
     #: passed to the remote stores: ``ssh_prompt`` / ``webdav_prompt`` (question
     #: callbacks), ``listing_cache``, ``ca_bundle``/``insecure`` ... (local stores take only fsync)
     store_options: dict[str, object] = field(default_factory=dict)
+    #: write to a server that ignores conditional creates (S3 without If-None-Match), where
+    #: no lock is safe: the user's explicit consent (``--allow-unguarded-writes``)
+    allow_unguarded_writes: bool = False
 
 
 class SyncJob:
@@ -130,6 +133,8 @@ class SyncJob:
     def scan(self) -> tuple[Catalog, Catalog]:
         """(Re)scan both projects."""
         opts = {**self.job_options.store_options, "fsync": self.job_options.fsync}
+        if self.job_options.allow_unguarded_writes:
+            opts["allow_unguarded_writes"] = True
         self.close_stores()  # a rescan must not leak remote connections
         # a source root that is missing or empty by accident must never plan "delete everything"
         self.source = open_project(self.source_config, require_overlay=True, **opts)
@@ -233,6 +238,11 @@ class SyncJob:
                     self.sink.emit(Note("warning", note))
                 self.locks.append(lock)
                 self.sink.emit(LockChanged(side, "held", f"{mode} lock held by us"))
+                if mode == "write" and not store.features.exclusive_create:  # accepted by the user
+                    note = (f"UNGUARDED WRITES accepted on {side} {store.location.display}: the server "
+                            "ignores conditional creates, so this lock cannot exclude another sync")
+                    self.lock_notes.append(note)
+                    self.sink.emit(Note("warning", note))
         except BaseException:
             self.release_locks()
             raise

@@ -60,17 +60,23 @@ class SyncTuiApp(App[int]):
     def __init__(self, source: str | dict[str, Any], target: str | dict[str, Any],
                  rules_file: str | None = None, *, max_workers: int = 4,
                  honour_no_color: bool = True, install_signals: bool = False,
-                 watch_interval: float = WATCH_INTERVAL, tls: TLSOptions | None = None) -> None:
+                 watch_interval: float = WATCH_INTERVAL, tls: TLSOptions | None = None,
+                 allow_unguarded_writes: bool = False) -> None:
         """Load both configs and the rules file now: a bad one raises before any screen.
 
         ``tls`` (the CLI's ``--ca-bundle`` / ``--insecure``) applies to the https WebDAV
-        roots of both projects, also after the configs are re-read."""
+        roots of both projects, also after the configs are re-read.  ``allow_unguarded_writes``
+        (the CLI's flag) lets syncs write to an S3 server that ignores conditional creates;
+        the target's header says so."""
         rules = RuleSet.load(rules_file) if rules_file else RuleSet()
         tls = tls or TLSOptions()
         if tls:
             source, target = (apply_tls(tls, c if isinstance(c, ProjectConfig) else load_config(c))
                               for c in (source, target))
-        job = SyncJob(source, target, rules, max_workers=max_workers)
+        from synctui.sync.api import JobOptions
+
+        job = SyncJob(source, target, rules, job_options=JobOptions(
+            max_workers=max_workers, allow_unguarded_writes=allow_unguarded_writes))
         super().__init__()
         self.theme = THEME
         self.animation_level = "none"
@@ -238,10 +244,11 @@ class SyncTuiApp(App[int]):
 
 
 def run_app(source: str, target: str, rules_file: str | None = None, *,
-            tls: TLSOptions | None = None) -> int:
+            tls: TLSOptions | None = None, allow_unguarded_writes: bool = False) -> int:
     """Open the app; a bad config or rules file prints one line and returns non-zero."""
     try:
-        app = SyncTuiApp(source, target, rules_file, install_signals=True, tls=tls)
+        app = SyncTuiApp(source, target, rules_file, install_signals=True, tls=tls,
+                         allow_unguarded_writes=allow_unguarded_writes)
     except SyncTuiError as exc:
         print(f"synctui: {exc}", file=sys.stderr)
         return exc.exit_code

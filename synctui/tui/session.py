@@ -66,6 +66,8 @@ class SideState:
     lock: LockBadge = field(default_factory=LockBadge)
     #: what a remote server can do (WebDAV's probe), one line; "" for local roots
     server: str = ""
+    #: writes here go without a safe lock (``--allow-unguarded-writes``: the target only)
+    unguarded: bool = False
 
 
 @dataclass
@@ -113,7 +115,8 @@ class Session:
         self.view: PlanView | None = None
         self.planning = False
         self.plan_error: str | None = None
-        self.sides = {"source": SideState(job.source_config), "target": SideState(job.target_config)}
+        self.sides = {"source": SideState(job.source_config),
+                      "target": SideState(job.target_config, unguarded=job.job_options.allow_unguarded_writes)}
         self.sync_running = False
         self.sync_plan: Plan | None = None
         self.summary: Summary | None = None
@@ -492,7 +495,11 @@ def one_line(error: BaseException, worker: str | None = None) -> str:
 
 
 def _server_line(store: Any) -> str:
-    """What a WebDAV server can do (probed on connect), one line; "" for other roots."""
+    """What a WebDAV or S3 server can do (probed on connect), one line; "" for other roots."""
+    if store.location.protocol == "s3":
+        from synctui.storage.s3 import S3Store
+
+        return store.capabilities.describe() if isinstance(store, S3Store) else ""
     if store.location.protocol != "webdav":
         return ""
     from synctui.storage.webdav import WebDAVStore

@@ -101,7 +101,7 @@ def test_temp_files_a_killed_sync_left_are_removed_by_the_next(transport: Transp
 
 # -- SIGKILL at random moments ----------------------------------------------------------------------
 
-@over(["ssh-source", "dav-target", "nginx-target"])
+@over(["ssh-source", "dav-target", "nginx-target", "moto-target", "weed-target"])
 def test_sigkill_at_random_moments_never_leaves_a_partial_file(transport: Transport, tmp_path: Path) -> None:
     source = crash_source()
     rng = random.Random(f"{transport.name}-20261122")

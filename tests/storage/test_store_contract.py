@@ -1,9 +1,10 @@
 """The one Store contract, run on every store over real servers (rclone's ``fstests``).
 
 Each test takes ``subject``: a fresh, empty store root and the same root as a folder on
-this disk (on loopback sshd, wsgidav and nginx serve this filesystem), so a test can
-check what the server really did.  Stores: local disk, SSH (OpenSSH sshd), WebDAV on
-wsgidav and on nginx + dav_ext.  A server that cannot start skips its runs locally and
+this disk (on loopback sshd, wsgidav and nginx serve this filesystem; for S3 a
+pathlib-like view of the bucket, ``s3_servers.S3Path``), so a test can check what the
+server really did.  Stores: local disk, SSH (OpenSSH sshd), WebDAV on wsgidav and on
+nginx + dav_ext, S3 on moto and on SeaweedFS.  A server that cannot start skips its runs locally and
 fails them in CI (server_fixtures.py, webdav_servers.py).
 
 **A new store joins by adding one entry to ``STORES``**: a name and a function
@@ -29,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from synctui.errors import MissingPathError, PathEscapeError, StoreError
+from synctui.errors import MissingPathError, PathEscapeError, RootError, StoreError
 from synctui.storage.base import BaseStore, FileInfo, Store, StoreFeatures, is_temp_path
 from synctui.storage.local import LocalStore
 
@@ -65,12 +66,29 @@ def _dav(kind: str) -> Opener:
     return make
 
 
+def _s3(server: str) -> Opener:
+    """A fresh bucket; ``disk`` is s3_servers.S3Path, the part of pathlib the tests use."""
+    def make(request: pytest.FixtureRequest) -> tuple[Path, Callable[[], Store]]:
+        from s3_servers import s3_root
+
+        root = s3_root(request, server)
+
+        def open_store() -> Store:
+            store = root.store("root")
+            request.addfinalizer(store.close)
+            return store
+        return root.path("root"), open_store  # type: ignore[return-value]
+    return make
+
+
 #: name -> (its fresh, empty root on this disk, how to open the store there): see the module doc
 STORES: dict[str, Opener] = {
     "local": _local,
     "ssh": _ssh,
     "wsgidav": _dav("wsgidav"),
     "nginx": _dav("nginx"),
+    "s3-moto": _s3("moto"),
+    "s3-seaweedfs": _s3("seaweedfs"),
 }
 
 
@@ -125,6 +143,11 @@ def test_is_a_store_with_one_features_record(subject: Subject) -> None:
     assert isinstance(store, Store) and isinstance(store, BaseStore)
     assert isinstance(store.features, StoreFeatures)
     assert store.features.mtime_resolution_ns >= 1
+    if store.features.folders_are_prefixes:  # S3: a prefix with nothing under it is no root yet
+        with pytest.raises(RootError) as missing:
+            store.check_root()
+        assert missing.value.problem == RootError.MISSING
+        subject.put("f")
     store.check_root()
 
 
@@ -139,8 +162,10 @@ def test_scan_lists_relative_paths_sizes_and_kinds(subject: Subject) -> None:
     assert files["a.txt"].size == 5 and files["d/e/f.bin"].size == 9
     assert {f.kind for f in files.values()} == {"file"}
     with_dirs = {(f.path, f.kind) for f in subject.store.scan(dirs=True)}
-    assert with_dirs == {("a.txt", "file"), ("d", "dir"), ("d/e", "dir"), ("empty", "dir"),
-                         ("d/e/f.bin", "file")}
+    expected = {("a.txt", "file"), ("d", "dir"), ("d/e", "dir"), ("empty", "dir"), ("d/e/f.bin", "file")}
+    if subject.store.features.folders_are_prefixes:  # S3: an empty folder does not exist
+        expected.discard(("empty", "dir"))
+    assert with_dirs == expected
 
 
 def test_scan_prefix_and_a_missing_prefix(subject: Subject) -> None:
@@ -312,7 +337,7 @@ def test_makedirs_rename_remove_remove_tree(subject: Subject) -> None:
     store, disk = subject.store, subject.disk
     store.makedirs("x/y/z")
     store.makedirs("x/y/z")  # exists: fine
-    assert (disk / "x/y/z").is_dir()
+    assert (disk / "x/y/z").is_dir() is not store.features.folders_are_prefixes
     subject.put("a/f", b"1")
     store.rename("a/f", "b/c/g")  # makes the target's parents
     assert not (disk / "a/f").exists() and (disk / "b/c/g").read_bytes() == b"1"

@@ -127,7 +127,10 @@ def test_ssh_password_in_url_goes_to_fs_args() -> None:
     ("ssh://hpc:abc/data", None, "bad port"),
     ("webdav://projects/a", None, "need base_url"),
     ("http:///p", None, "no host"),
-    ("s3://bucket/key", None, "unknown URL scheme 's3'"),
+    ("s3://Bad_Bucket!/key", None, "is not an S3 bucket name"),
+    ("s3://user:pw@bucket/key", None, "credentials go in fs_args"),
+    ("s3://bucket/../key", None, "must not contain '..'"),
+    ("s3://bucket/key", {"endpoint_url": "ftp://host"}, "is not an http:// or https:// URL"),
     ("smb://server/share", None, "unknown URL scheme 'smb'"),
     ("file://server/share", None, "must name a local path"),
     ("", None, "non-empty"),
@@ -155,7 +158,7 @@ BAD_SECRET_URLS = [
     (f"ssh://root:{SECRET}@/x", None, "no host"),
     (f"sftp://root:{SECRET}@h", None, "must be absolute"),
     (f"http://root:{SECRET}@/p", None, "no host"),
-    (f"s3://root:{SECRET}@bucket/key", None, "unknown URL scheme 's3'"),
+    (f"s3://root:{SECRET}@bucket/key", None, "credentials go in fs_args"),
     (f"file://root:{SECRET}@server/share", None, "must name a local path"),
     (f"webdav://root:{SECRET}@x/y", None, "need base_url"),
     ("webdav://x/y", {"base_url": f"https://root:{SECRET}@[::1/"}, "malformed host"),
@@ -204,5 +207,5 @@ def test_open_store_local(tmp_path: Path) -> None:
 
 
 def test_open_store_unknown_protocol() -> None:
-    with pytest.raises(LocationError, match="unknown protocol 's3'"):
-        open_store(Location("s3", "/bucket"))
+    with pytest.raises(LocationError, match="unknown protocol 'smb'"):
+        open_store(Location("smb", "/share"))

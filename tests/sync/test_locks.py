@@ -26,7 +26,9 @@ from synctui.storage.base import TEMP_PREFIX
 from synctui.sync.locks import LOCK_DIR, WRITE_LOCK, Lock, list_locks, read_lock
 
 BACKENDS = ["local", pytest.param("ssh", marks=pytest.mark.integration),
-            pytest.param("dav", marks=pytest.mark.integration)]
+            pytest.param("dav", marks=pytest.mark.integration),
+            pytest.param("s3-moto", marks=pytest.mark.integration),
+            pytest.param("s3-seaweedfs", marks=pytest.mark.integration)]
 
 
 @dataclass
@@ -62,6 +64,11 @@ def root(request: pytest.FixtureRequest, tmp_path: Path) -> Root:
         disk = tmp_path / "root"
         disk.mkdir()
         return Root("ssh", f"ssh://{disk}", remote.fs_args(), disk)
+    if kind.startswith("s3-"):  # a fresh bucket; ``disk`` is a pathlib-like view of it
+        from s3_servers import s3_root
+
+        bucket = s3_root(request, kind[3:])
+        return Root(kind, bucket.url("root"), bucket.fs_args(), bucket.path("root"))  # type: ignore[arg-type]
     dav = request.getfixturevalue("wsgidav_dav")
     return Root("dav", dav.url, None, dav.disk)
 
@@ -241,6 +248,6 @@ def test_racing_processes_never_both_hold(root: Root, tmp_path: Path, modes: tup
     if modes == ("write", "write"):
         assert "busy" in outcomes, "the two never met: the race tested nothing"
     lock_dir = root.disk / LOCK_DIR
-    left = sorted(os.listdir(lock_dir)) if lock_dir.exists() else []
+    left = sorted(p.name for p in lock_dir.iterdir()) if lock_dir.exists() else []
     assert not [n for n in left if n.startswith(("write", "read-"))], f"every lock was released: {left}"
     assert not [n for n in left if n.startswith(TEMP_PREFIX)], f"no temp files left: {left}"

@@ -58,6 +58,9 @@ def side_text(side_name: str, state: SideState, *, note: Text | None = None) -> 
     if tls_off_roots((cfg.overlay, cfg.static)):  # --insecure, or insecure/verify in the config's fs_args
         out.append("  ")
         out.append("! TLS checks OFF", style="bold red")
+    if state.unguarded:  # --allow-unguarded-writes
+        out.append("  ")
+        out.append("! UNGUARDED WRITES allowed", style="bold red")
     out.append("\n")
     out.append_text(state.lock.text())
     if note:
