@@ -26,6 +26,7 @@ from synctui.storage.base import (
     size_mismatch,
     temp_name,
 )
+from synctui.storage.local_scan import scan_with_find
 from synctui.storage.options import LocalOptions
 from synctui.storage.url import Location
 
@@ -61,6 +62,7 @@ class LocalStore(BaseStore):
         self._safe_dirs: set[str] = set()
         self._made_dirs: set[str] = set()  # folders known to exist: no mkdir per file
         self.skipped_links: list[str] = []
+        self.last_listing: str | None = None  # "find" or "scandir": how the last scan listed
 
     def __repr__(self) -> str:
         return f"LocalStore({self.root!r})"
@@ -111,7 +113,8 @@ class LocalStore(BaseStore):
 
     # -- listing -------------------------------------------------------------
     def scan(self, prefix: str = "", *, dirs: bool = False) -> Iterator[FileInfo]:
-        """Every file below ``prefix`` (relative paths), depth first, with os.scandir.
+        """Every file below ``prefix`` (relative paths): one GNU find process where it
+        lists the tree whole (storage/local_scan.py), else an os.scandir walk.
 
         Symlinks are followed only when they stay inside the root; others are
         skipped and remembered in ``skipped_links``.
@@ -120,6 +123,22 @@ class LocalStore(BaseStore):
         start = os.path.join(self.root, rel0) if rel0 else self.root
         if not os.path.isdir(start):
             return
+        if self.options.listing != "scandir":
+            links: list[str] = []
+            found = scan_with_find(start, rel0, self.real_root, dirs=dirs, skipped_links=links,
+                                   walk=lambda full, rel: self._walk(full, rel, dirs))
+            if found is not None:
+                self.last_listing = "find"
+                self.skipped_links.extend(links)
+                yield from found
+                return
+            if self.options.listing == "find":
+                raise StoreError(f"cannot list {self.root} with GNU find (listing=find)")
+        self.last_listing = "scandir"
+        yield from self._walk(start, rel0, dirs)
+
+    def _walk(self, start: str, rel0: str, dirs: bool) -> Iterator[FileInfo]:
+        """The os.scandir walk, depth first."""
         stack = [(start, rel0)]
         while stack:
             full, rel = stack.pop()
