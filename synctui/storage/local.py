@@ -51,11 +51,12 @@ class LocalStore(BaseStore):
     #: reads gain nothing from a batch (the default loop); writes share one syncfs
     features = StoreFeatures(set_mtime=True, batch_write=True, server_copy=True, exclusive_create=True)
 
-    def __init__(self, location: Location | str, *, fsync: bool | None = None) -> None:
+    def __init__(self, location: Location | str, *, fsync: bool | None = None,
+                 listing: str | None = None) -> None:
         if isinstance(location, str):
             location = Location("local", os.path.abspath(location), original=location)
         self.location = location
-        self.options = LocalOptions.build(location.fs_args, fsync=fsync)
+        self.options = LocalOptions.build(location.fs_args, fsync=fsync, listing=listing)
         self.root = location.path
         self.real_root = os.path.realpath(self.root)
         self.fsync = self.options.fsync
