@@ -67,7 +67,7 @@ def test_find_and_scandir_list_the_same(root: Path, outside: Path, dirs: bool) -
     (root / "file-link").symlink_to("old")
     (root / "escape").symlink_to(outside, target_is_directory=True)
     os.mkfifo(root / "fifo")
-    by_find = _listing(root, "auto", dirs=dirs)
+    by_find = _listing(root, "find" if local_scan.find_program() else "auto", dirs=dirs)
     by_scandir = _listing(root, "scandir", dirs=dirs)
     assert by_find[:2] == by_scandir[:2]
     assert by_scandir[2] == "scandir"
