@@ -91,8 +91,7 @@ class LocalStore(BaseStore):
             probe = os.path.dirname(probe)
         if probe not in self._safe_dirs:  # folders we made, or checked, need no realpath
             self._check_real(os.path.realpath(probe), rel)
-        if probe == directory:
-            self._safe_dirs.add(directory)
+            self._safe_dirs.add(probe)  # checked: the next new folder below it costs no realpath
 
     def _made(self, directory: str) -> None:
         """``directory`` exists now, made by makedirs below a checked folder: it is safe."""
