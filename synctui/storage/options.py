@@ -223,6 +223,8 @@ class SFTPOptions(StoreOptions):
     timeout: float | None = setting(parse_timeout_seconds)
     proxy_jump: str | None = setting(parse_str)
     ssh_config: str | None = setting(parse_str)
+    #: zlib on the wire; None: ~/.ssh/config's Compression decides (default off)
+    compression: bool | None = setting(parse_bool)
     # the store
     listing: str = setting(_choice(SSH_LISTING_MODES), "auto")
     max_idle: int = setting(parse_int, 16)
