@@ -134,13 +134,19 @@ class Runner:
         self.gnu_time = os.path.exists(GNU_TIME) and _gnu_time_works()
         self.peak_kib = 0
         self.runs = 0
+        self.cpu: list[float] = []
 
     def timed(self, cmd: list[str], *, env: dict[str, str] | None = None, measure_rss: bool = False) -> float:
         full = [GNU_TIME, "-v", *cmd] if measure_rss and self.gnu_time else cmd
         os.sync()  # start clean: the last run's dirty pages must not throttle this one
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         res = subprocess.run(full, capture_output=True, text=True, env=env)
         took = time.perf_counter() - t0
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # CPU seconds (user + system) of the tool and its children: what a busy machine
+        # inflates least (wall time includes waiting for the other tenants)
+        self.cpu.append((r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime))
         if res.returncode != 0:
             sys.exit(f"failed ({res.returncode}): {shlex.join(cmd)}\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
         if measure_rss:
@@ -285,34 +291,48 @@ def run_set(work: Path, label: str, n_files: int, n_big: int, big_mb: int, args:
     if not have_rsync:
         print("rsync is not installed (apt-get install rsync): skipping the rsync rows")
     results: dict[str, list[tuple[float, float | None]]] = {}
+    cpu: dict[str, list[tuple[float, float | None]]] = {}
+
+    def record(name: str, fn, *a, **kw) -> None:
+        n0 = len(runner.cpu)
+        got = fn(*a, **kw)
+        got = got if isinstance(got, tuple) else (got, None)
+        results.setdefault(name, []).append(got)
+        c = runner.cpu[n0:]
+        cpu.setdefault(name, []).append((c[0], c[1] if len(c) > 1 else None))
+
     for rep in range(args.repeat):  # interleaved: each tool once per round
-        results.setdefault("cp -a", []).append((runner.cp(src), None))
+        record("cp -a", runner.cp, src)
         if have_rsync:
-            results.setdefault("rsync -a", []).append(runner.rsync(src))
-            results.setdefault("rsync -a --fsync", []).append(runner.rsync(src, fsync=True))
-        results.setdefault("synctui", []).append(runner.synctui(src_cfg, fsync=True))
-        results.setdefault("synctui --no-fsync", []).append(runner.synctui(src_cfg, fsync=False))
+            record("rsync -a", runner.rsync, src)
+            record("rsync -a --fsync", runner.rsync, src, fsync=True)
+        record("synctui", runner.synctui, src_cfg, fsync=True)
+        record("synctui --no-fsync", runner.synctui, src_cfg, fsync=False)
         print(f"  round {rep + 1}/{args.repeat}: " + ", ".join(
             f"{k} {v[-1][0]:.2f}/{'-' if v[-1][1] is None else f'{v[-1][1]:.2f}'}" for k, v in results.items()))
     got = tree_stats(work / "dst-synctui")
     if got != (n, size):
         print(f"WARNING: synctui's target has {got[0]} files / {got[1]} bytes, expected {n} / {size}")
-    med: dict[str, tuple[float, float | None]] = {}
-    print(f"{'':22} {'first copy':>11} {'no-op':>9}   (median of {args.repeat})")
-    for name, rows in results.items():
-        first = statistics.median(r[0] for r in rows)
+
+    def medians(rows: list[tuple[float, float | None]]) -> tuple[float, float | None]:
         noops = [r[1] for r in rows if r[1] is not None]
-        noop = statistics.median(noops) if noops else None
-        med[name] = (first, noop)
-        print(f"{name:22} {first:10.2f}s {'-' if noop is None else f'{noop:8.2f}s':>9}"
-              f"   ({human(size / first)}/s)")
+        return statistics.median(r[0] for r in rows), (statistics.median(noops) if noops else None)
+
+    med = {name: medians(rows) for name, rows in results.items()}
+    med_cpu = {name: medians(rows) for name, rows in cpu.items()}
+    print(f"{'':22} {'first copy':>11} {'no-op':>9} {'cpu first':>10} {'cpu no-op':>10}   (medians of {args.repeat})")
+    for name, (first, noop) in med.items():
+        c_first, c_noop = med_cpu[name]
+        print(f"{name:22} {first:10.2f}s {'-' if noop is None else f'{noop:8.2f}s':>9} {c_first:9.2f}s "
+              f"{'-' if c_noop is None else f'{c_noop:9.2f}s':>10}   ({human(size / first)}/s)")
     if have_rsync:
         for name, ref in (("synctui", "rsync -a"), ("synctui", "rsync -a --fsync"),
                           ("synctui --no-fsync", "rsync -a")):
-            (s_first, s_noop), (r_first, r_noop) = med[name], med[ref]
-            noop = f", no-op {s_noop / r_noop:.2f}x" if s_noop and r_noop else ""
-            print(f"ratio {name} / {ref}: first copy {s_first / r_first:.2f}x{noop}")
-        print(f"ratio synctui / cp -a: first copy {med['synctui'][0] / med['cp -a'][0]:.2f}x")
+            for what, table in (("wall", med), ("cpu", med_cpu)):
+                (s_first, s_noop), (r_first, r_noop) = table[name], table[ref]
+                noop = f", no-op {s_noop / r_noop:.2f}x" if s_noop and r_noop else ""
+                print(f"ratio {name} / {ref} ({what}): first copy {s_first / r_first:.2f}x{noop}")
+        print(f"ratio synctui / cp -a (wall): first copy {med['synctui'][0] / med['cp -a'][0]:.2f}x")
     rss_how = "/usr/bin/time -v" if runner.gnu_time else "getrusage(RUSAGE_CHILDREN)"
     print(f"synctui peak RSS: {human(runner.peak_kib * 1024)} ({rss_how})")
     if args.profile:
