@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -240,10 +241,24 @@ def _check(res: subprocess.CompletedProcess) -> None:
         raise RuntimeError(f"{res.args[0]} exited {res.returncode}: {(res.stderr or '').strip()[-500:]}")
 
 
+#: client CPU seconds (this process and its children, user + system) of each timed run,
+#: in order: what a busy machine inflates least.  The server side (sshd, tar, rsync
+#: --server) is not in it, for any tool.
+CPU: list[float] = []
+
+
+def _cpu() -> float:
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
 def timed(fn: Callable[[], None]) -> float:
+    c0 = _cpu()
     t0 = time.perf_counter()
     fn()
-    return time.perf_counter() - t0
+    took = time.perf_counter() - t0
+    CPU.append(_cpu() - c0)
+    return took
 
 
 def verify(src: Path, dst: Path) -> None:
@@ -368,8 +383,10 @@ def _run_sets(args: argparse.Namespace, tools: list[str], work: Path, server: SS
                 run = makers[tool](small, dst)
                 try:
                     res.setdefault("first", []).append(timed(run))  # type: ignore[union-attr]
+                    res.setdefault("cpu first", []).append(CPU[-1])  # type: ignore[union-attr]
                     verify(small, dst)
                     res.setdefault("noop", []).append(timed(run))  # type: ignore[union-attr]
+                    res.setdefault("cpu noop", []).append(CPU[-1])  # type: ignore[union-attr]
                 except TimedOut as exc:
                     res["first"] = f"> {exc.limit:.0f} s"
                     res["noop"] = "-"
@@ -382,6 +399,8 @@ def _run_sets(args: argparse.Namespace, tools: list[str], work: Path, server: SS
         print(f"{n_files} x {size} B ({nbytes / 1e6:.0f} MB), {link}; medians of {args.repeat}; "
               "ratio = time / rsync's (< 1 is faster)")
         _table(results, tools, ("first", "no-op"), ("first", "noop"))
+        print("client CPU seconds (user + system, this side only):")
+        _table(results, tools, ("cpu first", "cpu no-op"), ("cpu first", "cpu noop"))
         shutil.rmtree(small, ignore_errors=True)
     if args.big_mb:
         big = work / "src-big"
