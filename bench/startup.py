@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -24,13 +25,16 @@ from pathlib import Path
 TARGETS = {"synctui --help": 0.15, "synctui sync (empty pair)": 0.3}
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> float:
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system of the process and its children)."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
     took = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if res.returncode != 0:
         raise SystemExit(f"failed ({res.returncode}): {' '.join(cmd)}\n{res.stderr[-2000:]}")
-    return took
+    return took, (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,20 +66,25 @@ def main(argv: list[str] | None = None) -> int:
         }
         for cmd in cmds.values():  # warm: bytecode caches written, files in the page cache
             timed(cmd, env)
-        times: dict[str, list[float]] = {k: [] for k in cmds}
+        times: dict[str, list[tuple[float, float]]] = {k: [] for k in cmds}
         for _ in range(repeat):
             for name, cmd in cmds.items():
                 times[name].append(timed(cmd, env))
         print(f"command: {' '.join([py, *sys.argv])}")
         print(f"{os.cpu_count()} CPUs; medians of {repeat}, interleaved; python {sys.version.split()[0]}")
-        floor = statistics.median(times["python -c pass"])
-        print(f"{'':28} {'median':>8} {'min':>8} {'above python':>13} {'target':>8}")
+        floor = statistics.median(t for t, _ in times["python -c pass"])
+        cpu_floor = statistics.median(c for _, c in times["python -c pass"])
+        print(f"{'':28} {'median':>8} {'min':>8} {'above python':>13} {'cpu':>7} {'cpu above':>10} {'target':>14}")
         for name, ts in times.items():
-            med = statistics.median(ts)
+            med = statistics.median(t for t, _ in ts)
+            cpu = statistics.median(c for _, c in ts)
             target = TARGETS.get(name)
             verdict = "" if target is None else (f"< {target:.2f}" + (" met" if med < target else " MISSED"))
-            above = f"{med - floor:+.3f} s" if name.startswith("synctui") else ""
-            print(f"{name:28} {med:7.3f}s {min(ts):7.3f}s {above:>13} {verdict:>8}")
+            synctui = name.startswith("synctui")
+            above = f"{med - floor:+.3f} s" if synctui else ""
+            cpu_above = f"{cpu - cpu_floor:+.3f} s" if synctui else ""
+            print(f"{name:28} {med:7.3f}s {min(t for t, _ in ts):7.3f}s {above:>13} {cpu:6.3f}s {cpu_above:>10} "
+                  f"{verdict:>14}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
