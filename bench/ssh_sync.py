@@ -17,8 +17,9 @@ with the sftp backend (skipped with a message when rclone is not installed;
 each figure is the median of N runs.  Ratios are time / rsync's time (< 1 is
 faster than rsync); for the big file also throughput vs rsync's (> 1 is faster).
 
-    python bench/ssh_sync.py                          # the full run (about 2-4 min)
-    python bench/ssh_sync.py --files 500 --big-mb 64  # a quick one
+    python bench/ssh_sync.py                          # the full run (several minutes)
+    python bench/ssh_sync.py --small                  # a quick one
+    python bench/ssh_sync.py --rtt-ms 20              # through bench/delay_proxy.py (20 ms RTT)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -102,14 +104,15 @@ def config(path: Path, root: str, fs_args: dict | None = None) -> Path:
 
 class Bench:
     def __init__(self, server: SSHServer, work: Path, known_hosts: Path, workers: int,
-                 rclone_timeout: float) -> None:
+                 rclone_timeout: float, port: int | None = None) -> None:
         self.server = server
+        self.port = port or server.port  # the delay proxy's, with --rtt-ms
         self.work = work
         self.known_hosts = known_hosts
         self.workers = workers
         self.rclone_timeout = rclone_timeout
         self.counter = 0
-        self.ssh_cmd = (f"ssh -p {server.port} -i {server.user_key} -o BatchMode=yes "
+        self.ssh_cmd = (f"ssh -p {self.port} -i {server.user_key} -o BatchMode=yes "
                         f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={known_hosts}")
         self.env = dict(os.environ, SYNCTUI_STATE_DIR=str(work / "state"), HOME=str(work / "home"))
         (work / "home" / ".ssh").mkdir(parents=True, exist_ok=True)
@@ -121,7 +124,7 @@ class Bench:
         return target
 
     def fs_args(self) -> dict:
-        return self.server.fs_args(self.known_hosts)
+        return self.server.fs_args(self.known_hosts, port=self.port)
 
     # each returns a callable that runs one sync of ``src`` into ``dst``
     def synctui_api(self, src: Path, dst: Path) -> Callable[[], None]:
@@ -210,7 +213,7 @@ class Bench:
 
     def rclone(self, src: Path, dst: Path) -> Callable[[], None]:
         env = dict(self.env, RCLONE_CONFIG_BENCH_TYPE="sftp", RCLONE_CONFIG_BENCH_HOST="127.0.0.1",
-                   RCLONE_CONFIG_BENCH_PORT=str(self.server.port),
+                   RCLONE_CONFIG_BENCH_PORT=str(self.port),
                    RCLONE_CONFIG_BENCH_USER=self.server.user,
                    RCLONE_CONFIG_BENCH_KEY_FILE=str(self.server.user_key),
                    RCLONE_CONFIG_BENCH_KNOWN_HOSTS_FILE=str(self.known_hosts),
@@ -238,10 +241,24 @@ def _check(res: subprocess.CompletedProcess) -> None:
         raise RuntimeError(f"{res.args[0]} exited {res.returncode}: {(res.stderr or '').strip()[-500:]}")
 
 
+#: client CPU seconds (this process and its children, user + system) of each timed run,
+#: in order: what a busy machine inflates least.  The server side (sshd, tar, rsync
+#: --server) is not in it, for any tool.
+CPU: list[float] = []
+
+
+def _cpu() -> float:
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
 def timed(fn: Callable[[], None]) -> float:
+    c0 = _cpu()
     t0 = time.perf_counter()
     fn()
-    return time.perf_counter() - t0
+    took = time.perf_counter() - t0
+    CPU.append(_cpu() - c0)
+    return took
 
 
 def verify(src: Path, dst: Path) -> None:
@@ -260,12 +277,18 @@ def verify(src: Path, dst: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--files", type=int, default=5000, help="small files (default 5000)")
-    ap.add_argument("--size", type=int, default=32 * 1024, help="bytes per small file (default 32 KiB)")
+    ap.add_argument("--sets", default="5000x32768,20000x4096",
+                    help="small-file data sets, FILESxBYTES comma-separated (default 5000x32768,20000x4096)")
+    ap.add_argument("--files", type=int, help="one data set of this many files (with --size)")
+    ap.add_argument("--size", type=int, default=32 * 1024, help="bytes per small file with --files (default 32 KiB)")
     ap.add_argument("--big-mb", type=int, default=512, help="size of the big file in MB (0 skips it)")
-    ap.add_argument("--repeat", type=int, default=1, help="runs per figure; medians are printed")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per figure; medians are printed (default 3)")
+    ap.add_argument("--rtt-ms", type=float, default=0.0,
+                    help="go through bench/delay_proxy.py with this round-trip time (e.g. 20)")
+    ap.add_argument("--small", action="store_true",
+                    help="a quick check: 500 x 32 KiB and 2000 x 4 KiB, a 32 MB file, one run")
     ap.add_argument("--workers", "-j", type=int, default=4, help="synctui --max-workers (default 4)")
-    ap.add_argument("--tools", default="synctui-api,synctui-cli,synctui-batch,rsync,rclone",
+    ap.add_argument("--tools", default="synctui-api,synctui-cli,rsync,rclone",
                     help="comma-separated subset of synctui-api,synctui-cli,synctui-batch,rsync,rclone "
                          "(synctui-batch: plan, then the store's write_many - the batch API the "
                          "engine does not use yet)")
@@ -276,6 +299,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dir", help="work folder (default: a temp folder, removed afterwards)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     args = ap.parse_args(argv)
+    if args.small:
+        args.sets, args.big_mb, args.repeat = "500x32768,2000x4096", min(args.big_mb, 32), 1
+    if args.files:
+        args.sets = f"{args.files}x{args.size}"
 
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     if "rclone" in tools and not shutil.which("rclone"):
@@ -301,78 +328,126 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
 
+def start_proxy(port: int, rtt_ms: float) -> tuple[subprocess.Popen, int]:
+    """bench/delay_proxy.py in front of ``port``, each direction delayed by half ``rtt_ms``."""
+    proc = subprocess.Popen([sys.executable, str(HERE / "delay_proxy.py"), "--to", f"127.0.0.1:{port}",
+                             "--delay-ms", str(rtt_ms / 2)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("listening on "):
+        proc.kill()
+        raise SystemExit(f"the delay proxy did not start: {line!r}")
+    return proc, int(line.split()[-1])
+
+
 def run_all(args: argparse.Namespace, tools: list[str], work: Path, server: SSHServer) -> int:
     kh = server.write_known_hosts(work / "known_hosts")
-    bench = Bench(server, work, kh, args.workers, args.rclone_timeout)
-    small = work / "src-small"
-    t0 = time.perf_counter()
-    nbytes = write_files(small, small_layout(args.files), args.size)
-    print(f"data: {args.files} files, {nbytes / 1e6:.1f} MB (made in {time.perf_counter() - t0:.1f} s); "
-          f"sshd {server.port} ({args.sftp_server} sftp); synctui workers {args.workers}; "
-          f"{os.cpu_count()} CPUs")
-    big = work / "src-big"
-    big_bytes = write_big(big, args.big_mb) if args.big_mb else 0
+    proxy = None
+    port = server.port
+    if args.rtt_ms:
+        proxy, port = start_proxy(server.port, args.rtt_ms)
+        kh.write_text(server.known_hosts_line + server.known_hosts_line.replace(f":{server.port} ", f":{port} "))
+    try:
+        return _run_sets(args, tools, work, server, Bench(server, work, kh, args.workers, args.rclone_timeout,
+                                                            port=port))
+    finally:
+        if proxy is not None:
+            proxy.kill()
+            proxy.wait()
 
+
+def _run_sets(args: argparse.Namespace, tools: list[str], work: Path, server: SSHServer, bench: Bench) -> int:
+    sets = []
+    for spec in args.sets.split(","):
+        n, _, size = spec.strip().partition("x")
+        sets.append((int(n), int(size)))
+    link = f"through the delay proxy, {args.rtt_ms:g} ms RTT" if args.rtt_ms else "loopback"
+    print(f"command: {' '.join([sys.executable, *sys.argv])}")
+    print(f"sshd {server.port} ({args.sftp_server} sftp), {link}; synctui workers {args.workers}; "
+          f"{os.cpu_count()} CPUs; medians of {args.repeat}, tools interleaved")
     makers = {"synctui-api": bench.synctui_api, "synctui-cli": bench.synctui_cli,
               "synctui-batch": bench.synctui_batch,
               "rsync": bench.rsync, "rclone": bench.rclone}
-    results: dict[str, dict[str, float | str]] = {t: {} for t in tools}
-    for rep in range(args.repeat):
-        for tool in tools:
-            res = results[tool]
-            dst = bench.fresh(tool)
-            run = makers[tool](small, dst)
-            try:
-                res.setdefault("first", []).append(timed(run))  # type: ignore[union-attr]
-                verify(small, dst)
-                res.setdefault("noop", []).append(timed(run))  # type: ignore[union-attr]
-            except TimedOut as exc:
-                res["first"] = f"> {exc.limit:.0f}"
-                res["noop"] = "-"
-            except RuntimeError as exc:
-                print(f"{tool}: {exc}")
-                res["first"] = res["noop"] = "failed"
-            if big_bytes:
+    for n_files, size in sets:
+        small = work / f"src-{n_files}x{size}"
+        t0 = time.perf_counter()
+        nbytes = write_files(small, small_layout(n_files), size)
+        print(f"\ndata: {n_files} files x {size} B, {nbytes / 1e6:.1f} MB (made in {time.perf_counter() - t0:.1f} s)")
+        results: dict[str, dict[str, list[float] | str]] = {t: {} for t in tools}
+        for rep in range(args.repeat):
+            for tool in tools:
+                res = results[tool]
+                if isinstance(res.get("first"), str):
+                    continue  # timed out or failed once: not again
+                dst = bench.fresh(tool)
+                run = makers[tool](small, dst)
+                try:
+                    res.setdefault("first", []).append(timed(run))  # type: ignore[union-attr]
+                    res.setdefault("cpu first", []).append(CPU[-1])  # type: ignore[union-attr]
+                    verify(small, dst)
+                    res.setdefault("noop", []).append(timed(run))  # type: ignore[union-attr]
+                    res.setdefault("cpu noop", []).append(CPU[-1])  # type: ignore[union-attr]
+                except TimedOut as exc:
+                    res["first"] = f"> {exc.limit:.0f} s"
+                    res["noop"] = "-"
+                except RuntimeError as exc:
+                    print(f"{tool}: {exc}")
+                    res["first"] = res["noop"] = "failed"
+                shutil.rmtree(dst, ignore_errors=True)
+                print(f"  run {rep + 1}/{args.repeat} {tool}: " + ", ".join(
+                    f"{k} {v[-1]:.2f} s" if isinstance(v, list) else f"{k} {v}" for k, v in res.items()))
+        print(f"{n_files} x {size} B ({nbytes / 1e6:.0f} MB), {link}; medians of {args.repeat}; "
+              "ratio = time / rsync's (< 1 is faster)")
+        _table(results, tools, ("first", "no-op"), ("first", "noop"))
+        print("client CPU seconds (user + system, this side only):")
+        _table(results, tools, ("cpu first", "cpu no-op"), ("cpu first", "cpu noop"))
+        shutil.rmtree(small, ignore_errors=True)
+    if args.big_mb:
+        big = work / "src-big"
+        big_bytes = write_big(big, args.big_mb)
+        results = {t: {} for t in tools}
+        for _ in range(args.repeat):
+            for tool in tools:
                 dst = bench.fresh(tool + "-big")
                 try:
-                    res.setdefault("big", []).append(timed(makers[tool](big, dst)))  # type: ignore[union-attr]
+                    results[tool].setdefault("big", []).append(timed(makers[tool](big, dst)))  # type: ignore[union-attr]
                     verify(big, dst)
                 except (TimedOut, RuntimeError) as exc:
                     print(f"{tool} (big file): {exc}")
-                    res["big"] = "failed"
+                    results[tool]["big"] = "failed"
                 shutil.rmtree(dst, ignore_errors=True)
-            print(f"  run {rep + 1}/{args.repeat} {tool}: " + ", ".join(
-                f"{k} {v[-1]:.2f} s" if isinstance(v, list) else f"{k} {v}" for k, v in res.items()))
-
-    def med(tool: str, key: str) -> float | str:
-        v = results[tool].get(key, "-")
-        return statistics.median(v) if isinstance(v, list) else v
-
-    def ratio(tool: str, key: str, inverse: bool = False) -> str:
-        a, b = med(tool, key), med("rsync", key) if "rsync" in results else None
-        if not isinstance(a, float) or not isinstance(b, float) or a <= 0 or b <= 0:
-            return "-"
-        return f"{(b / a if inverse else a / b):.2f}x"
-
-    def fmt(v: float | str) -> str:
-        return f"{v:.2f} s" if isinstance(v, float) else str(v)
-
-    print()
-    print(f"{args.files} x {args.size // 1024} KiB ({nbytes / 1e6:.0f} MB); medians of {args.repeat}; "
-          "ratio = time / rsync's")
-    print(f"{'tool':<14} {'first copy':>10} {'ratio':>7} {'no-op':>9} {'ratio':>7}")
-    for tool in tools:
-        print(f"{tool:<14} {fmt(med(tool, 'first')):>10} {ratio(tool, 'first'):>7} "
-              f"{fmt(med(tool, 'noop')):>9} {ratio(tool, 'noop'):>7}")
-    if big_bytes:
-        print()
-        print(f"one {args.big_mb} MB file; throughput ratio = rsync's time / this time (>= 1 is as fast)")
-        print(f"{'tool':<14} {'time':>8} {'MB/s':>8} {'ratio':>7}")
+        print(f"\none {args.big_mb} MB file, {link}; medians of {args.repeat}; "
+              "throughput ratio = rsync's time / this time (>= 1 is as fast)")
+        print(f"{'tool':<14} {'time':>9} {'MB/s':>8} {'ratio':>7}")
         for tool in tools:
-            v = med(tool, "big")
+            v = _med(results, tool, "big")
             rate = f"{big_bytes / 1e6 / v:.0f}" if isinstance(v, float) else "-"
-            print(f"{tool:<14} {fmt(v):>8} {rate:>8} {ratio(tool, 'big', inverse=True):>7}")
+            print(f"{tool:<14} {_fmt(v):>9} {rate:>8} {_ratio(results, tool, 'big', inverse=True):>7}")
     return 0
+
+
+def _med(results: dict, tool: str, key: str) -> float | str:
+    v = results[tool].get(key, "-")
+    return statistics.median(v) if isinstance(v, list) and v else (v if isinstance(v, str) else "-")
+
+
+def _ratio(results: dict, tool: str, key: str, inverse: bool = False) -> str:
+    a = _med(results, tool, key)
+    b = _med(results, "rsync", key) if "rsync" in results else None
+    if not isinstance(a, float) or not isinstance(b, float) or a <= 0 or b <= 0:
+        return "-"
+    return f"{(b / a if inverse else a / b):.2f}x"
+
+
+def _fmt(v: float | str) -> str:
+    return f"{v:.2f} s" if isinstance(v, float) else str(v)
+
+
+def _table(results: dict, tools: list[str], heads: tuple[str, str], keys: tuple[str, str]) -> None:
+    print(f"{'tool':<14} {heads[0]:>10} {'ratio':>7} {heads[1]:>9} {'ratio':>7}")
+    for tool in tools:
+        print(f"{tool:<14} {_fmt(_med(results, tool, keys[0])):>10} {_ratio(results, tool, keys[0]):>7} "
+              f"{_fmt(_med(results, tool, keys[1])):>9} {_ratio(results, tool, keys[1]):>7}")
 
 
 if __name__ == "__main__":

@@ -113,3 +113,32 @@ def test_help_imports_nothing_heavy(tmp_path: Path) -> None:
     assert "synctui.cli" in names
     assert loaded(names, ("textual", *HEAVY_MODULES)) == [], \
         "`synctui --help` should answer without importing the TUI or the remote/volume libraries"
+
+
+#: what a local `synctui sync` never uses: the TUI, remote and volume libraries, rich's
+#: tables (plans and history only) and the SSH/WebDAV store modules
+SYNC_UNUSED = ("textual", *HEAVY_MODULES)
+SYNC_UNUSED_MODULES = ("rich.table", "synctui.storage.sftp", "synctui.storage.webdav",
+                       "synctui.tui")
+
+
+def test_local_sync_imports_only_what_it_uses(tmp_path: Path) -> None:
+    """`synctui sync` on two local roots: the start-up path bench/startup.py times."""
+    configs = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        cfg = tmp_path / f"{name}.json"
+        cfg.write_text(json.dumps({"name": name, "pickable_objects": [],
+                                   "overlay_root": f"local://{tmp_path / name}"}))
+        configs.append(str(cfg))
+    code = (
+        "import os, runpy\n"
+        f"os.environ['SYNCTUI_STATE_DIR'] = {str(tmp_path / 'state')!r}\n"
+        f"sys.argv = ['synctui', 'sync', '--no-progress', '-s', {configs[0]!r}, '-t', {configs[1]!r}]\n"
+        "runpy.run_module('synctui', run_name='__main__', alter_sys=True)\n"
+    )
+    names, proc = modules_after(code, tmp_path)
+    assert "up to date" in proc.stdout, proc.stdout + proc.stderr[-2000:]
+    assert loaded(names, SYNC_UNUSED) == [], "a local sync imports a library it never uses"
+    unused = [m for m in SYNC_UNUSED_MODULES if m in names or any(n.startswith(m + ".") for n in names)]
+    assert unused == [], "a local sync imports modules it never uses"

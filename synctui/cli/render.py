@@ -8,7 +8,6 @@ import threading
 from collections import defaultdict
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from synctui.format import human_bytes, human_duration, plural
@@ -56,6 +55,7 @@ def plan_table(con: Console, plan: Plan, source=None, target=None) -> None:
     Rows rather than a column per action, so it reads in 80 columns whatever happens.
     """
     from rich import box
+    from rich.table import Table  # only tables need it (and its fractions, decimal): not a sync
 
     table = Table(title=Text(f"Plan: {plan.source_label} -> {plan.target_label}"), title_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False, show_footer=False)
@@ -266,6 +266,8 @@ def history_table(con: Console, rows) -> None:
     for r in rows:
         pairs.setdefault((r.source, r.target), []).append(r)
     for (source, target), items in pairs.items():
+        from rich.table import Table
+
         table = Table(title=Text(f"{source} -> {target}"), title_justify="left", pad_edge=False)
         for col, just in (("started", "left"), ("status", "left"), ("new", "right"), ("upd", "right"),
                           ("del", "right"), ("confl", "right"), ("err", "right"), ("bytes", "right"),

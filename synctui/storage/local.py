@@ -26,6 +26,7 @@ from synctui.storage.base import (
     size_mismatch,
     temp_name,
 )
+from synctui.storage.local_scan import scan_with_find
 from synctui.storage.options import LocalOptions
 from synctui.storage.url import Location
 
@@ -50,17 +51,19 @@ class LocalStore(BaseStore):
     #: reads gain nothing from a batch (the default loop); writes share one syncfs
     features = StoreFeatures(set_mtime=True, batch_write=True, server_copy=True, exclusive_create=True)
 
-    def __init__(self, location: Location | str, *, fsync: bool | None = None) -> None:
+    def __init__(self, location: Location | str, *, fsync: bool | None = None,
+                 listing: str | None = None) -> None:
         if isinstance(location, str):
             location = Location("local", os.path.abspath(location), original=location)
         self.location = location
-        self.options = LocalOptions.build(location.fs_args, fsync=fsync)
+        self.options = LocalOptions.build(location.fs_args, fsync=fsync, listing=listing)
         self.root = location.path
         self.real_root = os.path.realpath(self.root)
         self.fsync = self.options.fsync
         self._safe_dirs: set[str] = set()
         self._made_dirs: set[str] = set()  # folders known to exist: no mkdir per file
         self.skipped_links: list[str] = []
+        self.last_listing: str | None = None  # "find" or "scandir": how the last scan listed
 
     def __repr__(self) -> str:
         return f"LocalStore({self.root!r})"
@@ -88,8 +91,7 @@ class LocalStore(BaseStore):
             probe = os.path.dirname(probe)
         if probe not in self._safe_dirs:  # folders we made, or checked, need no realpath
             self._check_real(os.path.realpath(probe), rel)
-        if probe == directory:
-            self._safe_dirs.add(directory)
+            self._safe_dirs.add(probe)  # checked: the next new folder below it costs no realpath
 
     def _made(self, directory: str) -> None:
         """``directory`` exists now, made by makedirs below a checked folder: it is safe."""
@@ -111,7 +113,8 @@ class LocalStore(BaseStore):
 
     # -- listing -------------------------------------------------------------
     def scan(self, prefix: str = "", *, dirs: bool = False) -> Iterator[FileInfo]:
-        """Every file below ``prefix`` (relative paths), depth first, with os.scandir.
+        """Every file below ``prefix`` (relative paths): one GNU find process where it
+        lists the tree whole (storage/local_scan.py), else an os.scandir walk.
 
         Symlinks are followed only when they stay inside the root; others are
         skipped and remembered in ``skipped_links``.
@@ -120,6 +123,22 @@ class LocalStore(BaseStore):
         start = os.path.join(self.root, rel0) if rel0 else self.root
         if not os.path.isdir(start):
             return
+        if self.options.listing == "find" or (self.options.listing == "auto" and _worth_find(start)):
+            links: list[str] = []
+            found = scan_with_find(start, rel0, self.real_root, dirs=dirs, skipped_links=links,
+                                   walk=lambda full, rel: self._walk(full, rel, dirs))
+            if found is not None:
+                self.last_listing = "find"
+                self.skipped_links.extend(links)
+                yield from found
+                return
+            if self.options.listing == "find":
+                raise StoreError(f"cannot list {self.root} with GNU find (listing=find)")
+        self.last_listing = "scandir"
+        yield from self._walk(start, rel0, dirs)
+
+    def _walk(self, start: str, rel0: str, dirs: bool) -> Iterator[FileInfo]:
+        """The os.scandir walk, depth first."""
         stack = [(start, rel0)]
         while stack:
             full, rel = stack.pop()
@@ -394,6 +413,22 @@ class LocalStore(BaseStore):
 
     def close(self) -> None:
         pass
+
+
+#: below this many runs a tree lists faster in-process than a find process starts
+FIND_MIN_RUNS = 4
+
+
+def _worth_find(start: str) -> bool:
+    """A project big enough that find's own core beats its start-up (a few ms)?"""
+    try:
+        with os.scandir(os.path.join(start, "ExperimentRuns")) as it:
+            for n, _ in enumerate(it, 1):
+                if n >= FIND_MIN_RUNS:
+                    return True
+    except OSError:
+        pass
+    return False
 
 
 def _kernel_copy(src_fd: int, dst_fd: int, size: int) -> None:

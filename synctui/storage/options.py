@@ -25,6 +25,8 @@ _FALSE = frozenset({"false", "no", "off", "0"})
 #: keys whose values never appear in a message
 SECRET_KEYS = frozenset({"password", "passphrase", "token", "auth", "secret", "key"})
 SSH_LISTING_MODES = ("auto", "find", "sftp")
+#: local listing: "find" is GNU find in a process of its own, "scandir" Python's os.scandir
+LOCAL_LISTING_MODES = ("auto", "find", "scandir")
 WEBDAV_AUTH_TYPES = ("auto", "basic", "digest", "bearer")
 
 
@@ -200,6 +202,8 @@ class StoreOptions:
 class LocalOptions(StoreOptions):
     #: fsync each file and folder after writing (the engine's --no-fsync turns it off)
     fsync: bool = setting(parse_bool, True)
+    #: "auto": GNU find where it works, else os.scandir (storage/local_scan.py)
+    listing: str = setting(_choice(LOCAL_LISTING_MODES), "auto")
 
 
 @dataclass(frozen=True)
@@ -219,6 +223,8 @@ class SFTPOptions(StoreOptions):
     timeout: float | None = setting(parse_timeout_seconds)
     proxy_jump: str | None = setting(parse_str)
     ssh_config: str | None = setting(parse_str)
+    #: zlib on the wire; None: ~/.ssh/config's Compression decides (default off)
+    compression: bool | None = setting(parse_bool)
     # the store
     listing: str = setting(_choice(SSH_LISTING_MODES), "auto")
     max_idle: int = setting(parse_int, 16)

@@ -136,6 +136,9 @@ class SSHSettings:
     idle_timeout: float = IDLE_DEFAULT
     password: str | None = field(default=None, repr=False)
     passphrase: str | None = field(default=None, repr=False)
+    #: zlib on the wire (fs_args ``compression``, or ssh_config ``Compression yes``): pays on
+    #: slow links with compressible data, costs CPU on fast ones
+    compression: bool = False
 
     @property
     def target(self) -> str:
@@ -224,6 +227,8 @@ def settings_for_host(host: str, *, port: int | None = None, username: str | Non
     # fs_args timeout bounds every wait; unset, connecting gets 15 s and silence 60 s
     timeout = timeout_option(given, f"{host}: timeout") if given is not None else DEFAULT_TIMEOUT
     idle = timeout if given is not None else IDLE_DEFAULT
+    compression = args.compression if args.compression is not None else \
+        str(opts.get("compression", "no")).lower() == "yes"
     return SSHSettings(
         alias=host, hostname=hostname, port=int(port), username=str(user), key_files=keys,
         explicit_keys=bool(explicit or conf_keys), allow_agent=allow_agent, known_hosts=known,
@@ -231,7 +236,7 @@ def settings_for_host(host: str, *, port: int | None = None, username: str | Non
         host_key_alias=opts.get("hostkeyalias"), proxy_jump=hops,
         proxy_command=str(proxy_cmd) if proxy_cmd else None, timeout=timeout, idle_timeout=idle,
         password=None if is_hop else (args.password or None),
-        passphrase=None if is_hop else (args.passphrase or None))
+        passphrase=None if is_hop else (args.passphrase or None), compression=compression)
 
 
 def settings_for_location(location: Location, options: SFTPOptions | None = None) -> SSHSettings:
@@ -439,6 +444,7 @@ class Connector:
         # defaults are 15 s, 15 s and 30 s, and an hour for a channel to open)
         t.banner_timeout = t.handshake_timeout = t.auth_timeout = st.timeout
         t.channel_timeout = st.idle_timeout
+        t.use_compression(st.compression)
         try:
             self._prefer_algorithms(t, st)
             try:

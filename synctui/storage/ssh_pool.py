@@ -265,7 +265,7 @@ def int64(value: int) -> Any:
 class Conn:
     """One authenticated transport with its SFTP channel; used by one thread at a time."""
 
-    __slots__ = ("transport", "chain", "sftp", "io_read", "io_write", "serial", "idle_timeout")
+    __slots__ = ("transport", "chain", "sftp", "io_read", "io_write", "serial", "idle_timeout", "tar_sink")
 
     def __init__(self, transport: Any, chain: list[Any], sftp: Any, serial: int,
                  idle_timeout: float = 60.0) -> None:
@@ -277,13 +277,18 @@ class Conn:
         self.serial = serial
         #: the longest the server may stay silent while we wait for it (s)
         self.idle_timeout = idle_timeout
+        #: the long-lived ``tar -x`` loop (ssh_tar.TarSink) on this connection, once started;
+        #: False when the server cannot run one (the store then starts a shell per batch)
+        self.tar_sink: Any = None
 
     def alive(self) -> bool:
         t = self.transport
         return bool(t.is_active()) and not self.sftp.sock.closed
 
     def close(self) -> None:
-        for closer in (self.sftp.close, self.transport.close, *[t.close for t in self.chain]):
+        sink, self.tar_sink = self.tar_sink, None
+        closers = [sink.close] if sink else []
+        for closer in (*closers, self.sftp.close, self.transport.close, *[t.close for t in self.chain]):
             try:
                 closer()
             except Exception:  # noqa: BLE001 - closing a dead connection

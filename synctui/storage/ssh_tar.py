@@ -71,11 +71,153 @@ def _finish(chan: Any, conn: Conn, err: bytearray) -> int:
     return status
 
 
+#: one shell per connection, then a ``tar -x`` per batch: "<bytes>\n<folder>\n" then that
+#: many bytes of archive (``head -c`` reads exactly those), then a status line back.  A
+#: login shell can take a second to start (a .bashrc that sets up pyenv or modules): a
+#: shell per batch paid it each time.  Needs GNU tar and GNU head (exact reads); other
+#: servers print no LOOP line, and get a shell per batch as before.
+LOOP_SCRIPT = (
+    "printf 'SYNCTUI-TAR\\n'; "
+    "if tar --version 2>/dev/null | grep -q GNU && head --version 2>/dev/null | grep -q GNU; then "
+    "printf 'SYNCTUI-LOOP\\n'; "
+    "while IFS= read -r n && IFS= read -r d; do "
+    "case $n in ''|*[!0-9]*) exit 3;; esac; "
+    "head -c \"$n\" | { mkdir -p -- \"$d\" && cd -- \"$d\" && "
+    "exec tar -x -b 256 -B -f - --no-same-owner --no-same-permissions; }; "
+    "printf 'SYNCTUI-DONE %s\\n' \"$?\"; "
+    "done; fi")
+LOOP = b"SYNCTUI-LOOP\n"
+DONE = b"SYNCTUI-DONE "
+
+
+class _NoLoop(Exception):
+    """The server's shell cannot run the tar loop (no GNU tar or head)."""
+
+
+class TarSink:
+    """The long-lived tar loop on one connection (``Conn.tar_sink``); one batch at a time,
+    as a Conn is used by one thread at a time.  Any failure closes it: the next batch
+    starts a fresh one, so a half-read archive never meets the next batch's header."""
+
+    def __init__(self, chan: Any) -> None:
+        self.chan = chan
+
+    @classmethod
+    def start(cls, conn: Conn) -> TarSink:
+        chan = open_exec(conn, LOOP_SCRIPT, stdin=True)
+        if chan is None:
+            raise NoShell()
+        err = bytearray()
+        try:
+            rest = _await_mark(chan, conn, err)
+            while b"\n" not in rest:
+                try:
+                    data = chan.recv(1 << 10)
+                except TimeoutError:
+                    if not conn.alive():
+                        raise ConnectionLost("connection lost while starting tar") from None
+                    continue
+                if not data:
+                    raise _NoLoop()
+                rest += data
+            if not rest.startswith(LOOP):
+                raise _NoLoop()
+        except BaseException:
+            chan.close()
+            raise
+        return cls(chan)
+
+    def extract(self, conn: Conn, root: str, members: list[tuple[str, bytes, int | None]]) -> tuple[int, str]:
+        chan = self.chan
+        err = bytearray()
+        now = int(time.time())
+        headers = []
+        total = 2 * tarfile.BLOCKSIZE
+        for name, data, mtime in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = mtime if mtime is not None else now
+            info.mode = 0o644
+            head = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+            headers.append(head)
+            total += len(head) + len(data) + (-len(data) % tarfile.BLOCKSIZE)
+        buf = bytearray(f"{total}\n".encode() + root.encode("utf-8", "surrogateescape") + b"\n")
+        try:
+            for head, (_, data, _) in zip(headers, members, strict=True):
+                buf += head
+                buf += data
+                buf += b"\0" * (-len(data) % tarfile.BLOCKSIZE)
+                if len(buf) >= SEND_BUFFER:
+                    if not _send(chan, conn, buf):
+                        return -1, _stderr(chan, err)
+                    drain_stderr(chan, err)
+                    buf = bytearray()
+            if not _send(chan, conn, buf + b"\0" * (2 * tarfile.BLOCKSIZE)):
+                return -1, _stderr(chan, err)
+            return self._status(conn, err), err.decode("utf-8", "replace")
+        except BaseException:
+            self.close()
+            raise
+
+    def _status(self, conn: Conn, err: bytearray) -> int:
+        quiet = Quiet(conn)
+        line = b""
+        while b"\n" not in line:
+            try:
+                data = self.chan.recv(1 << 10)
+            except TimeoutError:
+                drain_stderr(self.chan, err)
+                if not conn.alive():
+                    raise ConnectionLost("connection lost while waiting for tar") from None
+                quiet.check("waiting for tar")
+                continue
+            quiet.heard()
+            if not data:
+                return -1  # the loop ended: the caller drops it
+            line += data
+        drain_stderr(self.chan, err)
+        if not line.startswith(DONE):
+            return -1
+        try:
+            return int(line[len(DONE):].split(b"\n", 1)[0])
+        except ValueError:
+            return -1
+
+    def close(self) -> None:
+        try:
+            self.chan.close()
+        except Exception:  # noqa: BLE001 - closing a dead channel
+            pass
+
+
+def _stderr(chan: Any, err: bytearray) -> str:
+    drain_stderr(chan, err)
+    return err.decode("utf-8", "replace")
+
+
 def tar_extract(conn: Conn, root: str, members: Iterable[tuple[str, bytes, int]]) -> tuple[int, str]:
     """Stream ``members`` (name relative to ``root``, data, mtime in seconds) into
     ``tar -x`` run in ``root`` (created if missing).  Returns tar's exit status and
     its stderr (0 and "" when every file was written with its mtime).
+
+    Through the connection's tar loop (:class:`TarSink`) where the server can run one,
+    else a shell of its own.
     """
+    if conn.tar_sink is not False and "\n" not in root:
+        batch = list(members)
+        try:
+            sink = conn.tar_sink
+            if sink is None:
+                sink = conn.tar_sink = TarSink.start(conn)
+        except _NoLoop:
+            conn.tar_sink = False
+        else:
+            status, err = sink.extract(conn, root, batch)
+            if status != 0:  # whatever went wrong, the next batch starts a fresh loop
+                conn.tar_sink = None
+                sink.close()
+            return status, err
+        members = batch
     q = shlex.quote(root)
     # GNU tar reads 10 KiB records by default: 128 KiB ones (-b 256, -B for a pipe's short
     # reads) double its throughput; another tar gets the portable form

@@ -136,9 +136,26 @@ class SyncJob:
         if self.job_options.allow_unguarded_writes:
             opts["allow_unguarded_writes"] = True
         self.close_stores()  # a rescan must not leak remote connections
-        # a source root that is missing or empty by accident must never plan "delete everything"
-        self.source = open_project(self.source_config, require_overlay=True, **opts)
-        self.target = open_project(self.target_config, **opts)
+        if _remote_roots(self.source_config) and _remote_roots(self.target_config):
+            # two remote sides may both ask a question (a host key, a password): one at a time
+            self.source = open_project(self.source_config, require_overlay=True, **opts)
+            self.target = open_project(self.target_config, **opts)
+            return self.source, self.target
+        # both sides at once, as rsync does: the target's listing (a find process, or a
+        # server's round trips) runs while this thread lists the source
+        side = _TargetScan(lambda: open_project(self.target_config, **opts))
+        try:
+            # a source root that is missing or empty by accident must never plan "delete everything"
+            source = open_project(self.source_config, require_overlay=True, **opts)
+        except BaseException:
+            side.abandon()  # never wait here: a Ctrl-C must not hang on the target's prompt
+            raise
+        try:
+            target = side.result()
+        except BaseException:
+            _close_catalog(source)
+            raise
+        self.source, self.target = source, target
         return self.source, self.target
 
     def __enter__(self) -> SyncJob:
@@ -150,11 +167,7 @@ class SyncJob:
 
     def close_stores(self) -> None:
         for cat in (self.source, self.target):
-            for store in (cat.stores.values() if cat is not None else ()):
-                try:
-                    store.close()
-                except Exception:  # noqa: BLE001 - closing is best effort
-                    log.debug("closing %r failed", store, exc_info=True)
+            _close_catalog(cat)
         self.source = self.target = None
 
     def check_rules(self) -> list[str]:
@@ -402,6 +415,65 @@ class SyncJob:
             self._running = False
             for store in self._stores():
                 store.resume()
+
+
+def _remote_roots(cfg: ProjectConfig) -> bool:
+    return any(loc is not None and loc.protocol != "local" for loc in (cfg.overlay, cfg.static))
+
+
+class _TargetScan:
+    """``open_project`` of the target on a thread of its own, for ``SyncJob.scan``.
+
+    Abandoned (the source failed), it hangs up the catalog itself once it has one."""
+
+    def __init__(self, fn: Callable[[], Catalog]) -> None:
+        self._fn = fn
+        self._lock = threading.Lock()
+        self._abandoned = False
+        self._out: Catalog | BaseException | None = None
+        self._done = threading.Event()
+        threading.Thread(target=self._run, name="synctui-scan-target", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            out: Catalog | BaseException = self._fn()
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread by result()
+            out = exc
+        with self._lock:
+            self._out = out
+            abandoned = self._abandoned
+        self._done.set()
+        if abandoned:
+            _close_catalog(out)
+
+    def abandon(self) -> None:
+        with self._lock:
+            self._abandoned = True
+            out = self._out
+        _close_catalog(out)
+
+    def result(self) -> Catalog:
+        try:
+            self._done.wait()
+        except BaseException:
+            self.abandon()
+            raise
+        out = self._out
+        if isinstance(out, BaseException):
+            raise out
+        assert out is not None
+        return out
+
+
+def _close_catalog(cat: object) -> None:
+    """Hang up a catalog's stores (anything else, an error or None, is left alone)."""
+    if not isinstance(cat, Catalog):
+        return
+    for store in cat.stores.values():
+        try:
+            store.close()
+        except Exception:  # noqa: BLE001 - closing is best effort
+            log.debug("closing %r failed", store, exc_info=True)
 
 
 # ---------------------------------------------------------------------------

@@ -374,7 +374,8 @@ class _Planner:
     def __init__(self, source: Catalog, target: Catalog, rules: RuleSet, options: PlanOptions,
                  baseline: Mapping[str, Baseline] | None, reconcile: bool = False) -> None:
         self.source, self.target, self.rules, self.options = source, target, rules, options
-        self.baseline = baseline or {}
+        # not ``baseline or {}``: truth-testing a lazy Manifest counts it, which loads it whole
+        self.baseline = baseline if baseline is not None else {}
         self.reconcile = reconcile
         resolutions = [st.features.mtime_resolution_ns
                        for cat in (source, target) for st in cat.stores.values()]

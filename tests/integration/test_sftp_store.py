@@ -230,6 +230,32 @@ def test_write_many_and_read_many(remote: Remote, method: str) -> None:
     assert temps(remote.root) == []
 
 
+@pytest.mark.parametrize("compression", [False, True], ids=["plain", "compressed"])
+def test_one_tar_loop_serves_every_batch_of_a_connection(remote: Remote, compression: bool) -> None:
+    """One login shell per connection, not per batch; a batch tar fails on (a file where
+    a folder must be) is still reported file by file, and the next batch starts a fresh loop."""
+    from synctui.storage import ssh_tar
+
+    store = remote.store(fs_args={"compression": compression})
+    sinks = []
+    for k in range(3):
+        items = [(f"loop/{k}/{i}", os.urandom(i * 50), MTIME) for i in range(20)]
+        assert all(isinstance(r, FileInfo) for r in store.write_many(items, method="tar"))
+        conn = store._pool.get()
+        sinks.append(conn.tar_sink)
+        assert conn.transport.local_compression == ("zlib@openssh.com" if compression else "none")
+        store._pool.put(conn)
+    assert isinstance(sinks[0], ssh_tar.TarSink) and sinks == [sinks[0]] * 3
+    (remote.root / "loop/blocker").write_bytes(b"a file in the way")
+    bad = [(f"loop/ok/{i}", b"%d" % i, MTIME) for i in range(20)] + [("loop/blocker/child", b"x", MTIME)]
+    results = store.write_many(bad, method="tar")
+    assert all(isinstance(r, FileInfo) for r in results[:-1]) and isinstance(results[-1], StoreError)
+    items = [(f"loop/after/{i}", b"%d" % i, MTIME) for i in range(20)]
+    assert all(isinstance(r, FileInfo) for r in store.write_many(items, method="tar"))
+    assert {p: (remote.root / p).read_bytes() for p, _, _ in items} == {p: d for p, d, _ in items}
+    assert temps(remote.root) == []
+
+
 def test_batches_without_a_shell_use_sftp(remote: Remote, monkeypatch: pytest.MonkeyPatch) -> None:
     from synctui.storage import ssh_tar
 

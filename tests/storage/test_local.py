@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from synctui.errors import PathEscapeError, StoreError
+from synctui.errors import PathEscapeError, StoreError, SyncTuiError
+from synctui.storage import local_scan
 from synctui.storage.base import TEMP_PREFIX, clean_relpath
 from synctui.storage.local import LocalStore, os_error
 from synctui.storage.url import parse_location
@@ -46,6 +47,40 @@ def test_scan_of_missing_root_is_empty(tmp_path: Path) -> None:
     assert list(store.scan()) == []
     with pytest.raises(StoreError, match="does not exist"):
         store.check_root()
+
+
+def _listing(root: Path, mode: str, *, dirs: bool) -> tuple[list[tuple], list[str], str | None]:
+    store = LocalStore(parse_location(str(root)), listing=mode)
+    got = sorted((f.path, f.size, f.mtime_ns, f.kind) for f in store.scan(dirs=dirs))
+    return got, sorted(store.skipped_links), store.last_listing
+
+
+@pytest.mark.parametrize("dirs", [False, True], ids=["files", "dirs"])
+def test_find_and_scandir_list_the_same(root: Path, outside: Path, dirs: bool) -> None:
+    """GNU find (the default on Linux) and the scandir walk: the same entries, to the ns."""
+    put(root, "a/b/c.zarr/0/0/0", b"x" * 10)
+    put(root, "tab\there/new\nline", b"12")
+    put(root, os.fsdecode(b"bad-\xff-utf8"), b"3")
+    put(root, "old", b"4")
+    os.utime(root / "old", ns=(1, 123_456_789))  # 0.123456789 s: a fraction find pads
+    (root / "inner").symlink_to(root / "a", target_is_directory=True)
+    (root / "file-link").symlink_to("old")
+    (root / "escape").symlink_to(outside, target_is_directory=True)
+    os.mkfifo(root / "fifo")
+    by_find = _listing(root, "find" if local_scan.find_program() else "auto", dirs=dirs)
+    by_scandir = _listing(root, "scandir", dirs=dirs)
+    assert by_find[:2] == by_scandir[:2]
+    assert by_scandir[2] == "scandir"
+    assert by_find[1] == ["escape"]
+    assert ("old", 1, 123_456_789, "file") in by_find[0]
+    assert "inner/b/c.zarr/0/0/0" in [p for p, *_ in by_find[0]]
+    if local_scan.find_program() is not None:
+        assert by_find[2] == "find"
+
+
+def test_listing_option_is_strict(root: Path) -> None:
+    with pytest.raises(SyncTuiError, match="listing"):
+        LocalStore(parse_location(str(root)), listing="fast")
 
 
 # -- reading and writing ---------------------------------------------------------------

@@ -76,6 +76,19 @@ def test_a_source_root_that_is_a_file_is_refused(tmp_path: Path, transport: Tran
     assert pair.target_tree() == before and trash_of(pair.dst_root) == []
 
 
+def test_with_both_roots_broken_the_source_is_named(tmp_path: Path) -> None:
+    """Both sides are listed at once; the source's error still wins, as when they were not."""
+    pair = Pair(tmp_path)
+    shutil.rmtree(pair.dst_root)
+    pair.dst_root.write_bytes(b"a file where the project should be")
+    typo = repoint(pair.src, sibling_root(pair.src, "no-such-folder"))
+    for _ in range(3):  # whichever side's listing ends first
+        with pytest.raises(RootError) as err:
+            run_job(SyncJob(typo, pair.dst))
+        assert err.value.problem == RootError.MISSING and "no-such-folder" in str(err.value)
+    assert pair.dst_root.read_bytes() == b"a file where the project should be"
+
+
 @over(["local", "ssh-target", "dav-target", "nginx-target"])
 def test_a_target_root_that_is_a_file_is_refused_and_nothing_is_written(tmp_path: Path,
                                                                        transport: Transport) -> None:
