@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 from synctui.errors import LocationError
 from synctui.storage.options import normalize_fs_args
 
-SCHEMES = ("local", "file", "ssh", "sftp", "webdav", "http", "https")
+SCHEMES = ("local", "file", "ssh", "sftp", "webdav", "http", "https", "smb")
 #: scheme://userinfo@ -- the netloc ends at the first / ? or #, its userinfo at its last @
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,19}")
@@ -57,6 +57,10 @@ class Location:
             port = f":{self.port}" if self.port and self.port != 22 else ""
             host = f"[{self.host}]" if self.host and ":" in self.host else self.host
             return f"ssh://{user}{host}{port}{self.path}"
+        if self.protocol == "smb":
+            from synctui.storage.smb_url import smb_display
+
+            return smb_display(self)
         return f"{(self.base_url or '').rstrip('/')}/{self.path.lstrip('/')}"
 
     @property
@@ -95,7 +99,7 @@ def parse_location(url: object, fs_args: dict[str, Any] | None = None, *,
         named = f"unknown URL scheme {scheme!r}" if _SCHEME.fullmatch(scheme) else "not a URL"
         raise LocationError(
             f"{what} {shown!r}: {named} (use a path, local://, file://, "
-            "ssh://, sftp://, webdav://, http:// or https://)")
+            "ssh://, sftp://, smb://, webdav://, http:// or https://)")
     try:
         parts = urlsplit(text)
         hostname, username, password = parts.hostname, parts.username, parts.password
@@ -133,6 +137,11 @@ def parse_location(url: object, fs_args: dict[str, Any] | None = None, *,
             raise LocationError(f"{what} {shown!r}: the remote path must be absolute")
         return Location("ssh", os.path.normpath(path).replace("\\", "/"), host=host, port=port,
                         username=username, fs_args=args, original=url)
+    if scheme == "smb":
+        from synctui.storage.smb_url import smb_location
+
+        return smb_location(parts, hostname, username, password, url_port, args, shown=shown,
+                            what=what, original=url)
     args = normalize_fs_args("webdav", args)
     if scheme == "webdav":
         base = args.get("base_url")

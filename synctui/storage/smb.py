@@ -1,0 +1,659 @@
+"""A project root on an SMB share (``smb://host/share/path``), through smbprotocol.
+
+* **Listing**: one compound request per folder (CREATE + QUERY_DIRECTORY + CLOSE in one
+  round trip; a folder too big for one answer is read on until the server says no
+  more), folders of one level listed in parallel, each lister on its own session.
+* **Reads** stream: the file stays open and is read a block at a time.
+* **Writes** go to a temp name in the same folder; the last round trip sets the mtime,
+  renames the open file over the final name (replace) and closes it, so the final
+  path never shows a partial file.  Samba and Windows keep a written mtime (100 ns
+  FILETIME), so ``set_mtime`` holds.
+* **Locks**: ``create_exclusive`` writes a temp and renames it *without* replace: the
+  server refuses the rename if the name exists, so exactly one writer wins, and the
+  winner's file appears whole.
+* **Confinement**: paths are cleaned (no ``..``, no absolute paths) and joined under the
+  root inside the share; names the server lists are checked (``..``, ``\\``, Windows
+  device names are refused: HostileNameError); reparse points (symlinks, junctions)
+  are skipped, never followed.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import logging
+import posixpath
+import struct
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, BinaryIO, TypeVar
+
+from synctui.errors import MissingPathError, RootError, StoreError, SyncTuiError
+from synctui.storage.base import (
+    BaseStore,
+    FileInfo,
+    StoreFeatures,
+    clean_relpath,
+    iter_chunks,
+    size_mismatch,
+    temp_name,
+)
+from synctui.storage.deadline import Interrupt
+from synctui.storage.options import SMBOptions
+from synctui.storage.retry import RetryPolicy
+from synctui.storage.smb_connect import (
+    Sessions,
+    SMBConnectionLost,
+    check_listed_name,
+    check_written_path,
+    is_collision,
+    is_lost,
+    is_missing,
+    settings_for,
+    store_error,
+)
+from synctui.storage.url import Location
+
+log = logging.getLogger("synctui.smb")
+T = TypeVar("T")
+
+EPOCH_FILETIME = 116444736000000000
+_ATTR_DIRECTORY = 0x10
+_ATTR_REPARSE = 0x400
+#: FileDirectoryInformation: next, index, 4 times, eof, allocation, attributes, name length
+_DIR_ENTRY = struct.Struct("<IIqqqqqqII")
+_DIR_INFO_CLASS = 0x01
+#: the largest directory answer asked for in one request (credits permitting)
+LIST_BUFFER = 1 << 20
+
+
+def filetime_ns(ft: int) -> int:
+    return (ft - EPOCH_FILETIME) * 100
+
+
+def ns_filetime(ns: int) -> int:
+    return ns // 100 + EPOCH_FILETIME
+
+
+class SMBStore(BaseStore):
+    """Store on ``smb://[user@]host[:port]/share/path`` (or ``smb:///share/path`` + fs_args)."""
+
+    features = StoreFeatures(set_mtime=True, mtime_resolution_ns=100, exclusive_create=True)
+
+    def __init__(self, location: Location | str, *, prompt: Any = None,
+                 list_workers: int | None = None, **_ignored: object) -> None:
+        if isinstance(location, str):
+            from synctui.storage.url import parse_location
+
+            location = parse_location(location)
+        if location.protocol != "smb":
+            raise StoreError(f"{location.display}: not an smb:// location")
+        self.location = location
+        self.options = opts = SMBOptions.build(location.fs_args, list_workers=list_workers)
+        self.settings = settings_for(location, opts)
+        self._sessions = Sessions(self.settings, location.display, prompt or opts.prompt)
+        self._interrupt = Interrupt()
+        self.retry_policy = RetryPolicy()
+        self._dirs: set[str] = set()
+        self._dirs_lock = threading.Lock()
+        self._tmp_tag = uuid.uuid4().hex[:8]
+        self._tmp_seq = itertools.count()
+        self.skipped_links: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"SMBStore({self.location.display!r})"
+
+    @property
+    def display(self) -> str:
+        return self.location.display
+
+    @property
+    def connections_opened(self) -> int:
+        return self._sessions.opened
+
+    # -- plumbing --------------------------------------------------------------------
+    def _unc(self, rel: str) -> str:
+        return self.settings.unc(rel)
+
+    def _share_path(self, rel: str) -> str:
+        """The path inside the share, as a rename's target names it."""
+        parts = [p for p in (self.settings.root + "/" + rel).split("/") if p]
+        return "\\".join(parts)
+
+    def _kw(self, action: str, what: str) -> dict[str, Any]:
+        if self._interrupt.is_set:
+            raise StoreError(f"cannot {action} {what or self.display}: cancelled")
+        return self._sessions.kwargs()
+
+    def _call(self, action: str, what: str, fn: Callable[[dict[str, Any]], T], *,
+              retry: bool = True) -> T:
+        """``fn(smbclient kwargs)``, its errors made StoreErrors; an idempotent call
+        goes through the retry policy (a dropped connection: again on a fresh session)."""
+        def once() -> T:
+            kw = self._kw(action, what)
+            try:
+                return fn(kw)
+            except SyncTuiError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - smbprotocol's errors, made one line
+                if not _from_smb(exc):
+                    raise
+                if self._interrupt.is_set:
+                    raise StoreError(f"cannot {action} {what or self.display}: cancelled") from exc
+                if is_lost(exc):
+                    self._sessions.drop_current()
+                raise store_error(exc, action, what, self.display) from exc
+
+        if not retry:
+            return once()
+        return self.retry_policy.call(once, interrupt=self._interrupt, should_retry=_should_retry,
+                                      on_retry=lambda n, exc: log.info("%s: %s", self.display, exc))
+
+    # -- the root ----------------------------------------------------------------------
+    def check_root(self) -> None:
+        import smbclient
+
+        def run(kw: dict[str, Any]) -> None:
+            try:
+                st = smbclient.stat(self._unc(""), **kw)
+            except Exception as exc:
+                if is_missing(exc):
+                    raise RootError(f"{self.display}: the folder {self.location.path} does not exist "
+                                    "on the share", problem=RootError.MISSING) from None
+                raise
+            if not st.st_file_attributes & _ATTR_DIRECTORY:
+                raise RootError(f"{self.display}: {self.location.path} is not a folder",
+                                problem=RootError.NOT_A_FOLDER)
+            self._known_dir("")
+
+        self._call("open", "", run)
+
+    def interrupt(self) -> None:
+        """Hang up every session, those in use too: their waits end at once."""
+        self._interrupt.set()
+        self._sessions.close_all(polite=False)
+
+    def resume(self) -> None:
+        self._interrupt.clear()
+
+    def close(self) -> None:
+        self._sessions.close_all()
+
+    # -- known folders -----------------------------------------------------------------
+    def _known_dir(self, rel: str) -> None:
+        with self._dirs_lock:
+            self._dirs.add(rel)
+
+    def _forget_dirs(self, rel: str) -> None:
+        with self._dirs_lock:
+            if not rel:
+                self._dirs.clear()
+                return
+            self._dirs = {d for d in self._dirs if d != rel and not d.startswith(rel + "/")}
+
+    # -- listing -----------------------------------------------------------------------
+    def scan(self, prefix: str = "", *, dirs: bool = False) -> Iterator[FileInfo]:
+        """Every file below ``prefix``: each level's folders listed in parallel."""
+        rel0 = clean_relpath(prefix, allow_root=True)
+        if rel0:
+            top = self.stat(rel0)
+            if top is None or top.kind != "dir":
+                return
+        level = [rel0]
+        workers = max(1, self.options.list_workers)
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="smb-list") if workers > 1 else None
+        try:
+            while level:
+                if pool is None or len(level) == 1:
+                    results = [self._list_dir(rel) for rel in level]
+                else:
+                    results = list(pool.map(self._list_dir, level))
+                nxt: list[str] = []
+                for entries in results:
+                    for info in entries:
+                        if info.kind == "dir":
+                            nxt.append(info.path)
+                            if dirs:
+                                yield info
+                        else:
+                            yield info
+                level = nxt
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+
+    def _list_dir(self, rel: str) -> list[FileInfo]:
+        """One folder's entries (a folder gone meanwhile lists as empty)."""
+        def run(kw: dict[str, Any]) -> list[FileInfo]:
+            try:
+                raw = self._query_dir(rel, kw)
+            except Exception as exc:
+                if is_missing(exc):
+                    return []
+                raise
+            return self._entries(rel, raw)
+
+        out = self._call("list", rel, run)
+        self._known_dir(rel)
+        return out
+
+    def _query_dir(self, rel: str, kw: dict[str, Any]) -> list[bytes]:
+        """The raw FileDirectoryInformation buffers of one folder: one round trip when
+        they fit one answer, else the folder is read on until the server has no more."""
+        from smbclient._io import SMBDirectoryIO, SMBFileTransaction
+        from smbprotocol.exceptions import NoMoreFiles, NoSuchFile
+        from smbprotocol.open import QueryDirectoryFlags
+
+        raw = SMBDirectoryIO(self._unc(rel), mode="r", share_access="rwd", **kw)
+        conn = raw.fd.connection
+        credits = conn.sequence_window["high"] - conn.sequence_window["low"]
+        size = max(1, min(LIST_BUFFER >> 16, credits - 3)) << 16
+        size = min(size, conn.max_transact_size)
+        tx = SMBFileTransaction(raw)
+        tx += self._query(raw, QueryDirectoryFlags.SMB2_RESTART_SCANS, size)
+        tx.commit()
+        first = tx.results[0]
+        if _used(first) + 1100 < size:  # room for at least one more entry: that was all
+            return [first]
+        out = []
+        with SMBDirectoryIO(self._unc(rel), mode="r", share_access="rwd", **kw) as fd:
+            flags = QueryDirectoryFlags.SMB2_RESTART_SCANS
+            while True:
+                msg, recv = self._query(fd, flags, size)
+                try:
+                    out.append(recv(conn.send(msg, sid=fd.fd.tree_connect.session.session_id,
+                                              tid=fd.fd.tree_connect.tree_connect_id)))
+                except (NoMoreFiles, NoSuchFile):
+                    break
+                flags = 0
+        return out
+
+    @staticmethod
+    def _query(raw: Any, flags: int, size: int) -> tuple[Any, Callable[[Any], bytes]]:
+        from smbprotocol.open import SMB2QueryDirectoryRequest, SMB2QueryDirectoryResponse
+
+        query = SMB2QueryDirectoryRequest()
+        query["file_information_class"] = _DIR_INFO_CLASS
+        query["flags"] = flags
+        query["file_index"] = 0
+        query["file_id"] = raw.fd.file_id
+        query["output_buffer_length"] = size
+        query["buffer"] = "*".encode("utf-16-le")
+
+        def receive(request: Any) -> bytes:
+            response = raw.fd.connection.receive(request)
+            answer = SMB2QueryDirectoryResponse()
+            answer.unpack(response["data"].get_value())
+            return answer["buffer"].get_value()
+
+        return query, receive
+
+    def _entries(self, rel: str, buffers: list[bytes]) -> list[FileInfo]:
+        base = rel + "/" if rel else ""
+        out = []
+        for buf in buffers:
+            for name, attrs, size, mtime in _parse_dir(buf):
+                if name in (".", ".."):
+                    continue
+                check_listed_name(name, rel, self.display)
+                path = base + name
+                if attrs & _ATTR_REPARSE:
+                    self.skipped_links.append(path)
+                elif attrs & _ATTR_DIRECTORY:
+                    out.append(FileInfo(path, 0, filetime_ns(mtime), kind="dir"))
+                else:
+                    out.append(FileInfo(path, size, filetime_ns(mtime)))
+        return out
+
+    def stat(self, path: str) -> FileInfo | None:
+        import smbclient
+
+        rel = clean_relpath(path)
+
+        def run(kw: dict[str, Any]) -> FileInfo | None:
+            try:
+                st = smbclient.stat(self._unc(rel), **kw)
+            except Exception as exc:
+                if is_missing(exc) or _status(exc) == "STATUS_NOT_A_DIRECTORY":
+                    return None
+                raise
+            if st.st_file_attributes & _ATTR_DIRECTORY:
+                return FileInfo(rel, 0, st.st_mtime_ns, kind="dir")
+            return FileInfo(rel, st.st_size, st.st_mtime_ns)
+
+        return self._call("stat", rel, run)
+
+    def exists(self, path: str) -> bool:
+        return self.stat(path) is not None
+
+    # -- reading -----------------------------------------------------------------------
+    def _open_file(self, rel: str, kw: dict[str, Any]) -> Any:
+        from smbclient._io import SMBFileIO
+
+        raw = SMBFileIO(self._unc(rel), mode="rb", share_access="rwd", **kw)
+        try:
+            raw.open()
+        except Exception as exc:
+            if is_missing(exc):
+                raise MissingPathError(f"cannot read {rel}: it no longer exists") from None
+            raise
+        return raw
+
+    def open_read(self, path: str) -> BinaryIO:
+        rel = clean_relpath(path)
+        return self._call("read", rel, lambda kw: _Reader(self, self._open_file(rel, kw), rel))
+
+    def read_bytes(self, path: str) -> bytes:
+        rel = clean_relpath(path)
+
+        def run(kw: dict[str, Any]) -> bytes:
+            raw = self._open_file(rel, kw)
+            try:
+                return raw.readall()
+            finally:
+                _close_quietly(raw)
+
+        return self._call("read", rel, run)
+
+    # -- writing -----------------------------------------------------------------------
+    def _tmp_for(self, rel: str) -> str:
+        directory, name = posixpath.split(rel)
+        tmp = temp_name(name, f"{self._tmp_tag}{next(self._tmp_seq):04x}")
+        return f"{directory}/{tmp}" if directory else tmp
+
+    def _open_new(self, rel: str, kw: dict[str, Any]) -> Any:
+        """A new file at ``rel`` open for writing (and renaming): its folders made if
+        missing."""
+        from smbclient._io import SMBFileIO
+        from smbprotocol.open import FilePipePrinterAccessMask as A
+
+        access = A.FILE_WRITE_DATA | A.FILE_WRITE_ATTRIBUTES | A.FILE_READ_ATTRIBUTES | A.DELETE
+        raw = SMBFileIO(self._unc(rel), mode="xb", share_access="rwd", desired_access=access, **kw)
+        try:
+            raw.open()
+        except Exception as exc:
+            if not is_missing(exc):
+                raise
+            self._forget_dirs(posixpath.dirname(rel))
+            self._mkdirs(posixpath.dirname(rel), kw)
+            raw = SMBFileIO(self._unc(rel), mode="xb", share_access="rwd", desired_access=access, **kw)
+            raw.open()
+        return raw
+
+    def _publish(self, raw: Any, final: str, *, mtime_ns: int | None, replace: bool) -> tuple[int, int]:
+        """Set the mtime, rename the open file to ``final`` and close it: one round trip.
+        Returns the (size, mtime) the server reports for it."""
+        from smbclient._io import SMBFileTransaction, query_info, set_info
+        from smbprotocol.file_info import (
+            FileBasicInformation,
+            FileRenameInformation,
+            FileStandardInformation,
+        )
+
+        tx = SMBFileTransaction(raw)
+        if mtime_ns is not None:
+            basic = FileBasicInformation()
+            basic["creation_time"] = 0
+            basic["last_access_time"] = 0
+            basic["last_write_time"] = ns_filetime(mtime_ns)
+            basic["change_time"] = 0
+            basic["file_attributes"] = 0
+            set_info(tx, basic)
+        rename = FileRenameInformation()
+        rename["replace_if_exists"] = replace
+        rename["file_name"] = self._share_path(final).encode("utf-16-le")
+        set_info(tx, rename)
+        query_info(tx, FileBasicInformation)
+        query_info(tx, FileStandardInformation)
+        raw.close(transaction=tx)
+        try:
+            tx.commit()
+        finally:
+            if not raw.closed:
+                _close_quietly(raw)
+        basic_info, standard = tx.results[-3], tx.results[-2]
+        return standard["end_of_file"].get_value(), filetime_ns(basic_info["last_write_time"].get_value())
+
+    def write_atomic(self, path: str, data: bytes | Iterable[bytes], *,
+                     mtime_ns: int | None = None, size: int | None = None) -> FileInfo:
+        rel = clean_relpath(path)
+        check_written_path(rel)
+        whole = isinstance(data, (bytes, bytearray, memoryview))
+
+        def run(kw: dict[str, Any]) -> FileInfo:
+            tmp = self._tmp_for(rel)
+            raw = self._open_new(tmp, kw)
+            published = False
+            try:
+                written = 0
+                for block in iter_chunks(data):
+                    _write_all(raw, block)
+                    written += len(block)
+                    if size is not None and written > size:
+                        break
+                if size is not None and written != size:
+                    raise size_mismatch(rel, written, size)
+                got, mtime = self._publish(raw, rel, mtime_ns=mtime_ns, replace=True)
+                published = True
+                return FileInfo(rel, got, mtime)
+            finally:
+                if not published:
+                    self._discard(raw, tmp, kw)
+
+        # bytes can be sent again (a new temp each time); a stream only once (the engine retries)
+        return self._call("write", rel, run, retry=whole)
+
+    def _discard(self, raw: Any, tmp: str, kw: dict[str, Any]) -> None:
+        """Remove a temp whose write failed (best effort: a dead connection leaves it)."""
+        if not raw.closed:
+            _close_quietly(raw)
+        try:
+            import smbclient
+
+            smbclient.remove(self._unc(tmp), **kw)
+        except Exception:  # noqa: BLE001 - best effort, the next sync sweeps temps
+            pass
+
+    def create_exclusive(self, path: str, data: bytes) -> bool:
+        """Write a temp, rename it without replace: the server lets exactly one win."""
+        rel = clean_relpath(path)
+        check_written_path(rel)
+
+        def run(kw: dict[str, Any]) -> bool:
+            tmp = self._tmp_for(rel)
+            raw = self._open_new(tmp, kw)
+            try:
+                _write_all(raw, data)
+                self._publish(raw, rel, mtime_ns=None, replace=False)
+            except Exception as exc:
+                self._discard(raw, tmp, kw)
+                if is_collision(exc):
+                    return False
+                raise
+            return True
+
+        return self._call("create", rel, run, retry=False)
+
+    def _mkdirs(self, rel: str, kw: dict[str, Any]) -> None:
+        import smbclient
+
+        if not rel:
+            return
+        parts = rel.split("/")
+        for i in range(1, len(parts) + 1):
+            sub = "/".join(parts[:i])
+            with self._dirs_lock:
+                if sub in self._dirs:
+                    continue
+            try:
+                smbclient.mkdir(self._unc(sub), **kw)
+            except Exception as exc:
+                if not is_collision(exc):
+                    raise
+            self._known_dir(sub)
+
+    def makedirs(self, path: str) -> None:
+        rel = clean_relpath(path, allow_root=True)
+        check_written_path(rel) if rel else None
+        self._call("create folder", rel, lambda kw: self._mkdirs(rel, kw))
+
+    def remove(self, path: str) -> None:
+        import smbclient
+
+        rel = clean_relpath(path)
+
+        def run(kw: dict[str, Any]) -> None:
+            try:
+                smbclient.remove(self._unc(rel), **kw)
+            except Exception as exc:
+                if not is_missing(exc):
+                    raise
+
+        self._call("remove", rel, run)
+
+    def remove_tree(self, path: str) -> None:
+        import smbclient
+
+        rel = clean_relpath(path)
+        top = self.stat(rel)
+        if top is None:
+            return
+        self._forget_dirs(rel)
+        if top.kind == "file":
+            self.remove(rel)
+            return
+        entries = list(self.scan(rel, dirs=True))
+        for info in entries:
+            if info.kind == "file":
+                self.remove(info.path)
+        folders = [rel] + [i.path for i in entries if i.kind == "dir"]
+        for folder in sorted(folders, key=lambda p: p.count("/"), reverse=True):
+            def run(kw: dict[str, Any], folder: str = folder) -> None:
+                try:
+                    smbclient.rmdir(self._unc(folder), **kw)
+                except Exception as exc:
+                    if not is_missing(exc):
+                        raise
+
+            self._call("remove", folder, run)
+
+    def rename(self, src: str, dst: str) -> None:
+        from smbclient._io import SMBFileTransaction, SMBRawIO, set_info
+        from smbprotocol.file_info import FileRenameInformation
+        from smbprotocol.open import CreateOptions
+        from smbprotocol.open import FilePipePrinterAccessMask as A
+
+        rel_src, rel_dst = clean_relpath(src), clean_relpath(dst)
+        check_written_path(rel_dst)
+
+        def run(kw: dict[str, Any]) -> None:
+            self._mkdirs(posixpath.dirname(rel_dst), kw)
+            raw = SMBRawIO(self._unc(rel_src), mode="r", share_access="rwd",
+                           desired_access=A.DELETE | A.FILE_READ_ATTRIBUTES,
+                           create_options=CreateOptions.FILE_OPEN_REPARSE_POINT, **kw)
+            with SMBFileTransaction(raw) as tx:
+                info = FileRenameInformation()
+                info["replace_if_exists"] = True
+                info["file_name"] = self._share_path(rel_dst).encode("utf-16-le")
+                set_info(tx, info)
+            self._forget_dirs(rel_src)
+
+        try:
+            self._call("rename", f"{rel_src} to {rel_dst}", run, retry=False)
+        except MissingPathError:
+            raise MissingPathError(f"cannot rename {rel_src}: it does not exist") from None
+
+
+class _Reader(io.RawIOBase):
+    """A streamed read of one open file: errors come out as StoreErrors."""
+
+    def __init__(self, store: SMBStore, raw: Any, rel: str) -> None:
+        super().__init__()
+        self._store = store
+        self._raw = raw
+        self._rel = rel
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        try:
+            return self._raw.readinto(b)
+        except Exception as exc:  # noqa: BLE001
+            if is_lost(exc):
+                self._store._sessions.drop_current()
+            raise store_error(exc, "read", self._rel, self._store.display) from exc
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()
+        buf = bytearray(size)
+        n = self.readinto(buf)
+        return bytes(buf[:n])
+
+    def readall(self) -> bytes:
+        chunks = []
+        while True:
+            block = self.read(1 << 20)
+            if not block:
+                return b"".join(chunks)
+            chunks.append(block)
+
+    def close(self) -> None:
+        if not self.closed:
+            _close_quietly(self._raw)
+        super().close()
+
+
+def _write_all(raw: Any, block: bytes) -> None:
+    view = memoryview(block)
+    while view:
+        n = raw.write(view)
+        view = view[n:]
+
+
+def _close_quietly(raw: Any) -> None:
+    try:
+        raw.close()
+    except Exception:  # noqa: BLE001 - a dead connection closes its handles itself
+        pass
+
+
+def _used(buf: bytes) -> int:
+    return len(buf)
+
+
+def _parse_dir(buf: bytes) -> Iterator[tuple[str, int, int, int]]:
+    """(name, attributes, size, last write FILETIME) of each FileDirectoryInformation entry."""
+    off = 0
+    n = len(buf)
+    while off < n:
+        nxt, _idx, _c, _a, mtime, _ch, eof, _alloc, attrs, name_len = _DIR_ENTRY.unpack_from(buf, off)
+        start = off + _DIR_ENTRY.size
+        name = buf[start:start + name_len].decode("utf-16-le", "surrogatepass")
+        yield name, attrs, eof, mtime
+        if not nxt:
+            return
+        off += nxt
+
+
+def _status(exc: BaseException) -> str | None:
+    from synctui.storage.smb_connect import status_of
+
+    return status_of(exc)
+
+
+def _from_smb(exc: BaseException) -> bool:
+    """An error of the SMB client or the network (not a bug of ours)."""
+    module = type(exc).__module__
+    return isinstance(exc, OSError) or module.startswith(("smbprotocol", "smbclient", "spnego"))
+
+
+def _should_retry(exc: BaseException) -> bool:
+    """A dropped connection, or a server that could not be reached: a fresh session may
+    do it; never the server's answer about a file, a login refused or a cancel."""
+    from synctui.storage.smb_connect import NetworkDown
+
+    return isinstance(exc, (SMBConnectionLost, NetworkDown)) and exc.transient and not exc.retried
