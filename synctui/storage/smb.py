@@ -25,6 +25,7 @@ import logging
 import posixpath
 import struct
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -376,7 +377,11 @@ class SMBStore(BaseStore):
         except Exception as exc:
             if not is_missing(exc):
                 raise
-            self._forget_dirs(posixpath.dirname(rel))
+            parent = posixpath.dirname(rel)
+            with self._dirs_lock:  # what we knew of this chain of folders is out of date
+                while parent:
+                    self._dirs.discard(parent)
+                    parent = posixpath.dirname(parent)
             self._mkdirs(posixpath.dirname(rel), kw)
             raw = SMBFileIO(self._unc(rel), mode="xb", share_access="rwd", desired_access=access, **kw)
             raw.open()
@@ -393,14 +398,15 @@ class SMBStore(BaseStore):
         )
 
         tx = SMBFileTransaction(raw)
-        if mtime_ns is not None:
-            basic = FileBasicInformation()
-            basic["creation_time"] = 0
-            basic["last_access_time"] = 0
-            basic["last_write_time"] = ns_filetime(mtime_ns)
-            basic["change_time"] = 0
-            basic["file_attributes"] = 0
-            set_info(tx, basic)
+        if mtime_ns is None:  # set one: else the server moves it on at the close
+            mtime_ns = time.time_ns()
+        basic = FileBasicInformation()
+        basic["creation_time"] = 0
+        basic["last_access_time"] = 0
+        basic["last_write_time"] = ns_filetime(mtime_ns)
+        basic["change_time"] = 0
+        basic["file_attributes"] = 0
+        set_info(tx, basic)
         rename = FileRenameInformation()
         rename["replace_if_exists"] = replace
         rename["file_name"] = self._share_path(final).encode("utf-16-le")
@@ -538,6 +544,7 @@ class SMBStore(BaseStore):
                         raise
 
             self._call("remove", folder, run)
+        self._forget_dirs(rel)
 
     def rename(self, src: str, dst: str) -> None:
         from smbclient._io import SMBFileTransaction, SMBRawIO, set_info

@@ -23,6 +23,7 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 
 SHARE = "data"
@@ -228,3 +229,71 @@ def make_server(base: Path, *, timeout: float = 20.0) -> SMBServer:
             time.sleep(0.1)
     server.stop()
     raise ServerUnavailable(f"smbd did not listen on port {port} within {timeout:.0f} s")
+
+
+# -- pytest fixtures (a plugin: registered by tests/conftest.py) ---------------------------
+
+try:
+    import pytest
+except ImportError:  # the bench imports this module without pytest
+    pytest = None  # type: ignore[assignment]
+
+
+@dataclass
+class Share:
+    """A fresh, empty folder inside the test share: ``disk`` on this disk, ``url()`` and
+    ``fs_args()`` in copick's form, ``store()`` an SMBStore closed when the test ends."""
+
+    server: SMBServer
+    disk: Path
+    _stores: list = field(default_factory=list)
+
+    def url(self, path: Path | None = None) -> str:
+        """copick's ``smb:///share/path`` (host, port, user and password in fs_args)."""
+        rel = (path or self.disk).resolve().relative_to(self.server.share_dir.resolve()).as_posix()
+        return f"smb:///{SHARE}/{rel}"
+
+    def fs_args(self, **extra: object) -> dict[str, object]:
+        return self.server.fs_args(**extra)
+
+    def location(self, path: Path | None = None, **extra: object):
+        from synctui.storage.url import parse_location
+
+        return parse_location(self.url(path), self.fs_args(**extra))
+
+    def store(self, path: Path | None = None, **extra: object):
+        from synctui.storage.smb import SMBStore
+
+        store = SMBStore(self.location(path, **extra))
+        self._stores.append(store)
+        return store
+
+    def close(self) -> None:
+        for store in self._stores:
+            store.close()
+
+
+if pytest is not None:
+    import itertools
+
+    _shares = itertools.count()
+
+    @pytest.fixture(scope="session")
+    def smbd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SMBServer]:
+        from server_fixtures import server_unavailable
+
+        try:
+            server = make_server(tmp_path_factory.mktemp("smbd"))
+        except ServerUnavailable as exc:
+            server_unavailable(f"no smbd for the SMB tests: {exc}")
+        yield server
+        server.stop()
+
+    @pytest.fixture
+    def smb(smbd: SMBServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Share]:
+        monkeypatch.delenv("SYNCTUI_SMB_PASSWORD", raising=False)
+        disk = smbd.share_dir / f"t{next(_shares)}"
+        disk.mkdir()
+        share = Share(smbd, disk)
+        yield share
+        share.close()

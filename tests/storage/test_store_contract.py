@@ -65,12 +65,18 @@ def _dav(kind: str) -> Opener:
     return make
 
 
+def _smb(request: pytest.FixtureRequest) -> tuple[Path, Callable[[], Store]]:
+    share = request.getfixturevalue("smb")  # a folder in the Samba share; closes its stores
+    return share.disk, share.store
+
+
 #: name -> (its fresh, empty root on this disk, how to open the store there): see the module doc
 STORES: dict[str, Opener] = {
     "local": _local,
     "ssh": _ssh,
     "wsgidav": _dav("wsgidav"),
     "nginx": _dav("nginx"),
+    "smb": _smb,
 }
 
 
