@@ -22,6 +22,8 @@ name               source       target
 ``dav-target``     local        wsgidav
 ``dav-source``     wsgidav      local
 ``nginx-target``   local        nginx + dav_ext
+``smb-target``     local        Samba smbd
+``smb-source``     Samba smbd   local
 =================  ===========  ===========
 
 ``sets_mtime`` tells whether the *target* keeps the source's mtimes (wsgidav
@@ -44,7 +46,7 @@ from typing import Any
 
 import pytest
 
-#: name -> (source side, target side); a side is "local", "ssh", "wsgidav" or "nginx"
+#: name -> (source side, target side); a side is "local", "ssh", "wsgidav", "nginx" or "smb"
 SIDES: dict[str, tuple[str, str]] = {
     "local": ("local", "local"),
     "ssh-target": ("local", "ssh"),
@@ -52,6 +54,8 @@ SIDES: dict[str, tuple[str, str]] = {
     "dav-target": ("local", "wsgidav"),
     "dav-source": ("wsgidav", "local"),
     "nginx-target": ("local", "nginx"),
+    "smb-target": ("local", "smb"),
+    "smb-source": ("smb", "local"),
 }
 ALL = list(SIDES)
 #: every transport but local disk
@@ -60,7 +64,7 @@ REMOTE = [name for name in ALL if name != "local"]
 DIRECTIONS = ["local", "ssh-target", "ssh-source", "dav-target", "dav-source"]
 
 #: whether a side keeps the mtimes written to it (see the module doc)
-SETS_MTIME = {"local": True, "ssh": True, "wsgidav": False, "nginx": True}
+SETS_MTIME = {"local": True, "ssh": True, "wsgidav": False, "nginx": True, "smb": True}
 
 _names = itertools.count()
 
@@ -73,6 +77,7 @@ class Transport:
     name: str = "local"
     remote: Any = None
     dav: Any = None
+    smb: Any = None  # smb_server.Share
     _dav_dirs: dict[Path, Path] = field(default_factory=dict)
     _closing: list[Any] = field(default_factory=list)
 
@@ -86,7 +91,7 @@ class Transport:
         return SIDES[self.name][1]
 
     def side(self, which: str) -> str:
-        """"local", "ssh", "wsgidav" or "nginx" for ``which`` ("src" or "dst")."""
+        """"local", "ssh", "wsgidav", "nginx" or "smb" for ``which`` ("src" or "dst")."""
         return self.source_side if which == "src" else self.target_side
 
     @property
@@ -115,10 +120,11 @@ class Transport:
 
         Local and SSH roots are ``base/<which>/<kind>``; a WebDAV root must be inside
         the server's collection, so each ``base`` gets its own folder there."""
-        if self.side(which) in ("wsgidav", "nginx"):
+        if self.side(which) in ("wsgidav", "nginx", "smb"):
             home = self._dav_dirs.get(base)
             if home is None:
-                home = self._dav_dirs[base] = self.dav.disk / f"p{next(_names)}"
+                share = self.smb if self.side(which) == "smb" else self.dav
+                home = self._dav_dirs[base] = share.disk / f"p{next(_names)}"
             return home / which / kind
         return base / which / kind
 
@@ -129,6 +135,8 @@ class Transport:
             return f"local://{path}", None
         if side == "ssh":
             return f"ssh://{path}", self.remote.fs_args()
+        if side == "smb":  # copick's form: smb:///share/path, host and user in fs_args
+            return self.smb.url(path), self.smb.fs_args()
         rel = path.relative_to(self.dav.disk)
         return f"webdav://{self.dav.prefix.strip('/')}/{rel.as_posix()}", {"base_url": self.dav.server_url}
 
@@ -157,9 +165,10 @@ class Transport:
         """Close every SSH and WebDAV store the test opens (SyncJob and the copick-style
         functions leave theirs open) when it ends, so connections do not pile up."""
         from synctui.storage.sftp import SFTPStore
+        from synctui.storage.smb import SMBStore
         from synctui.storage.webdav import WebDAVStore
 
-        for cls in (SFTPStore, WebDAVStore):
+        for cls in (SFTPStore, WebDAVStore, SMBStore):
             init = cls.__init__
 
             def registering(store: Any, *args: Any, _init: Any = init, **kwargs: Any) -> None:
@@ -194,6 +203,8 @@ def make_transport(request: pytest.FixtureRequest, name: str) -> Transport:
     for kind in ("wsgidav", "nginx"):
         if kind in sides:
             t.dav = request.getfixturevalue(f"{kind}_dav")
+    if "smb" in sides:
+        t.smb = request.getfixturevalue("smb")
     return t
 
 

@@ -27,6 +27,7 @@ import struct
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, TypeVar
@@ -102,6 +103,10 @@ class SMBStore(BaseStore):
         self._tmp_tag = uuid.uuid4().hex[:8]
         self._tmp_seq = itertools.count()
         self.skipped_links: list[str] = []
+        self._list_pool: ThreadPoolExecutor | None = None
+        self._pools: list[ThreadPoolExecutor] = []
+        # a store nobody closes (a catalog dropped on rescan) still hangs up when collected
+        weakref.finalize(self, _release, self._sessions, self._pools)
 
     def __repr__(self) -> str:
         return f"SMBStore({self.location.display!r})"
@@ -180,6 +185,11 @@ class SMBStore(BaseStore):
         self._interrupt.clear()
 
     def close(self) -> None:
+        with self._dirs_lock:
+            pool, self._list_pool = self._list_pool, None
+        if pool is not None:
+            self._pools.remove(pool)
+            pool.shutdown(wait=True)
         self._sessions.close_all()
 
     # -- known folders -----------------------------------------------------------------
@@ -203,27 +213,33 @@ class SMBStore(BaseStore):
             if top is None or top.kind != "dir":
                 return
         level = [rel0]
-        workers = max(1, self.options.list_workers)
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="smb-list") if workers > 1 else None
-        try:
-            while level:
-                if pool is None or len(level) == 1:
-                    results = [self._list_dir(rel) for rel in level]
-                else:
-                    results = list(pool.map(self._list_dir, level))
-                nxt: list[str] = []
-                for entries in results:
-                    for info in entries:
-                        if info.kind == "dir":
-                            nxt.append(info.path)
-                            if dirs:
-                                yield info
-                        else:
+        pool = self._listers()
+        while level:
+            if pool is None or len(level) == 1:
+                results = [self._list_dir(rel) for rel in level]
+            else:
+                results = list(pool.map(self._list_dir, level))
+            nxt: list[str] = []
+            for entries in results:
+                for info in entries:
+                    if info.kind == "dir":
+                        nxt.append(info.path)
+                        if dirs:
                             yield info
-                level = nxt
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
+                    else:
+                        yield info
+            level = nxt
+
+    def _listers(self) -> ThreadPoolExecutor | None:
+        """The store's listing threads (kept, with their sessions, until close)."""
+        workers = self.options.list_workers
+        if workers <= 1:
+            return None
+        with self._dirs_lock:
+            if self._list_pool is None:
+                self._list_pool = ThreadPoolExecutor(workers, thread_name_prefix="smb-list")
+                self._pools.append(self._list_pool)
+            return self._list_pool
 
     def _list_dir(self, rel: str) -> list[FileInfo]:
         """One folder's entries (a folder gone meanwhile lists as empty)."""
@@ -498,6 +514,8 @@ class SMBStore(BaseStore):
             except Exception as exc:
                 if not is_collision(exc):
                     raise
+                if not smbclient.stat(self._unc(sub), **kw).st_file_attributes & _ATTR_DIRECTORY:
+                    raise StoreError(f"cannot create folder {sub}: a file is in the way") from None
             self._known_dir(sub)
 
     def makedirs(self, path: str) -> None:
@@ -612,6 +630,12 @@ class _Reader(io.RawIOBase):
         if not self.closed:
             _close_quietly(self._raw)
         super().close()
+
+
+def _release(sessions: Sessions, pools: list[ThreadPoolExecutor]) -> None:
+    for pool in pools:
+        pool.shutdown(wait=False)
+    sessions.close_all(polite=False)
 
 
 def _write_all(raw: Any, block: bytes) -> None:

@@ -226,7 +226,7 @@ class Sessions:
         self._prompt = prompt
         self._password = settings.password
         self._local = threading.local()
-        self._caches: list[dict[str, Any]] = []
+        self._caches: list[tuple[threading.Thread, dict[str, Any]]] = []
         self._lock = threading.Lock()
         self._auth_lock = threading.Lock()
         self.opened = 0
@@ -242,10 +242,11 @@ class Sessions:
         """The smbclient keyword arguments for this thread, its session made on first use."""
         cache = getattr(self._local, "cache", None)
         if cache is None or not cache:
+            self._prune()
             cache = self._local.cache = {}
             self._connect(cache)
             with self._lock:
-                self._caches.append(cache)
+                self._caches.append((threading.current_thread(), cache))
         return self._kw(cache)
 
     def _kw(self, cache: dict[str, Any]) -> dict[str, Any]:
@@ -254,38 +255,70 @@ class Sessions:
                 "encrypt": s.encrypt, "connection_timeout": s.timeout, "connection_cache": cache,
                 "auth_protocol": s.auth_protocol, "require_signing": s.require_signing}
 
-    def _connect(self, cache: dict[str, Any]) -> None:
-        import smbclient
+    def _prune(self) -> None:
+        """Hang up the sessions of threads that ended (an engine run's workers)."""
+        with self._lock:
+            dead = [c for t, c in self._caches if not t.is_alive()]
+            self._caches = [(t, c) for t, c in self._caches if t.is_alive()]
+        for cache in dead:
+            self._drop(cache, polite=True)
 
-        s = self.settings
+    def _connect(self, cache: dict[str, Any]) -> None:
         try:
-            session = self._register(smbclient, cache)
+            self._register(cache)
         except SMBAuthFailed:
             if self._password is not None or self.prompt() is None:
                 raise
             with self._auth_lock:
                 if self._password is None:
                     self._password = self._ask()
-            session = self._register(smbclient, cache)
-        # smbprotocol waits this long for a silent server before it sends an echo, and as
-        # long again for the echo: then the connection is closed (a stalled server ends)
-        session.connection._receive_timeout = max(1, int(s.timeout / 2))
-        if s.encrypt and not session.encrypt_data:
-            raise ConnectionFailed(f"{self.display}: encryption is required (fs_args encrypt) and "
-                                   "the server did not agree to it")
+            self._register(cache)
         self.opened += 1
 
-    def _register(self, smbclient: Any, cache: dict[str, Any]) -> Any:
-        s = self.settings
-        try:
-            return smbclient.register_session(s.host, **{k: v for k, v in self._kw(cache).items()
-                                                         if k != "connection_cache"},
-                                              connection_cache=cache)
-        except Exception as exc:  # noqa: BLE001 - every failure to connect becomes one line
-            self._drop(cache)
-            raise self._connect_error(exc) from exc
+    def _register(self, cache: dict[str, Any]) -> None:
+        """A new connection and session in ``cache``, where smbclient's calls find them.
 
-    def _connect_error(self, exc: BaseException) -> ConnectionFailed:
+        Each connection has its own client GUID (smbclient's one GUID for all would make
+        Samba treat them as channels of one client), and the session setup runs under a
+        watchdog: smbprotocol waits for its answers without a deadline."""
+        import uuid
+
+        from smbprotocol.connection import Connection
+        from smbprotocol.session import Session
+
+        s = self.settings
+        conn = Connection(uuid.uuid4(), s.host, s.port, require_signing=s.require_signing)
+        watchdog = threading.Timer(s.timeout, self._hang_up, (conn,))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            conn.connect(timeout=s.timeout)
+            session = Session(conn, username=s.username, password=self._password,
+                              require_encryption=s.encrypt is True, auth_protocol=s.auth_protocol)
+            session.connect()
+        except Exception as exc:  # noqa: BLE001 - every failure to connect becomes one line
+            timed_out = not watchdog.is_alive()
+            self._hang_up(conn)
+            raise self._connect_error(exc, timed_out=timed_out) from exc
+        finally:
+            watchdog.cancel()
+        # smbprotocol waits this long for a silent server before it sends an echo, and as
+        # long again for the echo: then the connection is closed (a stalled server ends)
+        conn._receive_timeout = max(1, int(s.timeout / 2))
+        if s.encrypt and not session.encrypt_data:
+            self._hang_up(conn)
+            raise ConnectionFailed(f"{self.display}: encryption is required (fs_args encrypt) and "
+                                   "the server did not agree to it")
+        cache[f"{s.host.lower()}:{s.port}"] = conn
+
+    @staticmethod
+    def _hang_up(conn: Any) -> None:
+        try:
+            conn.disconnect(close=False)
+        except Exception:  # noqa: BLE001 - it is going anyway
+            pass
+
+    def _connect_error(self, exc: BaseException, *, timed_out: bool = False) -> ConnectionFailed:
         from smbprotocol.exceptions import SMBAuthenticationError
 
         s = self.settings
@@ -295,8 +328,8 @@ class Sessions:
             how = "wrong user name or password" if self._password is not None else \
                 f"no password (set password in fs_args or {ENV_PASSWORD}, or get a Kerberos ticket)"
             return SMBAuthFailed(f"{self.display}: SMB login as {s.username or '(no user)'} failed: {how}")
-        if isinstance(exc, TimeoutError):
-            return ConnectionFailed(f"{self.display}: {s.host}:{s.port} did not answer within "
+        if isinstance(exc, TimeoutError) or timed_out:
+            return NetworkDown(f"{self.display}: {s.host}:{s.port} did not answer within "
                                     f"{s.timeout:g} s")
         if isinstance(exc, OSError) and status is None:
             err = NetworkDown(f"{self.display}: cannot reach {s.host}:{s.port}: {exc.strerror or _reason(exc)}")
@@ -335,7 +368,7 @@ class Sessions:
     def close_all(self, *, polite: bool = True) -> None:
         """Hang up every thread's connection (in use ones too: their waits end)."""
         with self._lock:
-            caches, self._caches = self._caches, []
+            caches, self._caches = [c for _, c in self._caches], []
         for cache in caches:
             self._drop(cache, polite=polite)
 

@@ -22,8 +22,8 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass, field
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SHARE = "data"
