@@ -501,6 +501,10 @@ class SMBStore(BaseStore):
     def _mkdirs(self, rel: str, kw: dict[str, Any]) -> None:
         import smbclient
 
+        with self._dirs_lock:
+            root_known = "" in self._dirs
+        if not root_known:  # a new target: its root inside the share is made first
+            self._make_root(kw)
         if not rel:
             return
         parts = rel.split("/")
@@ -517,6 +521,19 @@ class SMBStore(BaseStore):
                 if not smbclient.stat(self._unc(sub), **kw).st_file_attributes & _ATTR_DIRECTORY:
                     raise StoreError(f"cannot create folder {sub}: a file is in the way") from None
             self._known_dir(sub)
+
+    def _make_root(self, kw: dict[str, Any]) -> None:
+        import smbclient
+
+        parts = [p for p in self.settings.root.split("/") if p]
+        for i in range(1, len(parts) + 1):
+            unc = "\\".join(["", "", self.settings.host, self.settings.share, *parts[:i]])
+            try:
+                smbclient.mkdir(unc, **kw)
+            except Exception as exc:
+                if not is_collision(exc):
+                    raise
+        self._known_dir("")
 
     def makedirs(self, path: str) -> None:
         rel = clean_relpath(path, allow_root=True)

@@ -296,6 +296,10 @@ class Sessions:
             session = Session(conn, username=s.username, password=self._password,
                               require_encryption=s.encrypt is True, auth_protocol=s.auth_protocol)
             session.connect()
+            self._tree(session)
+        except SMBShareMissing:
+            self._hang_up(conn)
+            raise
         except Exception as exc:  # noqa: BLE001 - every failure to connect becomes one line
             timed_out = not watchdog.is_alive()
             self._hang_up(conn)
@@ -310,6 +314,19 @@ class Sessions:
             raise ConnectionFailed(f"{self.display}: encryption is required (fs_args encrypt) and "
                                    "the server did not agree to it")
         cache[f"{s.host.lower()}:{s.port}"] = conn
+
+    def _tree(self, session: Any) -> None:
+        """Connect the share now, so an unknown one is said as such (smbclient would try a
+        DFS referral and report a missing path)."""
+        from smbprotocol.exceptions import BadNetworkName
+        from smbprotocol.tree import TreeConnect
+
+        s = self.settings
+        tree = TreeConnect(session, rf"\\{s.host}\{s.share}")
+        try:
+            tree.connect()
+        except BadNetworkName:
+            raise SMBShareMissing(f"{self.display}: the server has no share named {s.share!r}") from None
 
     @staticmethod
     def _hang_up(conn: Any) -> None:

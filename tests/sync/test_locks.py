@@ -26,7 +26,8 @@ from synctui.storage.base import TEMP_PREFIX
 from synctui.sync.locks import LOCK_DIR, WRITE_LOCK, Lock, list_locks, read_lock
 
 BACKENDS = ["local", pytest.param("ssh", marks=pytest.mark.integration),
-            pytest.param("dav", marks=pytest.mark.integration)]
+            pytest.param("dav", marks=pytest.mark.integration),
+            pytest.param("smb", marks=pytest.mark.integration)]
 
 
 @dataclass
@@ -62,6 +63,9 @@ def root(request: pytest.FixtureRequest, tmp_path: Path) -> Root:
         disk = tmp_path / "root"
         disk.mkdir()
         return Root("ssh", f"ssh://{disk}", remote.fs_args(), disk)
+    if kind == "smb":
+        share = request.getfixturevalue("smb")
+        return Root("smb", share.url(), share.fs_args(), share.disk)
     dav = request.getfixturevalue("wsgidav_dav")
     return Root("dav", dav.url, None, dav.disk)
 
