@@ -256,6 +256,20 @@ class Share:
     def fs_args(self, **extra: object) -> dict[str, object]:
         return self.server.fs_args(**extra)
 
+    def config(self, path: Path, disk: Path, *, name: str = "smb", **fs_args: object) -> Path:
+        """A copick config whose overlay is ``disk`` (a folder in the share), in copick's
+        form: ``smb:///share/path`` with host, port, username, password, temppath and
+        auto_mkdir in overlay_fs_args (an fs_arg given as None is left out)."""
+        import json
+
+        args = {k: v for k, v in self.fs_args(temppath="/" + SHARE, **fs_args).items() if v is not None}
+        cfg = {"name": name, "pickable_objects": [
+            {"name": "ribosome", "is_particle": True, "label": 1},
+            {"name": "membrane", "is_particle": False, "label": 2}],
+            "overlay_root": self.url(disk), "overlay_fs_args": args}
+        path.write_text(json.dumps(cfg, indent=2))
+        return path
+
     def location(self, path: Path | None = None, **extra: object):
         from synctui.storage.url import parse_location
 

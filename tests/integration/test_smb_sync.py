@@ -40,17 +40,8 @@ from synctui.sync.events import ItemRetry
 pytestmark = pytest.mark.integration
 
 
-def smb_config(path: Path, share: Share, disk: Path, *, name: str = "smb", **fs_args: Any) -> Path:
-    """A copick config whose overlay is ``disk`` (a folder in the share), in copick's form:
-    ``smb:///share/path`` with host, port, username, password, temppath, auto_mkdir."""
-    args = share.fs_args(temppath="/" + share.server.share, **fs_args)
-    args = {k: v for k, v in args.items() if v is not None}
-    cfg = {"name": name, "pickable_objects": [
-        {"name": "ribosome", "is_particle": True, "label": 1},
-        {"name": "membrane", "is_particle": False, "label": 2}],
-        "overlay_root": share.url(disk), "overlay_fs_args": args}
-    path.write_text(json.dumps(cfg, indent=2))
-    return path
+def smb_config(path: Path, share: Share, disk: Path, **fs_args: Any) -> Path:
+    return share.config(path, disk, **fs_args)
 
 
 def local_project(tmp_path: Path, files: dict[str, bytes], name: str = "local") -> tuple[Path, Path]:
