@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 from smb_server import Share
 from sync_helpers import SRC_MTIME, basic_source, read_tree, write_config, write_tree
-from test_app_remote import SIZE, make_app, sync_to_the_end, type_secret, visible, wait_for_plan, wait_for_screen
+from test_app_remote import (
+    SIZE,
+    make_app,
+    sync_to_the_end,
+    type_secret,
+    visible,
+    wait_for_plan,
+    wait_for_screen,
+)
 
 from synctui.storage import ssh_connect
 from synctui.tui.screens.prompt import SecretPromptScreen
