@@ -69,6 +69,8 @@ _DIR_ENTRY = struct.Struct("<IIqqqqqqII")
 _DIR_INFO_CLASS = 0x01
 #: the largest directory answer asked for in one request (credits permitting)
 LIST_BUFFER = 1 << 20
+#: files up to this size are written in one compound request (one round trip)
+SMALL_WRITE = 1 << 20
 
 
 def filetime_ns(ft: int) -> int:
@@ -363,14 +365,39 @@ class SMBStore(BaseStore):
         return self._call("read", rel, lambda kw: _Reader(self, self._open_file(rel, kw), rel))
 
     def read_bytes(self, path: str) -> bytes:
+        """One round trip for a small file (CREATE + READ + CLOSE in one compound); a
+        file that fills the answer is read on from a streamed open."""
+        from smbclient._io import SMBFileIO, SMBFileTransaction
+
         rel = clean_relpath(path)
 
         def run(kw: dict[str, Any]) -> bytes:
-            raw = self._open_file(rel, kw)
+            raw = SMBFileIO(self._unc(rel), mode="rb", share_access="rwd", **kw)
+            conn = raw.fd.connection
+            credits = conn.sequence_window["high"] - conn.sequence_window["low"]
+            size = min(SMALL_WRITE, conn.max_read_size, max(1, credits - 2) << 16)
+            tx = SMBFileTransaction(raw)
+            raw.open(transaction=tx)
+            tx += raw.fd.read(0, size, send=False)
+            raw.close(transaction=tx)
             try:
-                return raw.readall()
+                tx.commit()
+            except Exception as exc:
+                if _created(raw) and not raw.closed:
+                    _close_quietly(raw)
+                if _status(exc) == "STATUS_END_OF_FILE" and _created(raw):
+                    return b""  # an empty file: the read found its end at once
+                if is_missing(exc):
+                    raise MissingPathError(f"cannot read {rel}: it no longer exists") from None
+                raise
+            data = tx.results[1]
+            if len(data) < size:
+                return data
+            whole = self._open_file(rel, kw)
+            try:
+                return whole.readall()
             finally:
-                _close_quietly(raw)
+                _close_quietly(whole)
 
         return self._call("read", rel, run)
 
@@ -438,11 +465,79 @@ class SMBStore(BaseStore):
         basic_info, standard = tx.results[-3], tx.results[-2]
         return standard["end_of_file"].get_value(), filetime_ns(basic_info["last_write_time"].get_value())
 
+    def _write_small(self, rel: str, data: bytes, mtime_ns: int | None, replace: bool,
+                     kw: dict[str, Any]) -> tuple[int, int]:
+        """A whole small file in ONE round trip: a related compound of CREATE (the temp),
+        WRITE, SET_INFO (mtime), SET_INFO (rename over ``rel``), two QUERY_INFOs and
+        CLOSE.  A missing folder fails the CREATE (and so all): folders made, sent again."""
+        from smbclient._io import SMBFileIO, SMBFileTransaction, query_info, set_info
+        from smbprotocol.file_info import (
+            FileBasicInformation,
+            FileRenameInformation,
+            FileStandardInformation,
+        )
+        from smbprotocol.open import FilePipePrinterAccessMask as A
+
+        access = A.FILE_WRITE_DATA | A.FILE_WRITE_ATTRIBUTES | A.FILE_READ_ATTRIBUTES | A.DELETE
+        stamp = time.time_ns() if mtime_ns is None else mtime_ns  # else the close moves it on
+        for attempt in (1, 2):
+            tmp = self._tmp_for(rel)
+            raw = SMBFileIO(self._unc(tmp), mode="xb", share_access="rwd", desired_access=access, **kw)
+            tx = SMBFileTransaction(raw)
+            raw.open(transaction=tx)
+            if data:
+                tx += raw.fd.write(bytes(data), offset=0, send=False)
+            basic = FileBasicInformation()
+            basic["creation_time"] = 0
+            basic["last_access_time"] = 0
+            basic["last_write_time"] = ns_filetime(stamp)
+            basic["change_time"] = 0
+            basic["file_attributes"] = 0
+            set_info(tx, basic)
+            rename = FileRenameInformation()
+            rename["replace_if_exists"] = replace
+            rename["file_name"] = self._share_path(rel).encode("utf-16-le")
+            set_info(tx, rename)
+            query_info(tx, FileBasicInformation)
+            query_info(tx, FileStandardInformation)
+            raw.close(transaction=tx)
+            try:
+                tx.commit()
+            except Exception as exc:
+                made = _created(raw)
+                if made and not raw.closed:
+                    _close_quietly(raw)
+                if not made and attempt == 1 and is_missing(exc):
+                    self._forget_chain(rel)
+                    self._mkdirs(posixpath.dirname(rel), kw)
+                    continue
+                if made:
+                    self._discard(raw, tmp, kw)
+                raise
+            basic_info, standard = tx.results[-3], tx.results[-2]
+            return standard["end_of_file"].get_value(), filetime_ns(basic_info["last_write_time"].get_value())
+        raise AssertionError("unreachable")
+
+    def _forget_chain(self, rel: str) -> None:
+        parent = posixpath.dirname(rel)
+        with self._dirs_lock:  # what we knew of this chain of folders is out of date
+            while parent:
+                self._dirs.discard(parent)
+                parent = posixpath.dirname(parent)
+
     def write_atomic(self, path: str, data: bytes | Iterable[bytes], *,
                      mtime_ns: int | None = None, size: int | None = None) -> FileInfo:
         rel = clean_relpath(path)
         check_written_path(rel)
         whole = isinstance(data, (bytes, bytearray, memoryview))
+        if whole and len(data) <= SMALL_WRITE and (size is None or size == len(data)):
+            def small(kw: dict[str, Any]) -> FileInfo:
+                got, mtime = self._write_small(rel, data, mtime_ns, True, kw)
+                return FileInfo(rel, got, mtime)
+
+            return self._call("write", rel, small)
+        if whole and size is not None and len(data) != size:
+            raise size_mismatch(rel, len(data), size)
 
         def run(kw: dict[str, Any]) -> FileInfo:
             tmp = self._tmp_for(rel)
@@ -484,13 +579,9 @@ class SMBStore(BaseStore):
         check_written_path(rel)
 
         def run(kw: dict[str, Any]) -> bool:
-            tmp = self._tmp_for(rel)
-            raw = self._open_new(tmp, kw)
             try:
-                _write_all(raw, data)
-                self._publish(raw, rel, mtime_ns=None, replace=False)
+                self._write_small(rel, data, None, False, kw)
             except Exception as exc:
-                self._discard(raw, tmp, kw)
                 if is_collision(exc):
                     return False
                 raise
@@ -653,6 +744,11 @@ def _release(sessions: Sessions, pools: list[ThreadPoolExecutor]) -> None:
     for pool in pools:
         pool.shutdown(wait=False)
     sessions.close_all(polite=False)
+
+
+def _created(raw: Any) -> bool:
+    """Whether the CREATE of a failed compound made the file (its handle got an id)."""
+    return raw.fd.file_id != raw.fd._RELATED_COMPOUND_FILE_ID
 
 
 def _write_all(raw: Any, block: bytes) -> None:
