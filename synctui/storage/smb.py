@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, TypeVar
 
-from synctui.errors import MissingPathError, RootError, StoreError, SyncTuiError
+from synctui.errors import LocationError, MissingPathError, RootError, StoreError, SyncTuiError
 from synctui.storage.base import (
     BaseStore,
     FileInfo,
@@ -94,6 +94,11 @@ class SMBStore(BaseStore):
             location = parse_location(location)
         if location.protocol != "smb":
             raise StoreError(f"{location.display}: not an smb:// location")
+        import importlib.util
+
+        if importlib.util.find_spec("smbprotocol") is None:
+            raise LocationError(f"{location.display}: smb:// roots need smbprotocol "
+                                "(pip install 'synctui[smb]')")
         self.location = location
         self.options = opts = SMBOptions.build(location.fs_args, list_workers=list_workers)
         self.settings = settings_for(location, opts)
