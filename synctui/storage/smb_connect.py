@@ -348,6 +348,11 @@ class Sessions:
         if isinstance(exc, TimeoutError) or timed_out:
             return NetworkDown(f"{self.display}: {s.host}:{s.port} did not answer within "
                                     f"{s.timeout:g} s")
+        from smbprotocol.exceptions import SMBConnectionClosed
+
+        if isinstance(exc, SMBConnectionClosed):  # dropped while connecting: worth another try
+            return NetworkDown(f"{self.display}: the connection to {s.host}:{s.port} closed while "
+                               "opening a session")
         if isinstance(exc, OSError) and status is None:
             err = NetworkDown(f"{self.display}: cannot reach {s.host}:{s.port}: {exc.strerror or _reason(exc)}")
             return err
