@@ -549,14 +549,14 @@ class SMBStore(BaseStore):
             raw = self._open_new(tmp, kw)
             published = False
             try:
-                written = 0
+                pipe = _WritePipe(raw)
                 for block in iter_chunks(data):
-                    _write_all(raw, block)
-                    written += len(block)
-                    if size is not None and written > size:
+                    pipe.write(block)
+                    if size is not None and pipe.offset > size:
                         break
-                if size is not None and written != size:
-                    raise size_mismatch(rel, written, size)
+                pipe.drain()
+                if size is not None and pipe.offset != size:
+                    raise size_mismatch(rel, pipe.offset, size)
                 got, mtime = self._publish(raw, rel, mtime_ns=mtime_ns, replace=True)
                 published = True
                 return FileInfo(rel, got, mtime)
@@ -754,6 +754,53 @@ def _release(sessions: Sessions, pools: list[ThreadPoolExecutor]) -> None:
 def _created(raw: Any) -> bool:
     """Whether the CREATE of a failed compound made the file (its handle got an id)."""
     return raw.fd.file_id != raw.fd._RELATED_COMPOUND_FILE_ID
+
+
+class _WritePipe:
+    """Streamed WRITEs with several in flight (a round trip each would cap a big file at
+    one block per round trip): sent as credits allow, answers collected oldest first."""
+
+    DEPTH = 8
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.offset = 0
+        self.pending: list[tuple[Any, Callable[[Any], int], int]] = []
+
+    def write(self, block: bytes) -> None:
+        from smbclient._io import _chunk_size
+
+        fd = self.raw.fd
+        conn = fd.connection
+        view = memoryview(block)
+        while view:
+            while self.pending and (len(self.pending) >= self.DEPTH or _credits(conn) < 2):
+                self._collect()
+            piece, credit_request = _chunk_size(conn, len(view), "write")
+            if piece <= 0:
+                self._collect()
+                continue
+            msg, recv = fd.write(bytes(view[:piece]), offset=self.offset, send=False)
+            request = conn.send(msg, sid=fd.tree_connect.session.session_id,
+                                tid=fd.tree_connect.tree_connect_id,
+                                credit_request=max(credit_request, 16))
+            self.pending.append((request, recv, piece))
+            self.offset += piece
+            view = view[piece:]
+
+    def _collect(self) -> None:
+        request, recv, piece = self.pending.pop(0)
+        if recv(request) != piece:
+            raise StoreError(f"cannot write {self.raw.name}: the server took part of a block")
+
+    def drain(self) -> None:
+        while self.pending:
+            self._collect()
+        self.raw.fd.end_of_file = max(self.raw.fd.end_of_file, self.offset)
+
+
+def _credits(conn: Any) -> int:
+    return conn.sequence_window["high"] - conn.sequence_window["low"]
 
 
 def _write_all(raw: Any, block: bytes) -> None:
