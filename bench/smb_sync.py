@@ -68,7 +68,8 @@ def try_mount(server, where: Path) -> str | None:
     done = subprocess.run(["mount", "-t", "cifs", f"//{server.host}/{SHARE}", str(where), "-o", opts],
                           capture_output=True, text=True)
     if done.returncode != 0:
-        return f"mount -t cifs failed: {(done.stderr or done.stdout).strip()[:200]}"
+        first = ((done.stderr or done.stdout).strip().splitlines() or ["?"])[0]
+        return f"mount -t cifs failed: {first[:200]}"
     return None
 
 
