@@ -3,11 +3,13 @@
 * **Listing**: one compound request per folder (CREATE + QUERY_DIRECTORY + CLOSE in one
   round trip; a folder too big for one answer is read on until the server says no
   more), folders of one level listed in parallel, each lister on its own session.
-* **Reads** stream: the file stays open and is read a block at a time.
-* **Writes** go to a temp name in the same folder; the last round trip sets the mtime,
-  renames the open file over the final name (replace) and closes it, so the final
-  path never shows a partial file.  Samba and Windows keep a written mtime (100 ns
-  FILETIME), so ``set_mtime`` holds.
+* **Reads**: a small file in one compound (CREATE + READ + CLOSE); ``open_read``
+  streams, the file open and read a block at a time.
+* **Writes** go to a temp name in the same folder.  A file up to ``SMALL_WRITE`` is one
+  compound (CREATE, WRITE, SET_INFO mtime, SET_INFO rename over the final name, CLOSE);
+  a bigger one streams its WRITEs (several in flight), then one compound sets the mtime,
+  renames and closes.  The final path never shows a partial file.  Samba and Windows
+  keep a written mtime (100 ns FILETIME), so ``set_mtime`` holds.
 * **Locks**: ``create_exclusive`` writes a temp and renames it *without* replace: the
   server refuses the rename if the name exists, so exactly one writer wins, and the
   winner's file appears whole.
@@ -279,7 +281,7 @@ class SMBStore(BaseStore):
         tx += self._query(raw, QueryDirectoryFlags.SMB2_RESTART_SCANS, size)
         tx.commit()
         first = tx.results[0]
-        if _used(first) + 1100 < size:  # room for at least one more entry: that was all
+        if len(first) + 1100 < size:  # room for at least one more entry: that was all
             return [first]
         out = []
         with SMBDirectoryIO(self._unc(rel), mode="r", share_access="rwd", **kw) as fd:
@@ -425,11 +427,7 @@ class SMBStore(BaseStore):
         except Exception as exc:
             if not is_missing(exc):
                 raise
-            parent = posixpath.dirname(rel)
-            with self._dirs_lock:  # what we knew of this chain of folders is out of date
-                while parent:
-                    self._dirs.discard(parent)
-                    parent = posixpath.dirname(parent)
+            self._forget_chain(rel)
             self._mkdirs(posixpath.dirname(rel), kw)
             raw = SMBFileIO(self._unc(rel), mode="xb", share_access="rwd", desired_access=access, **kw)
             raw.open()
@@ -803,22 +801,11 @@ def _credits(conn: Any) -> int:
     return conn.sequence_window["high"] - conn.sequence_window["low"]
 
 
-def _write_all(raw: Any, block: bytes) -> None:
-    view = memoryview(block)
-    while view:
-        n = raw.write(view)
-        view = view[n:]
-
-
 def _close_quietly(raw: Any) -> None:
     try:
         raw.close()
     except Exception:  # noqa: BLE001 - a dead connection closes its handles itself
         pass
-
-
-def _used(buf: bytes) -> int:
-    return len(buf)
 
 
 def _parse_dir(buf: bytes) -> Iterator[tuple[str, int, int, int]]:
