@@ -2,7 +2,7 @@
 # The one test command, for developers and CI alike:  bash scripts/test.sh [pytest args]
 #
 # Installs the package with its test extra, installs the Debian packages the
-# integration tests need (sshd, rsync, tmux, nginx + WebDAV) when running as root
+# integration tests need (sshd, rsync, tmux, nginx + WebDAV, Samba) when running as root
 # and they are missing, builds the copick venvs of tests/compat, then runs ruff,
 # import-linter and pytest.  With CI=true the server
 # fixtures fail instead of skipping (SYNCTUI_REQUIRE_SERVERS=1).
@@ -20,6 +20,8 @@ declare -A NEEDED_COMMANDS=(
     [rsync]=rsync
     [tmux]=tmux
     [nginx]=nginx
+    [smbd]=samba
+    [smbclient]=smbclient
 )
 # packages that provide no command of their own
 NEEDED_PACKAGES=(libnginx-mod-http-dav-ext)

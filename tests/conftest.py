@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-# real servers (sshd, wsgidav, nginx) for any test folder, and the ``transport`` fixture that
+# real servers (sshd, wsgidav, nginx, smbd) for any test folder, and the ``transport`` fixture that
 # runs one test over local disk, SSH and WebDAV; assert rewriting for their helpers
-pytest.register_assert_rewrite("server_fixtures", "webdav_servers", "s3_servers", "transports")
-pytest_plugins = ["server_fixtures", "webdav_servers", "s3_servers", "transports"]
+pytest.register_assert_rewrite("server_fixtures", "webdav_servers", "s3_servers", "smb_server",
+                               "transports")
+pytest_plugins = ["server_fixtures", "webdav_servers", "s3_servers", "smb_server", "transports"]
 
 #: two objects, enough for picks, segmentations and mapping tests
 DEFAULT_OBJECTS: list[dict[str, Any]] = [

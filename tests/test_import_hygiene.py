@@ -21,7 +21,7 @@ import synctui
 #: never in the project, storage and sync layers (DESIGN.md section 1)
 UI_MODULES = ("textual", "rich")
 #: heavy or remote-only libraries: imported lazily, where they are used (DESIGN.md section 6)
-HEAVY_MODULES = ("zarr", "trimesh", "paramiko", "httpx")
+HEAVY_MODULES = ("zarr", "trimesh", "paramiko", "httpx", "smbprotocol", "smbclient")
 #: the one place each remote library may be imported eagerly: the store backend that wraps
 #: it (module name prefixes).  Everything else must reach a backend through a lazy import,
 #: as ``synctui.storage.open`` does, so listing, planning and ``--help`` never pay for it.

@@ -26,6 +26,8 @@ name               source       target
 ``moto-source``    S3 (moto)    local
 ``weed-target``    local        S3 (SeaweedFS)
 ``weed-source``    S3 (SeaweedFS) local
+``smb-target``     local        Samba smbd
+``smb-source``     Samba smbd   local
 =================  ===========  ===========
 
 An S3 side has no folder on this disk: its roots are ``s3_servers.S3Path`` values (a
@@ -53,7 +55,7 @@ from typing import Any
 
 import pytest
 
-#: name -> (source side, target side); a side is "local", "ssh", "wsgidav" or "nginx"
+#: name -> (source side, target side); a side is "local", "ssh", "wsgidav", "nginx" or "smb"
 SIDES: dict[str, tuple[str, str]] = {
     "local": ("local", "local"),
     "ssh-target": ("local", "ssh"),
@@ -65,12 +67,16 @@ SIDES: dict[str, tuple[str, str]] = {
     "moto-source": ("s3-moto", "local"),
     "weed-target": ("local", "s3-seaweedfs"),
     "weed-source": ("s3-seaweedfs", "local"),
+    "smb-target": ("local", "smb"),
+    "smb-source": ("smb", "local"),
 }
 #: the S3 transports (both servers, both directions)
 S3 = ["moto-target", "moto-source", "weed-target", "weed-source"]
-#: every transport but S3: tests take S3 through ``over(S3)`` or ``over(ALL + S3)``, so the
-#: S3 runs stay within their time budget
-ALL = [name for name in SIDES if name not in S3]
+#: an SMB source runs in the engine test set only (tests/sync/test_engine.py)
+SMB_SOURCE = ["smb-source"]
+#: every transport but S3 and an SMB source: tests take those through ``over(S3)`` or
+#: ``over(ALL + S3 + SMB_SOURCE)``, so their runs stay within CI's time budget
+ALL = [name for name in SIDES if name not in S3 + SMB_SOURCE]
 #: every transport but local disk
 REMOTE = [name for name in ALL if name != "local"]
 #: the one-server-per-direction set (no second WebDAV server)
@@ -78,7 +84,7 @@ DIRECTIONS = ["local", "ssh-target", "ssh-source", "dav-target", "dav-source"]
 
 #: whether a side keeps the mtimes written to it (see the module doc)
 SETS_MTIME = {"local": True, "ssh": True, "wsgidav": False, "nginx": True, "s3-moto": False,
-              "s3-seaweedfs": False}
+              "s3-seaweedfs": False, "smb": True}
 
 _names = itertools.count()
 
@@ -93,6 +99,7 @@ class Transport:
     dav: Any = None
     #: s3_servers.S3Root: this test's bucket on the S3 side's server
     s3: Any = None
+    smb: Any = None  # smb_server.Share
     _dav_dirs: dict[Path, Path] = field(default_factory=dict)
     _closing: list[Any] = field(default_factory=list)
 
@@ -106,7 +113,7 @@ class Transport:
         return SIDES[self.name][1]
 
     def side(self, which: str) -> str:
-        """"local", "ssh", "wsgidav" or "nginx" for ``which`` ("src" or "dst")."""
+        """"local", "ssh", "wsgidav", "nginx" or "smb" for ``which`` ("src" or "dst")."""
         return self.source_side if which == "src" else self.target_side
 
     @property
@@ -140,10 +147,11 @@ class Transport:
             if home is None:
                 home = self._dav_dirs[base] = self.s3.path(f"p{next(_names)}")
             return home / which / kind
-        if self.side(which) in ("wsgidav", "nginx"):
+        if self.side(which) in ("wsgidav", "nginx", "smb"):
             home = self._dav_dirs.get(base)
             if home is None:
-                home = self._dav_dirs[base] = self.dav.disk / f"p{next(_names)}"
+                share = self.smb if self.side(which) == "smb" else self.dav
+                home = self._dav_dirs[base] = share.disk / f"p{next(_names)}"
             return home / which / kind
         return base / which / kind
 
@@ -156,6 +164,8 @@ class Transport:
             return f"ssh://{path}", self.remote.fs_args()
         if side.startswith("s3-"):
             return self.s3.url(path.key), self.s3.fs_args()
+        if side == "smb":  # copick's form: smb:///share/path, host and user in fs_args
+            return self.smb.url(path), self.smb.fs_args()
         rel = path.relative_to(self.dav.disk)
         return f"webdav://{self.dav.prefix.strip('/')}/{rel.as_posix()}", {"base_url": self.dav.server_url}
 
@@ -185,9 +195,10 @@ class Transport:
         functions leave theirs open) when it ends, so connections do not pile up."""
         from synctui.storage.s3 import S3Store
         from synctui.storage.sftp import SFTPStore
+        from synctui.storage.smb import SMBStore
         from synctui.storage.webdav import WebDAVStore
 
-        for cls in (SFTPStore, WebDAVStore, S3Store):
+        for cls in (SFTPStore, WebDAVStore, S3Store, SMBStore):
             init = cls.__init__
 
             def registering(store: Any, *args: Any, _init: Any = init, **kwargs: Any) -> None:
@@ -227,6 +238,8 @@ def make_transport(request: pytest.FixtureRequest, name: str) -> Transport:
             from s3_servers import s3_root
 
             t.s3 = s3_root(request, side[3:])
+    if "smb" in sides:
+        t.smb = request.getfixturevalue("smb")
     return t
 
 

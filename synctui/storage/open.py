@@ -8,7 +8,7 @@ from synctui.storage.url import Location
 
 
 def open_store(location: Location, **options: object) -> Store:
-    """``options`` go to the store; ``ssh_prompt``/``webdav_prompt`` become the ``prompt``
+    """``options`` go to the store; ``ssh_prompt``/``webdav_prompt``/``smb_prompt`` become the ``prompt``
     of that kind of store only (their callbacks differ), and local stores take only fsync."""
     if location.protocol == "local":
         from synctui.storage.local import LocalStore
@@ -31,4 +31,8 @@ def open_store(location: Location, **options: object) -> Store:
         from synctui.storage.s3 import S3Store
 
         return S3Store(location, **opts)  # type: ignore[arg-type]
+    if location.protocol == "smb":
+        from synctui.storage.smb import SMBStore
+
+        return SMBStore(location, **opts)  # type: ignore[arg-type]
     raise LocationError(f"unknown protocol {location.protocol!r}")

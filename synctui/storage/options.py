@@ -298,13 +298,41 @@ class S3Options(StoreOptions):
     part_size: int = setting(lambda v, k: parse_int(v, k, minimum=5 << 20, maximum=5 << 30), 8 << 20)
     #: parts of one upload in flight at once
     part_concurrency: int = setting(lambda v, k: parse_int(v, k, maximum=64), 8)
+SMB_AUTH_PROTOCOLS = ("negotiate", "ntlm", "kerberos")
+
+
+@dataclass(frozen=True)
+class SMBOptions(StoreOptions):
+    """An ``smb://`` root: copick's fs_args (fsspec's SMBFileSystem) and ours."""
+
+    host: str | None = setting(parse_str)
+    port: int | None = setting(parse_port)
+    username: str | None = setting(parse_str)
+    password: str | None = secret(parse_str)
+    #: fsspec's folder for its temp files: synctui writes each temp next to its file
+    temppath: str | None = setting(parse_str)
+    #: true: refuse a session the server will not encrypt (None: as the server asks)
+    encrypt: bool | None = setting(parse_bool)
+    #: sign every message (smbprotocol's default; Samba refuses unsigned shares over SMB3):
+    #: false signs only when the server requires it
+    require_signing: bool = setting(parse_bool, True)
+    auth_protocol: str = setting(_choice(SMB_AUTH_PROTOCOLS), "negotiate")
+    #: None: deadline.DEFAULT_TIMEOUT
+    timeout: float | None = setting(parse_timeout_seconds)
+    #: folders listed at once (each lister has its own session)
+    list_workers: int = setting(parse_int, 8)
+    #: fsspec's (unused here: every open shares read, write and delete as Samba needs)
+    share_access: str | None = setting(parse_str)
+    register_session_retries: int | None = setting(lambda v, k: parse_int(v, k, minimum=0))
+    #: a callback for a missing password (from the API only)
+    prompt: Any = setting(_any)
     #: the engine's local-disk option: meaningless here, accepted
     fsync: bool | None = setting(parse_bool)
 
 
 #: the options type of each kind of root
 OPTIONS: dict[str, type[StoreOptions]] = {"local": LocalOptions, "ssh": SFTPOptions,
-                                          "webdav": WebDAVOptions, "s3": S3Options}
+                                          "webdav": WebDAVOptions, "s3": S3Options, "smb": SMBOptions}
 #: the fs_args each kind of root reads, with the parser of each (derived from OPTIONS)
 FS_ARGS: dict[str, dict[str, Callable[[Any, str], Any]]] = {
     protocol: kind.parsers() for protocol, kind in OPTIONS.items()}

@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 from synctui.errors import LocationError
 from synctui.storage.options import normalize_fs_args
 
-SCHEMES = ("local", "file", "ssh", "sftp", "webdav", "http", "https", "s3")
+SCHEMES = ("local", "file", "ssh", "sftp", "webdav", "http", "https", "s3", "smb")
 #: scheme://userinfo@ -- the netloc ends at the first / ? or #, its userinfo at its last @
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,19}")
@@ -61,6 +61,10 @@ class Location:
             return f"ssh://{user}{host}{port}{self.path}"
         if self.protocol == "s3":
             return f"s3://{self.host}{self.path.rstrip('/')}"
+        if self.protocol == "smb":
+            from synctui.storage.smb_url import smb_display
+
+            return smb_display(self)
         return f"{(self.base_url or '').rstrip('/')}/{self.path.lstrip('/')}"
 
     @property
@@ -101,7 +105,7 @@ def parse_location(url: object, fs_args: dict[str, Any] | None = None, *,
         named = f"unknown URL scheme {scheme!r}" if _SCHEME.fullmatch(scheme) else "not a URL"
         raise LocationError(
             f"{what} {shown!r}: {named} (use a path, local://, file://, "
-            "ssh://, sftp://, webdav://, http://, https:// or s3://)")
+            "ssh://, sftp://, smb://, webdav://, http://, https:// or s3://)")
     try:
         parts = urlsplit(text)
         hostname, username, password = parts.hostname, parts.username, parts.password
@@ -141,6 +145,11 @@ def parse_location(url: object, fs_args: dict[str, Any] | None = None, *,
                         username=username, fs_args=args, original=url)
     if scheme == "s3":
         return _s3_location(parts.netloc, path, args, what, shown, url)
+    if scheme == "smb":
+        from synctui.storage.smb_url import smb_location
+
+        return smb_location(parts, hostname, username, password, url_port, args, shown=shown,
+                            what=what, original=url)
     args = normalize_fs_args("webdav", args)
     if scheme == "webdav":
         base = args.get("base_url")

@@ -29,18 +29,23 @@ class Release:
     requirements: tuple[str, ...]  # what copick needs to open local projects; pip resolves the rest
     zarr_major: str
     pre: bool = False  # a pre-release: pip needs --pre
+    #: modules an extra brings (copick's smb extra: smbprotocol), checked with copick
+    extra_imports: tuple[str, ...] = ()
 
     @property
     def check(self) -> str:
         """Python that fails unless the venv holds exactly this release."""
-        return ("import copick, zarr, trimesh; "
+        extra = "".join(f", {name}" for name in self.extra_imports)
+        return (f"import copick, zarr, trimesh{extra}; "
                 f"assert copick.__version__ == {self.reported!r}, copick.__version__; "
                 f"assert zarr.__version__.startswith({self.zarr_major + '.'!r}), zarr.__version__")
 
 
 RELEASES = {
-    # s3fs: the S3 compat test has copick read an s3:// target through its own fsspec
-    1: Release("1.31.0", "1.31.0", ("copick==1.31.0", "zarr<3", "trimesh", "s3fs"), "2"),
+    #: s3fs: the S3 compat test has copick read an s3:// target through its own fsspec; the smb
+    #: extra (smbprotocol): tests/compat/test_copick_smb.py reads an smb:// root
+    1: Release("1.31.0", "1.31.0", ("copick[smb]==1.31.0", "zarr<3", "trimesh", "s3fs"), "2",
+               extra_imports=("smbprotocol",)),
     2: Release("2.0.0a6", "2.0.0-alpha.6", ("copick==2.0.0a6", "trimesh"), "3", pre=True),
 }
 

@@ -1,7 +1,8 @@
 """Crash safety over real servers: ``synctui sync`` SIGKILLed at random moments, then run again.
 
 tests/integration/test_ssh_sync.py kills a sync to an SSH target; here the same for a
-sync from an SSH source and to a WebDAV target (wsgidav and nginx + dav_ext).  After
+sync from an SSH source and to a WebDAV target (wsgidav and nginx + dav_ext), and to an SMB
+target (Samba).  After
 each kill no file at a final path is partial and no zarr store shows its metadata
 before its chunks; the next run (breaking the dead sync's stale lock when it has to)
 ends with the target equal to the source and no temp files left on either side.
@@ -72,7 +73,7 @@ def _half_written(transport: Transport, tmp_path: Path) -> tuple[Pair, dict[str,
     return pair, source, chunks
 
 
-@over(["ssh-target", "dav-target", "nginx-target"])
+@over(["ssh-target", "dav-target", "nginx-target", "smb-target"])
 def test_files_a_killed_sync_wrote_without_records_are_completed(transport: Transport,
                                                                  tmp_path: Path) -> None:
     from synctui.sync.api import SyncJob
@@ -83,7 +84,7 @@ def test_files_a_killed_sync_wrote_without_records_are_completed(transport: Tran
     assert pair.target_tree() == source
 
 
-@over(["ssh-target", "dav-target", "nginx-target"])
+@over(["ssh-target", "dav-target", "nginx-target", "smb-target"])
 def test_temp_files_a_killed_sync_left_are_removed_by_the_next(transport: Transport, tmp_path: Path) -> None:
     """A killed sync can leave a finished temp upload that was never renamed (killed between
     the two requests); the next sync removes it under its write lock."""
@@ -101,7 +102,7 @@ def test_temp_files_a_killed_sync_left_are_removed_by_the_next(transport: Transp
 
 # -- SIGKILL at random moments ----------------------------------------------------------------------
 
-@over(["ssh-source", "dav-target", "nginx-target", "moto-target", "weed-target"])
+@over(["ssh-source", "dav-target", "nginx-target", "moto-target", "weed-target", "smb-target"])
 def test_sigkill_at_random_moments_never_leaves_a_partial_file(transport: Transport, tmp_path: Path) -> None:
     source = crash_source()
     rng = random.Random(f"{transport.name}-20261122")

@@ -79,6 +79,9 @@ def _s3(server: str) -> Opener:
             return store
         return root.path("root"), open_store  # type: ignore[return-value]
     return make
+def _smb(request: pytest.FixtureRequest) -> tuple[Path, Callable[[], Store]]:
+    share = request.getfixturevalue("smb")  # a folder in the Samba share; closes its stores
+    return share.disk, share.store
 
 
 #: name -> (its fresh, empty root on this disk, how to open the store there): see the module doc
@@ -89,6 +92,7 @@ STORES: dict[str, Opener] = {
     "nginx": _dav("nginx"),
     "s3-moto": _s3("moto"),
     "s3-seaweedfs": _s3("seaweedfs"),
+    "smb": _smb,
 }
 
 

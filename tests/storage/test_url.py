@@ -116,6 +116,18 @@ def test_password_is_never_displayed(url: str, fs_args: dict | None) -> None:
     assert "hunter2" not in str(loc)
 
 
+@pytest.mark.parametrize(("url", "fs_args", "shown"), [
+    ("smb://nas/share/proj", None, "smb://nas/share/proj"),
+    ("smb:///share/proj/", {"host": "nas", "port": "4455", "username": "u", "password": "pw"},
+     "smb://u@nas:4455/share/proj"),
+    ("smb://u:pw@nas:445/share", None, "smb://u@nas/share"),
+])
+def test_smb_roots_in_both_copick_forms(url: str, fs_args: dict | None, shown: str) -> None:
+    loc = parse_location(url, fs_args)
+    assert loc.protocol == "smb" and loc.display == shown and "pw" not in repr(loc)
+    assert loc.fs_args.get("password") == ("pw" if "pw" in url or fs_args else None)
+
+
 def test_ssh_password_in_url_goes_to_fs_args() -> None:
     assert parse_location("ssh://alice:hunter2@hpc/data").fs_args["password"] == "hunter2"
 
@@ -131,7 +143,9 @@ def test_ssh_password_in_url_goes_to_fs_args() -> None:
     ("s3://user:pw@bucket/key", None, "credentials go in fs_args"),
     ("s3://bucket/../key", None, "must not contain '..'"),
     ("s3://bucket/key", {"endpoint_url": "ftp://host"}, "is not an http:// or https:// URL"),
-    ("smb://server/share", None, "unknown URL scheme 'smb'"),
+    ("smb://server", None, "no share"),
+    ("smb:///share/p", None, "no host"),
+    ("smb://server/share/../up", None, "climbs out"),
     ("file://server/share", None, "must name a local path"),
     ("", None, "non-empty"),
     ("   ", None, "non-empty"),

@@ -37,7 +37,7 @@ from sync_helpers import (
     write_tree,
     zarr_files,
 )
-from transports import ALL, S3, Transport, over, param, transport_for
+from transports import ALL, S3, SMB_SOURCE, Transport, over, param, transport_for
 
 from synctui.errors import EXIT_CANCELLED, EXIT_CONFLICTS, EXIT_OK, EXIT_PARTIAL, StoreError
 from synctui.project.catalog import open_project
@@ -55,7 +55,7 @@ _OLD_TARGET_FILES = {name: "target files cannot be made older than the source on
                      if name.endswith("-target")}
 
 
-@pytest.fixture(params=[param(name) for name in ALL + S3])
+@pytest.fixture(params=[param(name) for name in ALL + S3 + SMB_SOURCE])
 def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
     """The engine set runs over S3 (source and target, moto and SeaweedFS) as well."""
     yield from transport_for(request, monkeypatch)
@@ -632,7 +632,7 @@ def test_cancel_during_run_finishes_in_flight_and_leaves_nothing_partial(transpo
 
 # -- saved plans (verify) ---------------------------------------------------------------------
 
-@over(ALL + S3, exclude=_OLD_TARGET_FILES)
+@over(ALL + S3 + SMB_SOURCE, exclude=_OLD_TARGET_FILES)
 def test_verify_skips_what_changed_since_the_plan(transport: Transport, tmp_path: Path) -> None:
     pair = Pair(tmp_path, transport=transport, target_files={picks_path("TS_002", "bob", "0", "membrane"): b"{}"})
     engine, plan = engine_for(pair, verify=True)
@@ -677,7 +677,7 @@ def test_verify_runs_an_unchanged_plan_completely(transport: Transport, tmp_path
 
 # -- summary counts -----------------------------------------------------------------------------
 
-@over(ALL + S3, exclude={name: "S3 cannot give files the mtimes this test compares" for name in S3})
+@over(ALL + S3 + SMB_SOURCE, exclude={name: "S3 cannot give files the mtimes this test compares" for name in S3})
 def test_summary_counts_every_outcome(transport: Transport, tmp_path: Path) -> None:
     src = basic_source(("TS_001", "TS_002"))
     bob1, bob2 = picks_path("TS_001", "bob", "0", "membrane"), picks_path("TS_002", "bob", "0", "membrane")

@@ -29,6 +29,7 @@ BACKENDS = ["local", pytest.param("ssh", marks=pytest.mark.integration),
             pytest.param("dav", marks=pytest.mark.integration),
             pytest.param("s3-moto", marks=pytest.mark.integration),
             pytest.param("s3-seaweedfs", marks=pytest.mark.integration)]
+            pytest.param("smb", marks=pytest.mark.integration)]
 
 
 @dataclass
@@ -69,6 +70,9 @@ def root(request: pytest.FixtureRequest, tmp_path: Path) -> Root:
 
         bucket = s3_root(request, kind[3:])
         return Root(kind, bucket.url("root"), bucket.fs_args(), bucket.path("root"))  # type: ignore[arg-type]
+    if kind == "smb":
+        share = request.getfixturevalue("smb")
+        return Root("smb", share.url(), share.fs_args(), share.disk)
     dav = request.getfixturevalue("wsgidav_dav")
     return Root("dav", dav.url, None, dav.disk)
 
