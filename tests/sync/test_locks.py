@@ -28,7 +28,7 @@ from synctui.sync.locks import LOCK_DIR, WRITE_LOCK, Lock, list_locks, read_lock
 BACKENDS = ["local", pytest.param("ssh", marks=pytest.mark.integration),
             pytest.param("dav", marks=pytest.mark.integration),
             pytest.param("s3-moto", marks=pytest.mark.integration),
-            pytest.param("s3-seaweedfs", marks=pytest.mark.integration)]
+            pytest.param("s3-seaweedfs", marks=pytest.mark.integration),
             pytest.param("smb", marks=pytest.mark.integration)]
 
 
