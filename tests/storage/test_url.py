@@ -221,5 +221,5 @@ def test_open_store_local(tmp_path: Path) -> None:
 
 
 def test_open_store_unknown_protocol() -> None:
-    with pytest.raises(LocationError, match="unknown protocol 'smb'"):
-        open_store(Location("smb", "/share"))
+    with pytest.raises(LocationError, match="unknown protocol 'ftp'"):
+        open_store(Location("ftp", "/share"))
