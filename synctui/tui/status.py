@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from rich.text import Text
 
-from synctui.format import human_bytes
+from synctui.format import count, human_bytes
 from synctui.project.catalog import Catalog, Entity
 from synctui.project.layout import EntityRef
 from synctui.sync.plan import Act, EntityPlan, Plan
@@ -39,6 +39,7 @@ LOOKS: dict[str, Look] = {
     Act.ADD_OBJECT: Look("*", "add object", "bold cyan"),
     "only": Look("·", "only here", "dim"),
     "unknown": Look("?", "not planned yet", "dim"),
+    "other": Look("?", "not copick (never synced)", "dim italic"),
 }
 
 #: most consequential first: a folder shows the worst status inside it
@@ -62,6 +63,19 @@ def worst(statuses: Counter[str] | dict[str, int]) -> str:
     return min(present, key=lambda s: _RANK.get(s, 99)) if present else "unknown"
 
 
+#: a folder's symbol: the worst of what the sync does there; "same" outranks "excluded" so a
+#: run of 8 same and 2 excluded entities reads ``✓ TS_002  ✓8 -2``, not ``-``
+_FOLDER_RANK = {key: i for i, key in enumerate(
+    [Act.CONFLICT, Act.BLOCKED, Act.DELETE, Act.UPDATE, Act.CREATE, Act.ADD_OBJECT, Act.EXISTS,
+     Act.SKIP, Act.EXCLUDED, "only", "unknown"])}
+
+
+def folder_status(statuses: Counter[str] | dict[str, int]) -> str:
+    """The symbol of a run or folder (see ``_FOLDER_RANK``); its label shows the whole mix."""
+    present = [s for s, n in statuses.items() if n]
+    return min(present, key=lambda s: _FOLDER_RANK.get(s, 99)) if present else "unknown"
+
+
 def counts_text(statuses: Counter[str] | dict[str, int], *, include_same: bool = False) -> Text:
     """``+3 ~1 !1`` in severity order, each part in its colour."""
     out = Text()
@@ -72,7 +86,7 @@ def counts_text(statuses: Counter[str] | dict[str, int], *, include_same: bool =
         if out:
             out.append(" ")
         lk = look(key)
-        out.append(f"{lk.symbol}{n}", style=lk.style)
+        out.append(f"{lk.symbol}{count(n)}", style=lk.style)
     return out
 
 
@@ -185,7 +199,7 @@ def plan_summary(plan: Plan) -> Text:
         out.append("✓ nothing to do", style="bold green")
     else:
         files = plan.transfer_files
-        out.append(f"{files} file{'s' if files != 1 else ''}, {human_bytes(plan.transfer_bytes)} to move",
+        out.append(f"{count(files)} file{'s' if files != 1 else ''}, {human_bytes(plan.transfer_bytes)} to move",
                    style="bold")
     for act, c in plan.counts().items():
         n = c.entities or c.files
@@ -193,7 +207,7 @@ def plan_summary(plan: Plan) -> Text:
             continue
         lk = look(act)
         out.append("  ")
-        out.append(f"{lk.symbol} {n} {lk.word}", style=lk.style)
+        out.append(f"{lk.symbol} {count(n)} {lk.word}", style=lk.style)
     return out
 
 

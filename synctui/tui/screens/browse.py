@@ -11,9 +11,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Static, Tree
+from textual.widgets import Footer, Input, Static, Tree
+from textual.widgets.tree import TreeNode
 
-from synctui.format import human_bytes
+from synctui.format import count, human_bytes
 from synctui.project.catalog import Entity
 from synctui.project.layout import EntityRef, format_vs
 from synctui.sync.rules import RuleSet
@@ -39,6 +40,29 @@ def folder_filter(data: NodeData) -> Callable[[Entity], bool]:
         kinds = GROUP_KINDS[data.key.rsplit(":", 1)[-1]]
         return lambda e: e.ref.kind in kinds
     return lambda e: True
+
+
+def counterpart_keys(view: PlanView, rules: RuleSet, node: TreeNode[NodeData]) -> list[str]:
+    """Keys of the node's counterpart in the other tree, best first: the same entity or
+    folder through the mappings, then its parent's counterparts (down to the project)."""
+    data = node.data
+    if data is None or data.kind == "project":
+        return ["project"]
+    parent = counterpart_keys(view, rules, node.parent) if node.parent is not None else ["project"]
+    to_target = data.side == "source"
+    maps = rules if to_target else rules.inverse()
+    run = maps.map_name("runs", data.run) if data.run else None
+    key: str | None = None
+    if data.kind == "entity" and data.ref is not None:
+        other = view.counterpart(data.side, data.ref)
+        key = f"ent:{other.path}" if other is not None else None
+    elif data.kind == "run":
+        key = f"run:{run}"
+    elif data.kind in ("vs", "group"):
+        key = f"{data.key.split(':', 1)[0]}:{run or ''}:{data.key.rsplit(':', 1)[-1]}"
+    elif data.kind == "other" and data.path is not None and data.run and run:
+        key = "other:" + data.path.replace(f"ExperimentRuns/{data.run}/", f"ExperimentRuns/{run}/", 1)
+    return ([key] if key else []) + parent
 
 
 def rules_brief(rules: RuleSet) -> str:
@@ -71,6 +95,11 @@ class BrowseScreen(UsesSession, Screen[None]):
                 tooltip="Scan both projects again and re-plan"),
         Binding("h", "history", "History", id="browse.history",
                 tooltip="Past syncs of this source and target"),
+        Binding("slash", "search", "Search", id="browse.search", key_display="/", show=False,
+                tooltip="Find a run or entity by name in the focused tree (n: next match)"),
+        Binding("n", "search_next", "Next match", id="browse.search_next", show=False,
+                tooltip="The next run or entity matching the last search"),
+        Binding("escape", "close_search", "Close search", id="browse.close_search", show=False),
     ]
 
     def __init__(self) -> None:
@@ -78,6 +107,9 @@ class BrowseScreen(UsesSession, Screen[None]):
         self._highlight: NodeData | None = None
         self._token = 0
         self._cache: dict[tuple, tuple[Shown | None, Shown | None]] = {}
+        #: the tree a search runs in, and the last query
+        self._search_tree: ProjectTree | None = None
+        self._query = ""
 
     def compose(self) -> ComposeResult:
         yield ProjectsHeader(id="header")
@@ -85,13 +117,18 @@ class BrowseScreen(UsesSession, Screen[None]):
             yield ProjectTree("source", id="source-tree")
             yield ProjectTree("target", id="target-tree")
         yield DetailPane(id="detail")
+        yield Input(placeholder="find a run or entity (enter: keep, esc: close, n: next)",
+                    id="browse-search")
         yield Static(id="plan-bar", markup=False)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#source-tree", ProjectTree).border_title = "source"
         self.query_one("#target-tree", ProjectTree).border_title = "target"
-        self.query_one("#detail", DetailPane).border_title = "details"
+        detail = self.query_one("#detail", DetailPane)
+        detail.border_title = "details"
+        detail.border_subtitle = "tab: focus, ↑↓ scroll"
+        self.query_one("#browse-search", Input).display = False
         self.query_one("#source-tree", ProjectTree).focus()
         self.refresh_header()
         self._show_plan_bar()
@@ -152,6 +189,143 @@ class BrowseScreen(UsesSession, Screen[None]):
         if event.control.has_focus or self._highlight is None:
             self._highlight = event.node.data
             self._show_detail()
+        if event.control.has_focus and isinstance(event.control, ProjectTree):
+            self._follow(event.control, event.node)
+
+    # -- the two sides move together ---------------------------------------------------------
+    def _other_tree(self, tree: ProjectTree) -> ProjectTree:
+        other = "target" if tree.side == "source" else "source"
+        return self.query_one(f"#{other}-tree", ProjectTree)
+
+    def _follow(self, tree: ProjectTree, node: TreeNode[NodeData]) -> None:
+        """Put the other tree's cursor on the counterpart (through the mappings), on the same
+        screen row; where there is none, on its nearest folder, and say so in its border."""
+        view = self.session.view
+        if view is None or node.data is None:
+            return
+        other = self._other_tree(tree)
+        keys = counterpart_keys(view, self.session.job.rules, node)
+        exact = True
+        for key in keys:
+            if other.focus_key(key):
+                break
+            exact = False
+        name = (node.data.run if node.data.kind == "run" else node.data.path or node.data.key)
+        other.border_subtitle = "" if exact or node.data.kind == "project" else \
+            f"not in the {other.side}: {name}"
+        self.call_after_refresh(self._align, tree, other)
+
+    @staticmethod
+    def _align(tree: ProjectTree, other: ProjectTree) -> None:
+        row = tree.cursor_line - round(tree.scroll_offset.y)
+        other.scroll_to(y=max(0, other.cursor_line - row), animate=False, immediate=True)
+
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded[NodeData]) -> None:
+        self._mirror(event.control, event.node, expand=True)
+
+    def on_tree_node_collapsed(self, event: Tree.NodeCollapsed[NodeData]) -> None:
+        self._mirror(event.control, event.node, expand=False)
+
+    def _mirror(self, tree: object, node: TreeNode[NodeData], *, expand: bool) -> None:
+        """Opening or closing a folder in the focused tree does the same to its counterpart."""
+        view = self.session.view
+        if view is None or not isinstance(tree, ProjectTree) or not tree.has_focus:
+            return
+        other = self._other_tree(tree)
+        keys = counterpart_keys(view, self.session.job.rules, node)
+        target = other.node_for(keys[0]) if keys else None
+        if target is None and keys and keys[0] != "project" and other.focus_key(keys[0]):
+            target = other.node_for(keys[0])  # its run was not loaded yet
+        if target is None or not target.allow_expand:
+            return
+        if expand:
+            other.ensure_loaded(target)
+            target.expand()
+        else:
+            target.collapse()
+        self.call_after_refresh(self._align, tree, other)
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected[NodeData]) -> None:
+        """Enter on an entity opens its full compare (folders just open and close)."""
+        data = event.node.data
+        if data is None or data.kind != "entity" or data.ref is None or not event.control.has_focus:
+            return
+        view = self.session.view
+        if view is None:
+            return
+        from synctui.tui.screens.compare import CompareScreen
+
+        ep = view.entity_plan(data.side, data.ref)
+        self.app.push_screen(CompareScreen(view, ep, target=data.ref if data.side == "target" else None))
+
+    # -- search ---------------------------------------------------------------------------------
+    def action_search(self) -> None:
+        tree = self.focused if isinstance(self.focused, ProjectTree) else \
+            self.query_one("#source-tree", ProjectTree)
+        self._search_tree = tree
+        box = self.query_one("#browse-search", Input)
+        box.display = True
+        box.value = self._query
+        box.focus()
+
+    def _candidates(self, tree: ProjectTree) -> list[tuple[str, str]]:
+        """(node key, searchable text) of every run, entity and not-copick path of a side."""
+        view = self.session.view
+        if view is None:
+            return []
+        side = view.side(tree.side)
+        out: list[tuple[str, str]] = []
+        for run in side.runs:
+            out.append((f"run:{run}", run))
+            out += [(f"ent:{e.path}", e.path) for e in side.by_run.get(run, [])]
+        out += [(f"ent:{e.path}", e.path) for e in side.by_run.get(None, [])]
+        out += [(f"other:{u.path}", u.path) for u in side.catalog.unrecognised]
+        return out
+
+    def _find(self, query: str, *, after_cursor: bool) -> bool:
+        tree = self._search_tree
+        query = query.strip().lower()
+        if tree is None or not query:
+            return False
+        cands = self._candidates(tree)
+        here = tree.cursor_node.data.key if tree.cursor_node is not None and tree.cursor_node.data else ""
+        start = next((i for i, (k, _) in enumerate(cands) if k == here), -1)
+        first = start + 1 if after_cursor else max(0, start)
+        order = cands[first:] + cands[:first]
+        for key, text in order:
+            if query in text.lower() and tree.focus_key(key):
+                return True
+        return False
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "browse-search" and event.value.strip():
+            found = self._find(event.value, after_cursor=False)
+            event.input.set_class(not found, "-invalid")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "browse-search":
+            event.stop()
+            self._query = event.value
+            self.action_close_search()
+
+    def action_close_search(self) -> None:
+        box = self.query_one("#browse-search", Input)
+        if not box.display:
+            return
+        self._query = box.value or self._query
+        box.display = False
+        tree = self._search_tree or self.query_one("#source-tree", ProjectTree)
+        tree.focus()
+
+    def action_search_next(self) -> None:
+        if not self._query:
+            self.notify("Search first with /.", severity="warning")
+            return
+        if self._search_tree is None or not self._search_tree.has_focus:
+            self._search_tree = self.focused if isinstance(self.focused, ProjectTree) else \
+                self.query_one("#source-tree", ProjectTree)
+        if not self._find(self._query, after_cursor=True):
+            self.notify(f"No run or entity matches {self._query!r}.", severity="warning")
 
     def on_descendant_focus(self, event: object) -> None:
         tree = self.focused
@@ -175,17 +349,31 @@ class BrowseScreen(UsesSession, Screen[None]):
             if key in self._cache:
                 pane.show(line, *self._cache[key])
                 return
-            pane.loading(line)
+            pane.show_inspecting(line)
             self._inspect(view, pair[0], pair[1], key, line, self._token)
+        elif data.kind == "other" or data.others:
+            pane.show(*self._other_detail(data), source_empty="", target_empty="")
         elif data.kind == "project":
             line = Text("projects  ", style="bold")
             line.append(counts_text(view.source.totals, include_same=True))
-            pane.loading(line)
+            pane.show_inspecting(line)
             self._inspect_projects(view, line, self._token)
         else:
             line, left, right = self._folder_detail(view, data)
             pane.show(line, left, right, source_empty="no such folder in the source",
                       target_empty="no such folder in the target")
+
+    @staticmethod
+    def _other_detail(data: NodeData) -> tuple[Text, Shown | None, Shown | None]:
+        """Paths copick does not read: what they are and why they are never synced."""
+        line = Text("not copick  ", style="bold")
+        line.append("copick does not read these, so synctui never syncs them", style="dim")
+        if data.kind == "other":
+            shown = Shown(data.path or "", [("why", data.reason or "-")])
+        else:
+            shown = Shown(f"{count(len(data.others))} path{'s' if len(data.others) != 1 else ''}",
+                          [(u.path.rsplit("/", 1)[-1], u.reason) for u in data.others])
+        return (line, shown, None) if data.side == "source" else (line, None, shown)
 
     def _folder_detail(self, view: PlanView, data: NodeData) -> tuple[Text, Shown | None, Shown | None]:
         """Runs and folders: counts and sizes per side, no I/O."""
@@ -209,9 +397,11 @@ class BrowseScreen(UsesSession, Screen[None]):
                 continue
             counts = Counter(index.status.get(e.ref, "only") for e in ents)
             kinds = Counter(e.ref.kind.label for e in ents)
-            fields = [("entities", f"{len(ents)} ({human_bytes(sum(e.size for e in ents))})"),
+            files = sum(len(e.files) for e in ents)
+            fields = [("entities", f"{count(len(ents))} ({human_bytes(sum(e.size for e in ents))}"
+                                   f" in {count(files)} file{'s' if files != 1 else ''})"),
                       ("status", counts_text(counts, include_same=True).plain or "-")]
-            fields += [(k, str(n)) for k, n in sorted(kinds.items())]
+            fields += [(k, count(n)) for k, n in sorted(kinds.items())]
             title = f"run {run}" if data.kind == "run" else (data.path or "").rsplit("/", 1)[-1].lstrip("*")
             out.append(Shown(title, fields))
         line = Text(f"{'voxel spacing' if data.kind == 'vs' else data.kind} ", style="bold")
@@ -252,6 +442,10 @@ class BrowseScreen(UsesSession, Screen[None]):
             return None
         if data.kind == "project":
             self.notify("Pick a run, a folder or an entity first.", severity="warning")
+            return None
+        if data.kind == "other" or data.others:
+            self.notify("copick does not read this, so it is never synced: no rule applies.",
+                        severity="warning")
             return None
         if data.kind == "entity" and data.ref is not None:
             if data.side == "source":
@@ -297,7 +491,8 @@ class BrowseScreen(UsesSession, Screen[None]):
         scopes = rule_edits.scopes_for(ref, run=run, path=path)
         from synctui.tui.screens.scope import ScopeScreen
 
-        title = "Exclude everything with…" if side == "exclude" else "Sync only what has…"
+        title = ("Exclude everything with this run, object, user, session or kind:" if side == "exclude"
+                 else "Sync only what has this run, object, user, session or kind:")
 
         def chosen(scope: rule_edits.Scope | None) -> None:
             if scope is not None:
