@@ -39,7 +39,7 @@ LOOKS: dict[str, Look] = {
     Act.ADD_OBJECT: Look("*", "add object", "bold cyan"),
     "only": Look("·", "only here", "dim"),
     "unknown": Look("?", "not planned yet", "dim"),
-    "other": Look("?", "not copick (never synced)", "dim italic"),
+    "other": Look("○", "not copick (never synced)", "dim italic"),
 }
 
 #: most consequential first: a folder shows the worst status inside it

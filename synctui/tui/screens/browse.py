@@ -27,6 +27,7 @@ from synctui.tui.status import PlanView, counts_text, plan_line, plan_summary
 from synctui.tui.widgets.detail_pane import DetailPane
 from synctui.tui.widgets.project_tree import GROUP_KINDS, VS_KINDS, NodeData, ProjectTree
 from synctui.tui.widgets.projects_header import ProjectsHeader
+from synctui.tui.widgets.search_box import SearchBox
 
 INSPECT_CACHE = 128
 
@@ -99,7 +100,6 @@ class BrowseScreen(UsesSession, Screen[None]):
                 tooltip="Find a run or entity by name in the focused tree (n: next match)"),
         Binding("n", "search_next", "Next match", id="browse.search_next", show=False,
                 tooltip="The next run or entity matching the last search"),
-        Binding("escape", "close_search", "Close search", id="browse.close_search", show=False),
     ]
 
     def __init__(self) -> None:
@@ -117,8 +117,8 @@ class BrowseScreen(UsesSession, Screen[None]):
             yield ProjectTree("source", id="source-tree")
             yield ProjectTree("target", id="target-tree")
         yield DetailPane(id="detail")
-        yield Input(placeholder="find a run or entity (enter: keep, esc: close, n: next)",
-                    id="browse-search")
+        yield SearchBox(placeholder="find a run or entity (enter: keep, esc: close, n: next)",
+                        id="browse-search")
         yield Static(id="plan-bar", markup=False)
         yield Footer(compact=True)
 
@@ -306,9 +306,10 @@ class BrowseScreen(UsesSession, Screen[None]):
         if event.input.id == "browse-search":
             event.stop()
             self._query = event.value
-            self.action_close_search()
+            self._close_search()
 
-    def action_close_search(self) -> None:
+    @on(SearchBox.Closed)
+    def _close_search(self) -> None:
         box = self.query_one("#browse-search", Input)
         if not box.display:
             return

@@ -86,8 +86,10 @@ class ProjectTree(Tree[NodeData]):
     goes to its first child (as in Midnight Commander's tree and most file managers)."""
 
     BINDINGS = [
-        Binding("left", "collapse_or_parent", "Collapse / parent", show=False),
-        Binding("right", "expand_or_child", "Expand / child", show=False),
+        Binding("left", "collapse_or_parent", "Collapse / parent", id="tree.left", show=False,
+                tooltip="Close the open folder, or go to the parent"),
+        Binding("right", "expand_or_child", "Expand / child", id="tree.right", show=False,
+                tooltip="Open the folder, or go to its first child"),
     ]
 
     def __init__(self, side: str, *, id: str | None = None) -> None:
