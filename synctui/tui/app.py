@@ -32,6 +32,7 @@ from synctui.tui import screens
 from synctui.tui.commands import SyncTuiCommands
 from synctui.tui.messages import OpenPrompt, PlanChanged, SyncEnded
 from synctui.tui.session import WATCH_INTERVAL, Session, one_line
+from synctui.tui.sink import ScreenSink
 
 log = logging.getLogger("synctui.tui")
 
@@ -68,7 +69,7 @@ class SyncTuiApp(App[int]):
         if tls:
             source, target = (apply_tls(tls, c if isinstance(c, ProjectConfig) else load_config(c))
                               for c in (source, target))
-        job = SyncJob(source, target, rules, max_workers=max_workers)
+        job = SyncJob(source, target, rules, max_workers=max_workers, sink=ScreenSink())
         super().__init__()
         self.theme = THEME
         self.animation_level = "none"
@@ -105,7 +106,9 @@ class SyncTuiApp(App[int]):
             self.notify(warning, severity="warning", title="Config", timeout=10)
         for warning in tls_warnings(session.tls, configs):
             self.notify(warning, severity="warning", title="TLS", timeout=10)
-        session.replan(rescan=True)
+        # the first scan starts once the first frame is drawn: a scan thread competing for
+        # the GIL made the first paint of a 100k-file project wait for seconds
+        self.call_after_refresh(session.replan, rescan=True)
 
     def on_unmount(self) -> None:
         if self._prompts is not None:

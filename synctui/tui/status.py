@@ -103,9 +103,12 @@ def node_label(status: str, name: str, extra: Text | str | None = None) -> Text:
     return label
 
 
-@dataclass
+@dataclass(repr=False)
 class SideIndex:
     """One project's entities grouped for the tree, with their statuses."""
+
+    def __repr__(self) -> str:  # the default would print every entity of the project
+        return f"SideIndex({self.catalog.config.label!r}, {len(self.status)} entities)"
 
     catalog: Catalog
     runs: list[str]
@@ -121,9 +124,12 @@ class SideIndex:
         return out
 
 
-@dataclass
+@dataclass(repr=False)
 class PlanView:
     """A plan indexed for the UI: per-entity decisions, both sides, name sets."""
+
+    def __repr__(self) -> str:  # the default would print the whole plan (100k files: seconds)
+        return f"PlanView({len(self.plan.entities)} entities, {self.source!r} -> {self.target!r})"
 
     plan: Plan
     source: SideIndex

@@ -411,13 +411,16 @@ class BrowseScreen(UsesSession, Screen[None]):
             line.append(f"  (run {src_run} → {tgt_run})", style="italic")
         return line, out[0], out[1]
 
-    @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
+    # every @work here names itself: Textual's default description is the repr of the
+    # arguments, and the repr of a 100k-file view froze the app for seconds
+    @work(thread=True, exclusive=True, group="inspect", exit_on_error=False, description="inspect")
     def _inspect(self, view: PlanView, source: EntityRef | None, target: EntityRef | None,
                  key: tuple, line: Text, token: int) -> None:
         pair = inspect_pair(view, source, target)
         self.app.call_from_thread(self._inspected, key, pair, line, token)
 
-    @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="inspect", exit_on_error=False,
+          description="inspect projects")
     def _inspect_projects(self, view: PlanView, line: Text, token: int) -> None:
         pair = (inspect_project(view.source.catalog), inspect_project(view.target.catalog))
         self.app.call_from_thread(self._inspected, None, pair, line, token)

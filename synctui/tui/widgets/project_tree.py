@@ -190,7 +190,8 @@ class ProjectTree(Tree[NodeData]):
         self._loading = True
         self._load_runs(side.runs, expanded, self.view)
 
-    @work(exclusive=True, group="tree-load")
+    # a description of its own: Textual's default is the repr of the arguments (the view)
+    @work(exclusive=True, group="tree-load", description="load runs")
     async def _load_runs(self, runs: list[str], expanded: set[str], view: PlanView) -> None:
         """Add run nodes in chunks so a big project never blocks the screen."""
         side = view.side(self.side)
