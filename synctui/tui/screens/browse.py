@@ -43,9 +43,10 @@ def folder_filter(data: NodeData) -> Callable[[Entity], bool]:
     return lambda e: True
 
 
-def counterpart_keys(view: PlanView, rules: RuleSet, node: TreeNode[NodeData]) -> list[str]:
+def counterpart_keys(view: PlanView, rules: RuleSet, node: TreeNode[NodeData]) -> list[str | None]:
     """Keys of the node's counterpart in the other tree, best first: the same entity or
-    folder through the mappings, then its parent's counterparts (down to the project)."""
+    folder through the mappings (None when it has none), then its parent's counterparts,
+    down to the project."""
     data = node.data
     if data is None or data.kind == "project":
         return ["project"]
@@ -63,7 +64,7 @@ def counterpart_keys(view: PlanView, rules: RuleSet, node: TreeNode[NodeData]) -
         key = f"{data.key.split(':', 1)[0]}:{run or ''}:{data.key.rsplit(':', 1)[-1]}"
     elif data.kind == "other" and data.path is not None and data.run and run:
         key = "other:" + data.path.replace(f"ExperimentRuns/{data.run}/", f"ExperimentRuns/{run}/", 1)
-    return ([key] if key else []) + parent
+    return [key] + [k for k in parent if k is not None]
 
 
 def rules_brief(rules: RuleSet) -> str:
@@ -185,11 +186,17 @@ class BrowseScreen(UsesSession, Screen[None]):
         text.append(f"  ·  {rules_brief(session.rules)}", style="dim")
         bar.update(text)
 
+    def _leads(self, tree: object) -> bool:
+        """The tree the user moves in: the focused one, or the one being searched."""
+        searching = self._search_tree is tree and self.query_one("#browse-search", Input).display
+        return isinstance(tree, ProjectTree) and (tree.has_focus or searching)
+
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[NodeData]) -> None:
-        if event.control.has_focus or self._highlight is None:
+        leads = self._leads(event.control)
+        if leads or self._highlight is None:
             self._highlight = event.node.data
             self._show_detail()
-        if event.control.has_focus and isinstance(event.control, ProjectTree):
+        if leads and isinstance(event.control, ProjectTree):
             self._follow(event.control, event.node)
 
     # -- the two sides move together ---------------------------------------------------------
@@ -204,12 +211,12 @@ class BrowseScreen(UsesSession, Screen[None]):
         if view is None or node.data is None:
             return
         other = self._other_tree(tree)
-        keys = counterpart_keys(view, self.session.job.rules, node)
-        exact = True
-        for key in keys:
-            if other.focus_key(key):
-                break
-            exact = False
+        own, *fallbacks = counterpart_keys(view, self.session.job.rules, node)
+        exact = own is not None and other.focus_key(own)
+        if not exact:
+            for key in fallbacks:
+                if key is not None and other.focus_key(key):
+                    break
         name = (node.data.run if node.data.kind == "run" else node.data.path or node.data.key)
         other.border_subtitle = "" if exact or node.data.kind == "project" else \
             f"not in the {other.side}: {name}"
@@ -229,13 +236,15 @@ class BrowseScreen(UsesSession, Screen[None]):
     def _mirror(self, tree: object, node: TreeNode[NodeData], *, expand: bool) -> None:
         """Opening or closing a folder in the focused tree does the same to its counterpart."""
         view = self.session.view
-        if view is None or not isinstance(tree, ProjectTree) or not tree.has_focus:
+        if view is None or not isinstance(tree, ProjectTree) or not self._leads(tree):
             return
         other = self._other_tree(tree)
-        keys = counterpart_keys(view, self.session.job.rules, node)
-        target = other.node_for(keys[0]) if keys else None
-        if target is None and keys and keys[0] != "project" and other.focus_key(keys[0]):
-            target = other.node_for(keys[0])  # its run was not loaded yet
+        own = counterpart_keys(view, self.session.job.rules, node)[0]
+        if own is None:
+            return
+        target = other.node_for(own)
+        if target is None and own != "project" and other.focus_key(own):
+            target = other.node_for(own)  # its run was not loaded yet
         if target is None or not target.allow_expand:
             return
         if expand:
