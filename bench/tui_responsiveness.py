@@ -432,11 +432,13 @@ def big_run(work: Path, args: argparse.Namespace, cwd: str) -> dict:
         while time.perf_counter() < deadline:
             if t_end is not None and time.perf_counter() > t_end + args.after_end:
                 break
+            scan_from = app.mark()
             ms, t_press, marker = toggle_help(app, ("Cancel sync", end_marker), help_open)
             presses.append((t_press, ms))
             help_open = not help_open
             if t_end is None:
-                ended = app.wait_for(end_marker, m_sync, timeout=0.0)
+                # only what this press brought (rescanning all the sync's output is quadratic)
+                ended = app.wait_for(end_marker, scan_from, timeout=0.0)
                 if ended is not None:
                     t_end = ended[0]
             time.sleep(max(0.0, t_press + args.interval - time.perf_counter()))

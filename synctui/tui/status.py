@@ -77,9 +77,10 @@ def folder_status(statuses: Counter[str] | dict[str, int]) -> str:
 
 
 def counts_text(statuses: Counter[str] | dict[str, int], *, include_same: bool = False) -> Text:
-    """``+3 ~1 !1`` in severity order, each part in its colour."""
+    """``!1 +3 ✓8 -2`` in severity order, "same" before "excluded" (as the folder symbols
+    rank them), each part in its colour."""
     out = Text()
-    for key in SEVERITY:
+    for key in _FOLDER_RANK:
         n = statuses.get(key, 0)
         if not n or (key in (Act.SKIP, "only", "unknown") and not include_same):
             continue

@@ -155,7 +155,7 @@ async def test_run_mix_not_copick_paths_and_readable_titles(demo) -> None:
         await settle(pilot)
         source, target = trees(app)
         # a run shows its whole mix, "same" included, not only its worst entity
-        assert str(source.node_for("run:TS_001").label).startswith("# TS_001  #1 ~1 +3 =1 -1 ✓6")
+        assert str(source.node_for("run:TS_001").label).startswith("# TS_001  #1 ~1 +3 =1 ✓6 -1")
         # what copick does not read is listed, with why
         assert source.focus_key("other:ExperimentRuns/TS_001/Picks/notes.txt")
         await settle(pilot)

@@ -25,7 +25,7 @@ from synctui.tui.screens import open_once
 from synctui.tui.session import UsesSession
 from synctui.tui.status import PlanView, counts_text, plan_line, plan_summary
 from synctui.tui.widgets.detail_pane import DetailPane
-from synctui.tui.widgets.project_tree import GROUP_KINDS, VS_KINDS, NodeData, ProjectTree
+from synctui.tui.widgets.project_tree import GROUP_KINDS, VS_KINDS, NodeData, ProjectTree, entity_name
 from synctui.tui.widgets.projects_header import ProjectsHeader
 from synctui.tui.widgets.search_box import SearchBox
 
@@ -110,6 +110,8 @@ class BrowseScreen(UsesSession, Screen[None]):
         self._cache: dict[tuple, tuple[Shown | None, Shown | None]] = {}
         #: the tree a search runs in, and the last query
         self._search_tree: ProjectTree | None = None
+        #: the tree whose cursor the other one follows
+        self._lead: ProjectTree | None = None
         self._query = ""
 
     def compose(self) -> ComposeResult:
@@ -217,10 +219,25 @@ class BrowseScreen(UsesSession, Screen[None]):
             for key in fallbacks:
                 if key is not None and other.focus_key(key):
                     break
-        name = (node.data.run if node.data.kind == "run" else node.data.path or node.data.key)
-        other.border_subtitle = "" if exact or node.data.kind == "project" else \
-            f"not in the {other.side}: {name}"
+        data = node.data
+        if data.kind == "entity" and data.ref is not None:
+            name = entity_name(data.ref)
+        else:
+            name = data.run if data.kind == "run" else (data.path or data.key).rsplit("/", 1)[-1]
+        other.border_subtitle = "" if exact or data.kind == "project" else f"not in the {other.side}: {name}"
+        self._lead = tree
         self.call_after_refresh(self._align, tree, other)
+
+    def on_descendant_blur(self) -> None:
+        # the details grow when focused and shrink back: keep both cursors in sight, aligned
+        self.call_after_refresh(self._realign)
+
+    def _realign(self) -> None:
+        lead = self._lead
+        if lead is None or not lead.is_attached or lead.cursor_node is None:
+            return
+        lead.scroll_to_node(lead.cursor_node, animate=False)
+        self.call_after_refresh(self._align, lead, self._other_tree(lead))
 
     @staticmethod
     def _align(tree: ProjectTree, other: ProjectTree) -> None:

@@ -49,7 +49,8 @@ class HistoryScreen(UsesSession, Screen[None]):
                 tooltip="Back to where you were"),
         Binding("R", "reload", "Reload", id="history.reload", key_display="R",
                 tooltip="Read the history again"),
-        Binding("enter", "open", "Open", id="history.open", key_display="enter",
+        # priority: the table's own Enter would hide it from the footer
+        Binding("enter", "open", "Open", id="history.open", key_display="enter", priority=True,
                 tooltip="Everything about the highlighted sync"),
     ]
 

@@ -24,7 +24,8 @@ def _when(t: float | None) -> str:
 
 
 def sync_fields(row: HistoryRow) -> list[tuple[str, str]]:
-    """(label, value) of everything the state database keeps about one sync."""
+    """(label, value) of everything the state database keeps about one sync (the pair is
+    the screen's own: the history lists one pair)."""
     took = human_duration(row.ended - row.started) if row.ended else "–"
     return [
         ("sync id", row.sync_id),
@@ -33,8 +34,6 @@ def sync_fields(row: HistoryRow) -> list[tuple[str, str]]:
         ("ended", _when(row.ended)),
         ("took", took),
         ("mode", row.mode or "–"),
-        ("source", row.source),
-        ("target", row.target),
         ("checked", count(row.checked or 0)),
         ("created", count(row.created or 0)),
         ("updated", count(row.updated or 0)),
