@@ -49,7 +49,8 @@ def middle_cut(text: str, width: int, *, mark: str = "…") -> str:
     long paths apart (``Segmentations/10.000_ali…_membrane.zarr``).
 
     The tail gets two thirds of the room, or the whole last path component when that
-    fits; the head keeps a fifth."""
+    fits, and never starts inside a folder name when the head can spare it; the head
+    keeps a fifth."""
     if width <= 0:
         return ""
     if len(text) <= width:
@@ -58,5 +59,12 @@ def middle_cut(text: str, width: int, *, mark: str = "…") -> str:
         return text[-width:]
     room = width - len(mark)
     last = text.rsplit("/", 1)[-1]
-    tail = min(max(room * 2 // 3, len(last) + 1), room - max(1, room // 5))
-    return f"{text[:room - tail]}{mark}{text[len(text) - tail:]}"
+    least_head = max(1, room // 5)
+    tail = min(max(room * 2 // 3, len(last) + 1), room - least_head)
+    start = len(text) - tail
+    if "/" in text[start:]:
+        # the tail begins inside a folder name: take the whole name if the head can spare it
+        whole = text.rfind("/", 0, start) + 1
+        if room - (len(text) - whole) >= least_head:
+            start = whole
+    return f"{text[:room - (len(text) - start)]}{mark}{text[start:]}"

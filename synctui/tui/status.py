@@ -139,6 +139,8 @@ class PlanView:
     by_target: dict[EntityRef, EntityPlan]
     source_names: dict[str, set[str]] = field(default_factory=dict)
     target_names: dict[str, set[str]] = field(default_factory=dict)
+    #: the plan bar's line, made with the view (it walks every file: 0.1 s at 100k files)
+    summary: Text = field(default_factory=Text)
 
     def side(self, name: str) -> SideIndex:
         return self.source if name == "source" else self.target
@@ -196,7 +198,7 @@ def build_view(plan: Plan, source: Catalog, target: Catalog) -> PlanView:
         plan=plan, source=_side(source, by_source), target=_side(target, by_target),
         by_source=by_source, by_target=by_target,
         source_names=names_in(source.entities, source.runs),
-        target_names=names_in(target.entities, target.runs))
+        target_names=names_in(target.entities, target.runs), summary=plan_summary(plan))
 
 
 def plan_summary(plan: Plan) -> Text:

@@ -25,7 +25,13 @@ from synctui.tui.screens import open_once
 from synctui.tui.session import UsesSession
 from synctui.tui.status import PlanView, counts_text, plan_line, plan_summary
 from synctui.tui.widgets.detail_pane import DetailPane
-from synctui.tui.widgets.project_tree import GROUP_KINDS, VS_KINDS, NodeData, ProjectTree, entity_name
+from synctui.tui.widgets.project_tree import (
+    GROUP_KINDS,
+    VS_KINDS,
+    NodeData,
+    ProjectTree,
+    entity_name,
+)
 from synctui.tui.widgets.projects_header import ProjectsHeader
 from synctui.tui.widgets.search_box import SearchBox
 
@@ -182,7 +188,10 @@ class BrowseScreen(UsesSession, Screen[None]):
         elif session.plan_error:
             text = Text(f"plan failed: {session.plan_error}", style="bold red")
         elif session.plan is not None:
-            text = plan_summary(session.plan)
+            view = session.view
+            # made in the planning thread with the view; the UI thread only copies it
+            text = view.summary.copy() if view is not None and view.plan is session.plan \
+                else plan_summary(session.plan)
         else:
             text = Text("")
         text.append(f"  ·  {rules_brief(session.rules)}", style="dim")

@@ -15,7 +15,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from synctui.format import human_bytes, middle_cut
+from synctui.format import count, human_bytes, middle_cut
 from synctui.sync.plan import Act, Plan
 from synctui.tui import rule_edits
 from synctui.tui.messages import PlanChanged
@@ -41,7 +41,7 @@ def preview_summary(plan: Plan) -> Columns | Text:
         if not (c.entities or c.files):
             continue
         lk = look(act)
-        item = Text(f"{lk.symbol} {c.entities or c.files} {act.value}", style=lk.style, no_wrap=True)
+        item = Text(f"{lk.symbol} {count(c.entities or c.files)} {act.value}", style=lk.style, no_wrap=True)
         if c.bytes:
             item.append(f" {human_bytes(c.bytes)}", style="dim")
         items.append(item)
@@ -215,7 +215,8 @@ class PreviewScreen(UsesSession, Screen[None]):
         self.query_one("#preview-action", Static).update(label)
         pages = page_count(len(self.rows))
         start = self.page * PAGE_SIZE
-        info = (f"page {self.page + 1}/{pages} · {start + 1}-{start + len(rows)} of {len(self.rows)}"
+        info = (f"page {self.page + 1}/{pages} · {count(start + 1)}-{count(start + len(rows))} of "
+                f"{count(len(self.rows))}"
                 if rows else "no rows")
         self.query_one("#preview-page", Static).update(Text(info, style="dim"))
 

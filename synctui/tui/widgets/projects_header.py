@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
 
+from synctui.format import middle_cut
 from synctui.storage.tls import tls_off_roots
 from synctui.storage.url import Location
 
@@ -42,8 +43,9 @@ def short_path(text: str) -> str:
     return path
 
 
-def side_text(side_name: str, state: SideState) -> Text:
-    """Two lines for one side: title, connection and lock; then the roots."""
+def side_text(side_name: str, state: SideState, width: int = 0) -> Text:
+    """Two lines for one side: title, connection and lock; then the roots.  Given the
+    ``width``, a root too long for the second line loses its middle, not its end."""
     cfg = state.config
     word, style = _CONNECTION.get(state.connection, (state.connection, ""))
     out = Text()
@@ -57,11 +59,17 @@ def side_text(side_name: str, state: SideState) -> Text:
         out.append("  ")
         out.append("! TLS checks OFF", style="bold red")
     out.append("\n")
-    out.append_text(state.lock.text())
+    lock = state.lock.text()
+    out.append_text(lock)
     out.append("  ")
-    out.append(short_root(cfg.overlay), style="dim")
-    if cfg.static is not None:
-        out.append(" +static", style="dim")
+    root = short_root(cfg.overlay)
+    static = " +static" if cfg.static is not None else ""
+    room = width - len(lock) - 2 - len(static)
+    if width and room >= 12:
+        root = middle_cut(root, room)
+    out.append(root, style="dim")
+    if static:
+        out.append(static, style="dim")
     return out
 
 
@@ -72,9 +80,16 @@ class ProjectsHeader(Horizontal):
         yield Static(id="header-source", classes="header-side", markup=False)
         yield Static(id="header-target", classes="header-side", markup=False)
 
+    _sides: dict[str, SideState] | None = None
+
+    def on_resize(self) -> None:
+        if self._sides is not None:
+            self.show(self._sides)
+
     def show(self, sides: dict[str, SideState]) -> None:
+        self._sides = sides
         for name, state in sides.items():
             side = self.query_one(f"#header-{name}", Static)
-            side.update(side_text(name, state))
+            side.update(side_text(name, state, side.content_size.width))
             # what a WebDAV server can do, as probed on connect (too long for the two lines)
             side.tooltip = f"server: {state.server}" if state.server else None
