@@ -24,6 +24,7 @@ from synctui.tui.messages import LocksChanged, PlanChanged, SyncEnded, SyncStart
 from synctui.tui.screens import open_once
 from synctui.tui.session import UsesSession
 from synctui.tui.status import PlanView, counts_text, plan_line, plan_summary
+from synctui.tui.tree_nav import counterpart_keys, search_keys
 from synctui.tui.widgets.detail_pane import DetailPane
 from synctui.tui.widgets.project_tree import (
     GROUP_KINDS,
@@ -47,30 +48,6 @@ def folder_filter(data: NodeData) -> Callable[[Entity], bool]:
         kinds = GROUP_KINDS[data.key.rsplit(":", 1)[-1]]
         return lambda e: e.ref.kind in kinds
     return lambda e: True
-
-
-def counterpart_keys(view: PlanView, rules: RuleSet, node: TreeNode[NodeData]) -> list[str | None]:
-    """Keys of the node's counterpart in the other tree, best first: the same entity or
-    folder through the mappings (None when it has none), then its parent's counterparts,
-    down to the project."""
-    data = node.data
-    if data is None or data.kind == "project":
-        return ["project"]
-    parent = counterpart_keys(view, rules, node.parent) if node.parent is not None else ["project"]
-    to_target = data.side == "source"
-    maps = rules if to_target else rules.inverse()
-    run = maps.map_name("runs", data.run) if data.run else None
-    key: str | None = None
-    if data.kind == "entity" and data.ref is not None:
-        other = view.counterpart(data.side, data.ref)
-        key = f"ent:{other.path}" if other is not None else None
-    elif data.kind == "run":
-        key = f"run:{run}"
-    elif data.kind in ("vs", "group"):
-        key = f"{data.key.split(':', 1)[0]}:{run or ''}:{data.key.rsplit(':', 1)[-1]}"
-    elif data.kind == "other" and data.path is not None and data.run and run:
-        key = "other:" + data.path.replace(f"ExperimentRuns/{data.run}/", f"ExperimentRuns/{run}/", 1)
-    return [key] + [k for k in parent if k is not None]
 
 
 def rules_brief(rules: RuleSet) -> str:
@@ -303,26 +280,13 @@ class BrowseScreen(UsesSession, Screen[None]):
         box.value = self._query
         box.focus()
 
-    def _candidates(self, tree: ProjectTree) -> list[tuple[str, str]]:
-        """(node key, searchable text) of every run, entity and not-copick path of a side."""
-        view = self.session.view
-        if view is None:
-            return []
-        side = view.side(tree.side)
-        out: list[tuple[str, str]] = []
-        for run in side.runs:
-            out.append((f"run:{run}", run))
-            out += [(f"ent:{e.path}", e.path) for e in side.by_run.get(run, [])]
-        out += [(f"ent:{e.path}", e.path) for e in side.by_run.get(None, [])]
-        out += [(f"other:{u.path}", u.path) for u in side.catalog.unrecognised]
-        return out
-
     def _find(self, query: str, *, after_cursor: bool) -> bool:
         tree = self._search_tree
         query = query.strip().lower()
         if tree is None or not query:
             return False
-        cands = self._candidates(tree)
+        view = self.session.view
+        cands = search_keys(view.side(tree.side)) if view is not None else []
         here = tree.cursor_node.data.key if tree.cursor_node is not None and tree.cursor_node.data else ""
         start = next((i for i, (k, _) in enumerate(cands) if k == here), -1)
         first = start + 1 if after_cursor else max(0, start)
