@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from synctui.errors import SyncTuiError
-from synctui.format import human_bytes
+from synctui.format import human_bytes, score
 from synctui.project.catalog import Entity
 from synctui.project.config import ProjectConfig
 from synctui.project.layout import Kind, format_vs
@@ -164,7 +164,7 @@ def _point_stats(insp: Inspection, points: list[dict[str, Any]]) -> None:
     scores = [p["score"] for p in points if isinstance(p.get("score"), (int, float))]
     if scores:
         low, high = min(scores), max(scores)
-        insp.add("Score", f"{low:g}" if low == high else f"{low:g} – {high:g}")
+        insp.add("Score", score(low) if low == high else f"{score(low)} – {score(high)}")
     ids = {p.get("instance_id", 0) for p in points}
     if points:
         insp.add("Instance ids", f"{len(ids):,} distinct")

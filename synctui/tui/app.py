@@ -32,6 +32,7 @@ from synctui.tui import screens
 from synctui.tui.commands import SyncTuiCommands
 from synctui.tui.messages import OpenPrompt, PlanChanged, SyncEnded
 from synctui.tui.session import WATCH_INTERVAL, Session, one_line
+from synctui.tui.sink import ScreenSink
 
 log = logging.getLogger("synctui.tui")
 
@@ -75,7 +76,7 @@ class SyncTuiApp(App[int]):
                               for c in (source, target))
         from synctui.sync.api import JobOptions
 
-        job = SyncJob(source, target, rules, job_options=JobOptions(
+        job = SyncJob(source, target, rules, sink=ScreenSink(), job_options=JobOptions(
             max_workers=max_workers, allow_unguarded_writes=allow_unguarded_writes))
         super().__init__()
         self.theme = THEME
@@ -114,7 +115,9 @@ class SyncTuiApp(App[int]):
             self.notify(warning, severity="warning", title="Config", timeout=10)
         for warning in tls_warnings(session.tls, configs):
             self.notify(warning, severity="warning", title="TLS", timeout=10)
-        session.replan(rescan=True)
+        # the first scan starts once the first frame is drawn: a scan thread competing for
+        # the GIL made the first paint of a 100k-file project wait for seconds
+        self.call_after_refresh(session.replan, rescan=True)
 
     def on_unmount(self) -> None:
         if self._prompts is not None:

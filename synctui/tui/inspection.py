@@ -11,7 +11,7 @@ import importlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from synctui.format import human_bytes
+from synctui.format import count, human_bytes
 from synctui.project.catalog import Catalog, Entity
 
 
@@ -30,7 +30,7 @@ def _when(mtime_ns: int) -> str:
 
 def catalog_fields(entity: Entity) -> list[tuple[str, str]]:
     files = len(entity.files)
-    out = [("size", f"{human_bytes(entity.size)} in {files} file{'s' if files != 1 else ''}"),
+    out = [("size", f"{human_bytes(entity.size)} in {count(files)} file{'s' if files != 1 else ''}"),
            ("modified", _when(entity.mtime_ns))]
     if entity.read_only:
         out.append(("root", "static (read-only)"))
@@ -66,20 +66,23 @@ def inspect_entity(catalog: Catalog, entity: Entity, *, compact: bool = True) ->
         specific = [(k, v) for k, v in fields if k not in _COMMON and k not in _REDUNDANT]
         rank = {k: i for i, k in enumerate(_FIRST)}
         specific.sort(key=lambda kv: (rank.get(kv[0], len(rank) + (kv[0] in _IN_TITLE)),))
-        fields = [(k, common[k]) for k in ("Size",) if k in common] + specific + \
-            [(k, common[k]) for k in _COMMON[1:] if k in common]
+        # a store's size and file count first: they tell an incomplete copy at a glance
+        fields = [(k, common[k]) for k in ("Size", "Files") if k in common] + specific + \
+            [(k, common[k]) for k in _COMMON[2:] if k in common]
     return Shown(title, fields, str(error) if error else None)
 
 
 def inspect_project(catalog: Catalog) -> Shown:
     cfg = catalog.config
     fields: list[tuple[str, str]] = [
-        ("Runs", str(len(catalog.runs))),
-        ("Entities", f"{len(catalog.entities)} ({human_bytes(catalog.total_bytes)})"),
+        ("Runs", count(len(catalog.runs))),
+        ("Entities", f"{count(len(catalog.entities))} ({human_bytes(catalog.total_bytes)})"),
+        ("Files", count(catalog.file_count)),
     ]
     if catalog.unrecognised:
         bad = catalog.unrecognised[0]
-        fields.append(("Not copick", f"{len(catalog.unrecognised)}, e.g. {bad.path}: {bad.reason}"))
+        fields.append(("Not copick", f"{count(len(catalog.unrecognised))} (the tree's \"not copick\" "
+                                     f"folders list them), e.g. {bad.path}: {bad.reason}"))
     try:
         mod = importlib.import_module("synctui.project.inspect")
         ins = mod.inspect_config(cfg)

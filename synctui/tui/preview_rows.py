@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from synctui.format import count
 from synctui.sync.plan import ACT_ORDER, Act, EntityPlan, FileAction, Plan
 from synctui.tui.status import worst
 
@@ -84,7 +85,7 @@ def build_rows(plan: Plan, *, action: str = "all", text: str = "",
         members = groups[run]
         counts = Counter(str(ep.action) for _, ep in members)
         size = sum(ep.bytes for _, ep in members if ep.action.writes)
-        summary = ", ".join(f"{n} {act}" for act, n in sorted(counts.items(),
+        summary = ", ".join(f"{count(n)} {act}" for act, n in sorted(counts.items(),
                                                                key=lambda kv: -kv[1]))
         rkey = f"r:{run}"
         rows.append(Row(rkey, 0, worst(counts), run, size, summary, run=run, expandable=True))

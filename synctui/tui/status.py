@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from rich.text import Text
 
-from synctui.format import human_bytes
+from synctui.format import count, human_bytes
 from synctui.project.catalog import Catalog, Entity
 from synctui.project.layout import EntityRef
 from synctui.sync.plan import Act, EntityPlan, Plan
@@ -40,6 +40,7 @@ LOOKS: dict[str, Look] = {
     Act.ADD_OBJECT: Look("*", Act.ADD_OBJECT.value, "bold cyan"),
     "only": Look("·", "only here", "dim"),
     "unknown": Look("?", "not planned yet", "dim"),
+    "other": Look("○", "not copick (never synced)", "dim italic"),
 }
 
 #: most consequential first: a folder shows the worst status inside it
@@ -63,17 +64,31 @@ def worst(statuses: Counter[str] | dict[str, int]) -> str:
     return min(present, key=lambda s: _RANK.get(s, 99)) if present else "unknown"
 
 
+#: a folder's symbol: the worst of what the sync does there; "same" outranks "excluded" so a
+#: run of 8 same and 2 excluded entities reads ``✓ TS_002  ✓8 -2``, not ``-``
+_FOLDER_RANK = {key: i for i, key in enumerate(
+    [Act.CONFLICT, Act.BLOCKED, Act.DELETE, Act.UPDATE, Act.CREATE, Act.ADD_OBJECT, Act.EXISTS,
+     Act.SKIP, Act.EXCLUDED, "only", "unknown"])}
+
+
+def folder_status(statuses: Counter[str] | dict[str, int]) -> str:
+    """The symbol of a run or folder (see ``_FOLDER_RANK``); its label shows the whole mix."""
+    present = [s for s, n in statuses.items() if n]
+    return min(present, key=lambda s: _FOLDER_RANK.get(s, 99)) if present else "unknown"
+
+
 def counts_text(statuses: Counter[str] | dict[str, int], *, include_same: bool = False) -> Text:
-    """``+3 ~1 !1`` in severity order, each part in its colour."""
+    """``!1 +3 ✓8 -2`` in severity order, "same" before "excluded" (as the folder symbols
+    rank them), each part in its colour."""
     out = Text()
-    for key in SEVERITY:
+    for key in _FOLDER_RANK:
         n = statuses.get(key, 0)
         if not n or (key in (Act.SKIP, "only", "unknown") and not include_same):
             continue
         if out:
             out.append(" ")
         lk = look(key)
-        out.append(f"{lk.symbol}{n}", style=lk.style)
+        out.append(f"{lk.symbol}{count(n)}", style=lk.style)
     return out
 
 
@@ -90,9 +105,12 @@ def node_label(status: str, name: str, extra: Text | str | None = None) -> Text:
     return label
 
 
-@dataclass
+@dataclass(repr=False)
 class SideIndex:
     """One project's entities grouped for the tree, with their statuses."""
+
+    def __repr__(self) -> str:  # the default would print every entity of the project
+        return f"SideIndex({self.catalog.config.label!r}, {len(self.status)} entities)"
 
     catalog: Catalog
     runs: list[str]
@@ -108,9 +126,12 @@ class SideIndex:
         return out
 
 
-@dataclass
+@dataclass(repr=False)
 class PlanView:
     """A plan indexed for the UI: per-entity decisions, both sides, name sets."""
+
+    def __repr__(self) -> str:  # the default would print the whole plan (100k files: seconds)
+        return f"PlanView({len(self.plan.entities)} entities, {self.source!r} -> {self.target!r})"
 
     plan: Plan
     source: SideIndex
@@ -119,6 +140,8 @@ class PlanView:
     by_target: dict[EntityRef, EntityPlan]
     source_names: dict[str, set[str]] = field(default_factory=dict)
     target_names: dict[str, set[str]] = field(default_factory=dict)
+    #: the plan bar's line, made with the view (it walks every file: 0.1 s at 100k files)
+    summary: Text = field(default_factory=Text)
 
     def side(self, name: str) -> SideIndex:
         return self.source if name == "source" else self.target
@@ -176,7 +199,7 @@ def build_view(plan: Plan, source: Catalog, target: Catalog) -> PlanView:
         plan=plan, source=_side(source, by_source), target=_side(target, by_target),
         by_source=by_source, by_target=by_target,
         source_names=names_in(source.entities, source.runs),
-        target_names=names_in(target.entities, target.runs))
+        target_names=names_in(target.entities, target.runs), summary=plan_summary(plan))
 
 
 def plan_summary(plan: Plan) -> Text:
@@ -186,7 +209,7 @@ def plan_summary(plan: Plan) -> Text:
         out.append("✓ nothing to do", style="bold green")
     else:
         files = plan.transfer_files
-        out.append(f"{files} file{'s' if files != 1 else ''}, {human_bytes(plan.transfer_bytes)} to move",
+        out.append(f"{count(files)} file{'s' if files != 1 else ''}, {human_bytes(plan.transfer_bytes)} to move",
                    style="bold")
     for act, c in plan.counts().items():
         n = c.entities or c.files
@@ -194,7 +217,7 @@ def plan_summary(plan: Plan) -> Text:
             continue
         lk = look(act)
         out.append("  ")
-        out.append(f"{lk.symbol} {n} {lk.word}", style=lk.style)
+        out.append(f"{lk.symbol} {count(n)} {lk.word}", style=lk.style)
     return out
 
 

@@ -645,7 +645,7 @@ async def test_a_big_project_opens_lazily(make_project) -> None:
         tree = app.screen.query_one("#source-tree", ProjectTree)
         assert len(tree.root.children) == 1000
         assert all(not n.children for n in tree.root.children)  # nothing below a run yet
-        assert "+ 1100 create" in text_of(app.screen.query_one("#plan-bar", Static))
+        assert "+ 1,100 create" in text_of(app.screen.query_one("#plan-bar", Static))
         await pilot.press("down", "enter")
         await settle(pilot)
         assert [str(c.label) for c in tree.root.children[0].children] == ["+ Picks (1)  +1", "+ .meta"]

@@ -78,6 +78,28 @@ def test_browse_target_side(snap_compare, snap_demo) -> None:
     assert snap_compare(app_for(snap_demo), run_before=run_before, terminal_size=(80, 24))
 
 
+def test_browse_details_focused(snap_compare, snap_demo) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        tree = pilot.app.screen.query_one("#source-tree")
+        tree.focus()
+        tree.focus_key("ent:ExperimentRuns/TS_001/VoxelSpacing10.000/wbp.zarr")
+        await settle(pilot)
+        await pilot.press("tab", "tab")
+        await pilot.pause()
+
+    assert snap_compare(app_for(snap_demo), run_before=run_before, terminal_size=(80, 24))
+
+
+def test_browse_search_in_the_target(snap_compare, snap_demo) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("tab", "slash", *"carol")
+        await settle(pilot)
+
+    assert snap_compare(app_for(snap_demo), run_before=run_before, terminal_size=(120, 36))
+
+
 def test_scope_dialog(snap_compare, snap_demo) -> None:
     assert snap_compare(app_for(snap_demo), run_before=open_bob, press=["X"], terminal_size=(80, 24))
 
@@ -230,6 +252,17 @@ def test_history(snap_compare, fixed_history) -> None:
         await settle(pilot)
         await pilot.press("h")
         await settle(pilot)
+
+    assert snap_compare(app_for(fixed_history), run_before=run_before, terminal_size=(80, 24))
+
+
+def test_history_sync_detail(snap_compare, fixed_history) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("h")
+        await settle(pilot)
+        await pilot.press("down", "enter")
+        await pilot.pause()
 
     assert snap_compare(app_for(fixed_history), run_before=run_before, terminal_size=(80, 24))
 

@@ -11,7 +11,7 @@ from synctui.sync.plan import Act, EntityPlan, FileAction, Plan, PlanOptions
 from synctui.sync.rules import RuleSet
 from synctui.tui import rule_edits
 from synctui.tui.preview_rows import PAGE_SIZE, build_rows, page_count, page_of
-from synctui.tui.status import LOOKS, counts_text, node_label, worst
+from synctui.tui.status import LOOKS, counts_text, folder_status, node_label, worst
 
 PICKS = EntityRef(Kind.PICKS, run="TS_001", user="alice", session="1", name="ribosome")
 SEG = EntityRef(Kind.SEGMENTATION, run="TS_001", voxel_spacing=10.0, user="alice", session="1",
@@ -32,6 +32,30 @@ def test_worst_and_counts() -> None:
     assert counts_text(counts).plain == "!1 +2"
     assert counts_text(counts, include_same=True).plain == "!1 +2 ✓3"
     assert worst({}) == "unknown"
+
+
+def test_a_folder_shows_what_the_sync_does_and_its_whole_mix() -> None:
+    # 8 same and 2 excluded reads "✓ ... ✓8 -2", not "-": excluded is not the news
+    counts = {"skip": 8, "excluded": 2}
+    assert folder_status(counts) == "skip"
+    assert counts_text(counts, include_same=True).plain == "✓8 -2"
+    assert folder_status({"excluded": 3}) == "excluded"
+    assert folder_status({"skip": 3, "create": 1}) == "create"
+    assert counts_text({"create": 20081}).plain == "+20,081"
+
+
+def test_the_app_sink_keeps_only_what_a_screen_shows() -> None:
+    from synctui.sync.events import ItemFailed, ItemFinished, ItemSkipped, ItemStarted
+    from synctui.tui.sink import ScreenSink
+
+    sink = ScreenSink()
+    for i in range(1000):
+        sink.emit(ItemStarted(f"f{i}", 1))
+        sink.emit(ItemFinished(f"f{i}", "create", 1))
+    sink.emit(ItemSkipped("g", "unchanged"))
+    sink.emit(ItemFailed("h", "disk full"))
+    assert [type(e) for e in sink.drain()] == [ItemFailed]
+    assert sink.emitted == 2002
 
 
 def test_labels_never_parse_markup() -> None:

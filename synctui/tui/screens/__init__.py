@@ -19,6 +19,7 @@ SCREENS: dict[str, tuple[str, str]] = {
     "rules": ("rules", "RulesScreen"),
     "run": ("run", "RunScreen"),
     "history": ("history", "HistoryScreen"),
+    "sync-detail": ("sync_detail", "SyncDetailScreen"),
     "help": ("help", "HelpScreen"),
     "compare": ("compare", "CompareScreen"),
     "conflict": ("conflict", "ConflictScreen"),

@@ -11,9 +11,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Static, Tree
+from textual.widgets import Footer, Input, Static, Tree
+from textual.widgets.tree import TreeNode
 
-from synctui.format import human_bytes
+from synctui.format import count, human_bytes
 from synctui.project.catalog import Entity
 from synctui.project.layout import EntityRef, format_vs
 from synctui.sync.plan import EntityPlan
@@ -32,9 +33,17 @@ from synctui.tui.resolve import request_resolve
 from synctui.tui.screens import open_once
 from synctui.tui.session import UsesSession
 from synctui.tui.status import PlanView, counts_text, plan_line, plan_summary
+from synctui.tui.tree_nav import counterpart_keys, search_keys
 from synctui.tui.widgets.detail_pane import DetailPane
-from synctui.tui.widgets.project_tree import GROUP_KINDS, VS_KINDS, NodeData, ProjectTree
+from synctui.tui.widgets.project_tree import (
+    GROUP_KINDS,
+    VS_KINDS,
+    NodeData,
+    ProjectTree,
+    entity_name,
+)
 from synctui.tui.widgets.projects_header import ProjectsHeader
+from synctui.tui.widgets.search_box import SearchBox
 
 INSPECT_CACHE = 128
 
@@ -92,6 +101,10 @@ class BrowseScreen(UsesSession, Screen[None]):
                 tooltip="Decide the marked conflicts at once (or the highlighted one)"),
         Binding("w", "watch", "Watch", id="browse.watch", show=False,
                 tooltip="Watch on/off: re-check the source every few seconds and sync what changed"),
+        Binding("slash", "search", "Search", id="browse.search", key_display="/", show=False,
+                tooltip="Find a run or entity by name in the focused tree (n: next match)"),
+        Binding("n", "search_next", "Next match", id="browse.search_next", show=False,
+                tooltip="The next run or entity matching the last search"),
     ]
 
     #: what changes the plan or the rules: nothing to offer while a sync runs
@@ -111,6 +124,11 @@ class BrowseScreen(UsesSession, Screen[None]):
         self._highlight: NodeData | None = None
         self._token = 0
         self._cache: dict[tuple, tuple[Shown | None, Shown | None]] = {}
+        #: the tree a search runs in, and the last query
+        self._search_tree: ProjectTree | None = None
+        #: the tree whose cursor the other one follows
+        self._lead: ProjectTree | None = None
+        self._query = ""
 
     def compose(self) -> ComposeResult:
         yield ProjectsHeader(id="header")
@@ -118,13 +136,18 @@ class BrowseScreen(UsesSession, Screen[None]):
             yield ProjectTree("source", id="source-tree")
             yield ProjectTree("target", id="target-tree")
         yield DetailPane(id="detail")
+        yield SearchBox(placeholder="find a run or entity (enter: keep, esc: close, n: next)",
+                        id="browse-search")
         yield Static(id="plan-bar", markup=False)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#source-tree", ProjectTree).border_title = "source"
         self.query_one("#target-tree", ProjectTree).border_title = "target"
-        self.query_one("#detail", DetailPane).border_title = "details"
+        detail = self.query_one("#detail", DetailPane)
+        detail.border_title = "details"
+        detail.border_subtitle = "tab: focus, ↑↓ scroll"
+        self.query_one("#browse-search", Input).display = False
         self.query_one("#source-tree", ProjectTree).focus()
         for tree in self.query(ProjectTree):
             tree.is_marked = self._is_marked
@@ -189,7 +212,10 @@ class BrowseScreen(UsesSession, Screen[None]):
         elif session.plan_error:
             text = Text(f"plan failed: {session.plan_error}", style="bold red")
         elif session.plan is not None:
-            text = plan_summary(session.plan)
+            view = session.view
+            # made in the planning thread with the view; the UI thread only copies it
+            text = view.summary.copy() if view is not None and view.plan is session.plan \
+                else plan_summary(session.plan)
         else:
             text = Text("")
         text.append(f"  ·  {rules_brief(session.rules)}", style="dim")
@@ -199,10 +225,158 @@ class BrowseScreen(UsesSession, Screen[None]):
             text.append(f"  ·  {len(session.marks)} marked (c decides their conflicts)", style="bold")
         bar.update(text)
 
+    def _leads(self, tree: object) -> bool:
+        """The tree the user moves in: the focused one, or the one being searched."""
+        searching = self._search_tree is tree and self.query_one("#browse-search", Input).display
+        return isinstance(tree, ProjectTree) and (tree.has_focus or searching)
+
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[NodeData]) -> None:
-        if event.control.has_focus or self._highlight is None:
+        leads = self._leads(event.control)
+        if leads or self._highlight is None:
             self._highlight = event.node.data
             self._show_detail()
+        if leads and isinstance(event.control, ProjectTree):
+            self._follow(event.control, event.node)
+
+    # -- the two sides move together ---------------------------------------------------------
+    def _other_tree(self, tree: ProjectTree) -> ProjectTree:
+        other = "target" if tree.side == "source" else "source"
+        return self.query_one(f"#{other}-tree", ProjectTree)
+
+    def _follow(self, tree: ProjectTree, node: TreeNode[NodeData]) -> None:
+        """Put the other tree's cursor on the counterpart (through the mappings), on the same
+        screen row; where there is none, on its nearest folder, and say so in its border."""
+        view = self.session.view
+        if view is None or node.data is None:
+            return
+        other = self._other_tree(tree)
+        own, *fallbacks = counterpart_keys(view, self.session.job.rules, node)
+        exact = own is not None and other.focus_key(own)
+        if not exact:
+            for key in fallbacks:
+                if key is not None and other.focus_key(key):
+                    break
+        data = node.data
+        if data.kind == "entity" and data.ref is not None:
+            name = entity_name(data.ref)
+        else:
+            name = data.run if data.kind == "run" else (data.path or data.key).rsplit("/", 1)[-1]
+        other.border_subtitle = "" if exact or data.kind == "project" else f"not in the {other.side}: {name}"
+        self._lead = tree
+        self.call_after_refresh(self._align, tree, other)
+
+    def on_descendant_blur(self) -> None:
+        # the details grow when focused and shrink back: keep both cursors in sight, aligned
+        self.call_after_refresh(self._realign)
+
+    def _realign(self) -> None:
+        lead = self._lead
+        if lead is None or not lead.is_attached or lead.cursor_node is None:
+            return
+        lead.scroll_to_node(lead.cursor_node, animate=False)
+        self.call_after_refresh(self._align, lead, self._other_tree(lead))
+
+    @staticmethod
+    def _align(tree: ProjectTree, other: ProjectTree) -> None:
+        row = tree.cursor_line - round(tree.scroll_offset.y)
+        other.scroll_to(y=max(0, other.cursor_line - row), animate=False, immediate=True)
+
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded[NodeData]) -> None:
+        self._mirror(event.control, event.node, expand=True)
+
+    def on_tree_node_collapsed(self, event: Tree.NodeCollapsed[NodeData]) -> None:
+        self._mirror(event.control, event.node, expand=False)
+
+    def _mirror(self, tree: object, node: TreeNode[NodeData], *, expand: bool) -> None:
+        """Opening or closing a folder in the focused tree does the same to its counterpart."""
+        view = self.session.view
+        if view is None or not isinstance(tree, ProjectTree) or not self._leads(tree):
+            return
+        other = self._other_tree(tree)
+        own = counterpart_keys(view, self.session.job.rules, node)[0]
+        if own is None:
+            return
+        target = other.node_for(own)
+        if target is None and own != "project" and other.focus_key(own):
+            target = other.node_for(own)  # its run was not loaded yet
+        if target is None or not target.allow_expand:
+            return
+        if expand:
+            other.ensure_loaded(target)
+            target.expand()
+        else:
+            target.collapse()
+        self.call_after_refresh(self._align, tree, other)
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected[NodeData]) -> None:
+        """Enter on an entity opens its full compare (folders just open and close)."""
+        data = event.node.data
+        if data is None or data.kind != "entity" or data.ref is None or not event.control.has_focus:
+            return
+        view = self.session.view
+        if view is None:
+            return
+        from synctui.tui.screens.compare import CompareScreen
+
+        ep = view.entity_plan(data.side, data.ref)
+        self.app.push_screen(CompareScreen(view, ep, target=data.ref if data.side == "target" else None))
+
+    # -- search ---------------------------------------------------------------------------------
+    def action_search(self) -> None:
+        tree = self.focused if isinstance(self.focused, ProjectTree) else \
+            self.query_one("#source-tree", ProjectTree)
+        self._search_tree = tree
+        box = self.query_one("#browse-search", Input)
+        box.display = True
+        box.value = self._query
+        box.focus()
+
+    def _find(self, query: str, *, after_cursor: bool) -> bool:
+        tree = self._search_tree
+        query = query.strip().lower()
+        if tree is None or not query:
+            return False
+        view = self.session.view
+        cands = search_keys(view.side(tree.side)) if view is not None else []
+        here = tree.cursor_node.data.key if tree.cursor_node is not None and tree.cursor_node.data else ""
+        start = next((i for i, (k, _) in enumerate(cands) if k == here), -1)
+        first = start + 1 if after_cursor else max(0, start)
+        order = cands[first:] + cands[:first]
+        for key, text in order:
+            if query in text.lower() and tree.focus_key(key):
+                return True
+        return False
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "browse-search" and event.value.strip():
+            found = self._find(event.value, after_cursor=False)
+            event.input.set_class(not found, "-invalid")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "browse-search":
+            event.stop()
+            self._query = event.value
+            self._close_search()
+
+    @on(SearchBox.Closed)
+    def _close_search(self) -> None:
+        box = self.query_one("#browse-search", Input)
+        if not box.display:
+            return
+        self._query = box.value or self._query
+        box.display = False
+        tree = self._search_tree or self.query_one("#source-tree", ProjectTree)
+        tree.focus()
+
+    def action_search_next(self) -> None:
+        if not self._query:
+            self.notify("Search first with /.", severity="warning")
+            return
+        if self._search_tree is None or not self._search_tree.has_focus:
+            self._search_tree = self.focused if isinstance(self.focused, ProjectTree) else \
+                self.query_one("#source-tree", ProjectTree)
+        if not self._find(self._query, after_cursor=True):
+            self.notify(f"No run or entity matches {self._query!r}.", severity="warning")
 
     def on_descendant_focus(self, event: object) -> None:
         tree = self.focused
@@ -226,17 +400,31 @@ class BrowseScreen(UsesSession, Screen[None]):
             if key in self._cache:
                 pane.show(line, *self._cache[key])
                 return
-            pane.loading(line)
+            pane.show_inspecting(line)
             self._inspect(view, pair[0], pair[1], key, line, self._token)
+        elif data.kind == "other" or data.others:
+            pane.show(*self._other_detail(data), source_empty="", target_empty="")
         elif data.kind == "project":
             line = Text("projects  ", style="bold")
             line.append(counts_text(view.source.totals, include_same=True))
-            pane.loading(line)
+            pane.show_inspecting(line)
             self._inspect_projects(view, line, self._token)
         else:
             line, left, right = self._folder_detail(view, data)
             pane.show(line, left, right, source_empty="no such folder in the source",
                       target_empty="no such folder in the target")
+
+    @staticmethod
+    def _other_detail(data: NodeData) -> tuple[Text, Shown | None, Shown | None]:
+        """Paths copick does not read: what they are and why they are never synced."""
+        line = Text("not copick  ", style="bold")
+        line.append("copick does not read these, so synctui never syncs them", style="dim")
+        if data.kind == "other":
+            shown = Shown(data.path or "", [("why", data.reason or "-")])
+        else:
+            shown = Shown(f"{count(len(data.others))} path{'s' if len(data.others) != 1 else ''}",
+                          [(u.path.rsplit("/", 1)[-1], u.reason) for u in data.others])
+        return (line, shown, None) if data.side == "source" else (line, None, shown)
 
     def _folder_detail(self, view: PlanView, data: NodeData) -> tuple[Text, Shown | None, Shown | None]:
         """Runs and folders: counts and sizes per side, no I/O."""
@@ -260,9 +448,11 @@ class BrowseScreen(UsesSession, Screen[None]):
                 continue
             counts = Counter(index.status.get(e.ref, "only") for e in ents)
             kinds = Counter(e.ref.kind.label for e in ents)
-            fields = [("entities", f"{len(ents)} ({human_bytes(sum(e.size for e in ents))})"),
+            files = sum(len(e.files) for e in ents)
+            fields = [("entities", f"{count(len(ents))} ({human_bytes(sum(e.size for e in ents))}"
+                                   f" in {count(files)} file{'s' if files != 1 else ''})"),
                       ("status", counts_text(counts, include_same=True).plain or "-")]
-            fields += [(k, str(n)) for k, n in sorted(kinds.items())]
+            fields += [(k, count(n)) for k, n in sorted(kinds.items())]
             title = f"run {run}" if data.kind == "run" else (data.path or "").rsplit("/", 1)[-1].lstrip("*")
             out.append(Shown(title, fields))
         line = Text(f"{'voxel spacing' if data.kind == 'vs' else data.kind} ", style="bold")
@@ -271,13 +461,16 @@ class BrowseScreen(UsesSession, Screen[None]):
             line.append(f"  (run {src_run} → {tgt_run})", style="italic")
         return line, out[0], out[1]
 
-    @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
+    # every @work here names itself: Textual's default description is the repr of the
+    # arguments, and the repr of a 100k-file view froze the app for seconds
+    @work(thread=True, exclusive=True, group="inspect", exit_on_error=False, description="inspect")
     def _inspect(self, view: PlanView, source: EntityRef | None, target: EntityRef | None,
                  key: tuple, line: Text, token: int) -> None:
         pair = inspect_pair(view, source, target)
         self.app.call_from_thread(self._inspected, key, pair, line, token)
 
-    @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="inspect", exit_on_error=False,
+          description="inspect projects")
     def _inspect_projects(self, view: PlanView, line: Text, token: int) -> None:
         pair = (inspect_project(view.source.catalog), inspect_project(view.target.catalog))
         self.app.call_from_thread(self._inspected, None, pair, line, token)
@@ -303,6 +496,10 @@ class BrowseScreen(UsesSession, Screen[None]):
             return None
         if data.kind == "project":
             self.notify("Pick a run, a folder or an entity first.", severity="warning")
+            return None
+        if data.kind == "other" or data.others:
+            self.notify("copick does not read this, so it is never synced: no rule applies.",
+                        severity="warning")
             return None
         if data.kind == "entity" and data.ref is not None:
             if data.side == "source":
@@ -348,7 +545,8 @@ class BrowseScreen(UsesSession, Screen[None]):
         scopes = rule_edits.scopes_for(ref, run=run, path=path)
         from synctui.tui.screens.scope import ScopeScreen
 
-        title = "Exclude everything with…" if side == "exclude" else "Sync only what has…"
+        title = ("Exclude everything with this run, object, user, session or kind:" if side == "exclude"
+                 else "Sync only what has this run, object, user, session or kind:")
 
         def chosen(scope: rule_edits.Scope | None) -> None:
             if scope is not None:

@@ -49,12 +49,17 @@ class HistoryScreen(UsesSession, Screen[None]):
                 tooltip="Back to where you were"),
         Binding("R", "reload", "Reload", id="history.reload", key_display="R",
                 tooltip="Read the history again"),
+        # priority: the table's own Enter would hide it from the footer
+        Binding("enter", "open", "Open", id="history.open", key_display="enter", priority=True,
+                tooltip="Everything about the highlighted sync"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         #: row key -> the history note of that sync ("" when there is none)
         self._notes: dict[str, str] = {}
+        #: row key -> the sync it shows (Enter opens it)
+        self._rows: dict[str, HistoryRow] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(id="history-title", markup=False)
@@ -99,6 +104,7 @@ class HistoryScreen(UsesSession, Screen[None]):
         status = self.query_one("#history-status", Static)
         table.clear()
         self._notes = {f"{i}:{row.sync_id}": row.note or "" for i, row in enumerate(rows or ())}
+        self._rows = {f"{i}:{row.sync_id}": row for i, row in enumerate(rows or ())}
         if rows is None:
             status.update(Text("the state database is off for this job: no history", style="dim"))
             return
@@ -114,6 +120,21 @@ class HistoryScreen(UsesSession, Screen[None]):
         widget = self.query_one("#history-note", Static)
         widget.update(Text(note, style="yellow"))
         widget.display = bool(note)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def action_open(self) -> None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return
+        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        row = self._rows.get(str(key))
+        if row is not None:
+            from synctui.tui.screens import make
+
+            self.app.push_screen(make("sync-detail", row))
 
     def action_back(self) -> None:
         self.dismiss()

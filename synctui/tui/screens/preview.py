@@ -15,7 +15,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from synctui.format import human_bytes
+from synctui.format import count, human_bytes, middle_cut
 from synctui.sync.plan import EntityPlan, Plan
 from synctui.tui import rule_edits
 from synctui.tui.marks import marked_label
@@ -42,7 +42,7 @@ def preview_summary(plan: Plan) -> Columns | Text:
         if not (c.entities or c.files):
             continue
         lk = look(act)
-        item = Text(f"{lk.symbol} {c.entities or c.files} {act.value}", style=lk.style, no_wrap=True)
+        item = Text(f"{lk.symbol} {count(c.entities or c.files)} {act.value}", style=lk.style, no_wrap=True)
         if c.bytes:
             item.append(f" {human_bytes(c.bytes)}", style="dim")
         items.append(item)
@@ -120,6 +120,8 @@ class PreviewScreen(UsesSession, Screen[None]):
         self.page_rows: dict[str, Row] = {}
         self.collapsed: set[str] = set()
         self.expanded: set[str] = set()
+        #: the item column's width (it follows the terminal)
+        self._item_width = 28
 
     def compose(self) -> ComposeResult:
         yield Static(id="preview-title", markup=False)
@@ -142,11 +144,18 @@ class PreviewScreen(UsesSession, Screen[None]):
         # border 2, vertical scrollbar 1, cell padding 2 x 4 columns, action 12, size 9
         avail = max(80, self.app.size.width) - 2 - 1 - 8 - 12 - 9
         item = max(28, avail * 45 // 100)
+        self._item_width = item
         table.clear(columns=True)
         table.add_column("action", width=12, key="action")
         table.add_column("item", width=item, key="item")
         table.add_column("size", width=9, key="size")
         table.add_column("why", width=max(10, avail - item), key="why")
+
+    def on_resize(self) -> None:
+        """Column widths follow the terminal."""
+        keep = self._cursor_key()
+        self._columns(self.query_one(DataTable))
+        self.refresh_rows(keep=keep)
 
     # -- what the session says ----------------------------------------------------------------
     @on(PlanChanged)
@@ -234,21 +243,24 @@ class PreviewScreen(UsesSession, Screen[None]):
         self.query_one("#preview-action", Static).update(label)
         pages = page_count(len(self.rows))
         start = self.page * PAGE_SIZE
-        info = (f"page {self.page + 1}/{pages} · {start + 1}-{start + len(rows)} of {len(self.rows)}"
+        info = (f"page {self.page + 1}/{pages} · {count(start + 1)}-{count(start + len(rows))} of "
+                f"{count(len(self.rows))}"
                 if rows else "no rows")
         self.query_one("#preview-page", Static).update(Text(info, style="dim"))
 
     def _cells(self, row: Row) -> tuple[Text, Text, Text, Text]:
+        # long paths lose their middle, never the end that tells two of them apart
+        width = self._item_width
         if row.level == 0:
             item = Text(_ARROWS[row.key in self.collapsed], style="bold")
-            item.append(row.item, style="bold")
+            item.append(middle_cut(row.item, width - len(item)), style="bold")
         elif row.level == 1:
             item = Text("  ")
             item.append(_ARROWS[row.key not in self.expanded] if row.expandable else "  ")
-            item.append(row.item)
+            item.append(middle_cut(row.item, width - len(item)))
         else:
             item = Text("      ")
-            item.append(row.item, style="dim")
+            item.append(middle_cut(row.item, width - len(item)), style="dim")
         shown = row.size is not None and (row.size or (row.level and row.status not in ("skip", "exists")))
         size = Text(human_bytes(row.size or 0) if shown else "", justify="right")
         marked = row.level == 1 and row.entity is not None and row.entity.target_path in self.session.marks

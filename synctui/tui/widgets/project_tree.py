@@ -15,13 +15,15 @@ from dataclasses import dataclass, field
 
 from rich.text import Text
 from textual import work
+from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from synctui.format import count
 from synctui.project.catalog import Entity
-from synctui.project.layout import EntityRef, Kind, format_vs
+from synctui.project.layout import EntityRef, Kind, Unrecognised, format_vs
 from synctui.tui.marks import marked_label
-from synctui.tui.status import PlanView, counts_text, node_label, worst
+from synctui.tui.status import PlanView, counts_text, folder_status, node_label
 
 RUN_CHUNK = 200
 
@@ -44,7 +46,7 @@ VS_KINDS = frozenset({Kind.VS_META, Kind.TOMOGRAM, Kind.FEATURES})
 class NodeData:
     """What a tree node stands for.  ``key`` is stable across rebuilds."""
 
-    kind: str  # project, run, vs, group, entity
+    kind: str  # project, run, vs, group, entity, other (a path copick does not read)
     side: str
     key: str
     run: str | None = None
@@ -52,6 +54,17 @@ class NodeData:
     entities: list[Entity] = field(default_factory=list)
     path: str | None = None  # folder path of run / vs / group nodes
     loaded: bool = False
+    #: the paths copick does not read, of an "other" group; a leaf's reason
+    others: list[Unrecognised] = field(default_factory=list)
+    reason: str | None = None
+
+
+OTHER_GROUP = "other"
+
+
+def run_of_path(path: str) -> str | None:
+    parts = path.split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == "ExperimentRuns" else None
 
 
 def entity_name(ref: EntityRef) -> str:
@@ -69,7 +82,17 @@ def entity_name(ref: EntityRef) -> str:
 
 
 class ProjectTree(Tree[NodeData]):
-    """The source or target project, with plan statuses."""
+    """The source or target project, with plan statuses.
+
+    Left collapses an open node, or goes to its parent; Right opens a closed one, or
+    goes to its first child (as in Midnight Commander's tree and most file managers)."""
+
+    BINDINGS = [
+        Binding("left", "collapse_or_parent", "Collapse / parent", id="tree.left", show=False,
+                tooltip="Close the open folder, or go to the parent"),
+        Binding("right", "expand_or_child", "Expand / child", id="tree.right", show=False,
+                tooltip="Open the folder, or go to its first child"),
+    ]
 
     def __init__(self, side: str, *, id: str | None = None) -> None:
         super().__init__(Text(side), data=NodeData("project", side, "project"), id=id)
@@ -82,6 +105,9 @@ class ProjectTree(Tree[NodeData]):
         self._wanted_cursor: str | None = None
         #: set by the screen: is this node's entity marked? (its label then starts with ●)
         self.is_marked: Callable[[NodeData], bool] | None = None
+        self._loading = False
+        #: run -> the paths copick does not read in it (None: outside any run)
+        self._others: dict[str | None, list[Unrecognised]] = {}
 
     # -- public --------------------------------------------------------------------------
     def show_view(self, view: PlanView, rebuild: bool) -> None:
@@ -108,7 +134,7 @@ class ProjectTree(Tree[NodeData]):
     def focus_key(self, key: str) -> bool:
         """Expand down to the node ``key`` and put the cursor on it (tests, restores)."""
         node = self._by_key.get(key)
-        if node is None and key.startswith(("vs:", "group:", "ent:")):
+        if node is None and key.startswith(("vs:", "group:", "ent:", "other:")):
             run = self._run_of_key(key)
             if run is not None and (run_node := self._by_key.get(f"run:{run}")) is not None:
                 self.ensure_loaded(run_node)
@@ -129,6 +155,31 @@ class ProjectTree(Tree[NodeData]):
         _ = self._tree_lines  # rebuilds the line cache after expand()
         self.move_cursor(node)
 
+    @property
+    def loading_runs(self) -> bool:
+        """Run nodes are still being added (in chunks) after a (re)build."""
+        return self._loading
+
+    # -- keys ------------------------------------------------------------------------------
+    def action_collapse_or_parent(self) -> None:
+        node = self.cursor_node
+        if node is None:
+            return
+        if node.allow_expand and node.is_expanded:
+            node.collapse()
+        elif node.parent is not None:
+            self.move_to(node.parent)
+
+    def action_expand_or_child(self) -> None:
+        node = self.cursor_node
+        if node is None or not node.allow_expand:
+            return
+        if not node.is_expanded:
+            self.ensure_loaded(node)
+            node.expand()
+        elif node.children:
+            self.move_to(node.children[0])
+
     # -- building ------------------------------------------------------------------------
     def _rebuild(self) -> None:
         assert self.view is not None
@@ -142,9 +193,14 @@ class ProjectTree(Tree[NodeData]):
         self.root.data = NodeData("project", self.side, "project")
         self.root.set_label(self._project_label())
         self.root.expand()
+        self._others = {}
+        for bad in side.catalog.unrecognised:
+            self._others.setdefault(run_of_path(bad.path), []).append(bad)
+        self._loading = True
         self._load_runs(side.runs, expanded, self.view)
 
-    @work(exclusive=True, group="tree-load")
+    # a description of its own: Textual's default is the repr of the arguments (the view)
+    @work(exclusive=True, group="tree-load", description="load runs")
     async def _load_runs(self, runs: list[str], expanded: set[str], view: PlanView) -> None:
         """Add run nodes in chunks so a big project never blocks the screen."""
         side = view.side(self.side)
@@ -167,6 +223,8 @@ class ProjectTree(Tree[NodeData]):
             node = self.root.add(self._label(data), data)
             self._by_key[data.key] = node
             self._add_entities(node, maps)
+        self._add_others(self.root, None)
+        self._loading = False
         if self._wanted_cursor and self._wanted_cursor in self._by_key:
             self.move_to(self._by_key[self._wanted_cursor])
         self._wanted_cursor = None
@@ -211,6 +269,21 @@ class ProjectTree(Tree[NodeData]):
             self._by_key[gd.key] = gnode
             self._add_entities(gnode, groups[key])
         self._add_entities(node, metas)
+        self._add_others(node, run)
+
+    def _add_others(self, parent: TreeNode[NodeData], run: str | None) -> None:
+        """A "not copick" folder: what this run (or the project) holds that copick does not
+        read, so is never synced; each leaf says why."""
+        others = self._others.get(run, [])
+        if not others:
+            return
+        gd = NodeData("group", self.side, f"group:{run or ''}:{OTHER_GROUP}", run=run, others=others,
+                      path=f"ExperimentRuns/{run}" if run else None, loaded=True)
+        gnode = parent.add(self._label(gd), gd)
+        self._by_key[gd.key] = gnode
+        for bad in others:
+            od = NodeData("other", self.side, f"other:{bad.path}", run=run, path=bad.path, reason=bad.reason)
+            self._by_key[od.key] = gnode.add_leaf(self._label(od), od)
 
     def _add_entities(self, parent: TreeNode[NodeData], ents: list[Entity]) -> None:
         for ent in ents:
@@ -221,9 +294,8 @@ class ProjectTree(Tree[NodeData]):
     @staticmethod
     def _run_of_key(key: str) -> str | None:
         kind, _, rest = key.partition(":")
-        if kind == "ent":
-            parts = rest.split("/")
-            return parts[1] if len(parts) > 2 and parts[0] == "ExperimentRuns" else None
+        if kind in ("ent", "other"):
+            return run_of_path(rest)
         return rest.rsplit(":", 1)[0] or None
 
     # -- labels -----------------------------------------------------------------------------
@@ -237,8 +309,8 @@ class ProjectTree(Tree[NodeData]):
         assert self.view is not None
         side = self.view.side(self.side)
         counts = side.totals
-        label = node_label(worst(counts), side.catalog.config.label)
-        extra = counts_text(counts)
+        label = node_label(folder_status(counts), side.catalog.config.label)
+        extra = counts_text(counts)  # what changes; the runs below show the whole mix
         if extra:
             label.append("  ")
             label.append(extra)
@@ -260,9 +332,15 @@ class ProjectTree(Tree[NodeData]):
                 if ep is not None and ep.target != data.ref and ep.action.value != "excluded":
                     extra = Text(f"→ {entity_name(ep.target)}", style="italic")
             return node_label(status, name, extra)
+        if data.kind == "other":
+            return node_label("other", (data.path or "").rsplit("/", 1)[-1])
         if data.kind == "run":
             counts = side.run_counts.get(data.run, Counter())
-            return node_label(worst(counts) if counts else "only", data.run or "", counts_text(counts))
+            # the whole mix (``✓8 -2``), not only the worst entity
+            return node_label(folder_status(counts) if counts else "only", data.run or "",
+                              counts_text(counts, include_same=True))
+        if data.others:
+            return node_label("other", f"not copick ({count(len(data.others))})")
         counts = Counter(side.status.get(e.ref, "only") for e in data.entities)
         if data.kind == "vs":
             name = (data.path or "").rsplit("/", 1)[-1]
@@ -270,7 +348,8 @@ class ProjectTree(Tree[NodeData]):
             name = "Density maps"
         else:
             name = dict((g, t) for g, t, _ in GROUPS).get(data.key.rsplit(":", 1)[-1], data.key)
-        return node_label(worst(counts), f"{name} ({len(data.entities)})", counts_text(counts))
+        return node_label(folder_status(counts), f"{name} ({count(len(data.entities))})",
+                          counts_text(counts, include_same=True))
 
     # -- events -------------------------------------------------------------------------------
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[NodeData]) -> None:

@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
 
+from synctui.format import middle_cut
 from synctui.storage.tls import tls_off_roots
 from synctui.storage.url import Location
 
@@ -42,8 +43,9 @@ def short_path(text: str) -> str:
     return path
 
 
-def side_text(side_name: str, state: SideState, *, note: Text | None = None) -> Text:
-    """Two lines for one side: title, connection and lock; then the roots.
+def side_text(side_name: str, state: SideState, width: int = 0, *, note: Text | None = None) -> Text:
+    """Two lines for one side: title, connection and lock; then the roots.  Given the
+    ``width``, a root too long for the second line loses its middle, not its end.
 
     ``note`` goes after the lock (what the user should not miss, as unsaved rules)."""
     cfg = state.config
@@ -62,16 +64,25 @@ def side_text(side_name: str, state: SideState, *, note: Text | None = None) -> 
         out.append("  ")
         out.append("! UNGUARDED WRITES allowed", style="bold red")
     out.append("\n")
-    out.append_text(state.lock.text())
+    lock = state.lock.text()
+    out.append_text(lock)
+    used = len(lock)
     if note:
         out.append("  ")
         out.append_text(note)
+        used += 2 + len(note)
     out.append("  ")
-    out.append(short_root(cfg.overlay), style="dim")
+    root = short_root(cfg.overlay)
     if cfg.portal is not None:  # the static side is the portal: read-only, named by its datasets
-        out.append(f" +portal datasets {cfg.portal.label} (read-only)", style="dim")
-    elif cfg.static is not None:
-        out.append(" +static", style="dim")
+        static = f" +portal datasets {cfg.portal.label} (read-only)"
+    else:
+        static = " +static" if cfg.static is not None else ""
+    room = width - used - 2 - len(static)
+    if width and room >= 12:
+        root = middle_cut(root, room)
+    out.append(root, style="dim")
+    if static:
+        out.append(static, style="dim")
     return out
 
 
@@ -82,11 +93,19 @@ class ProjectsHeader(Horizontal):
         yield Static(id="header-source", classes="header-side", markup=False)
         yield Static(id="header-target", classes="header-side", markup=False)
 
+    _sides: dict[str, SideState] | None = None
+    _rules_unsaved: bool = False
+
+    def on_resize(self) -> None:
+        if self._sides is not None:
+            self.show(self._sides, rules_unsaved=self._rules_unsaved)
+
     def show(self, sides: dict[str, SideState], *, rules_unsaved: bool = False) -> None:
         """``rules_unsaved``: the rules differ from their file; said after the target's lock."""
+        self._sides, self._rules_unsaved = sides, rules_unsaved
         for name, state in sides.items():
             side = self.query_one(f"#header-{name}", Static)
             note = Text("● rules unsaved", style="bold yellow") if rules_unsaved and name == "target" else None
-            side.update(side_text(name, state, note=note))
+            side.update(side_text(name, state, side.content_size.width, note=note))
             # what a WebDAV server can do, as probed on connect (too long for the two lines)
             side.tooltip = f"server: {state.server}" if state.server else None
