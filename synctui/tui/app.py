@@ -58,7 +58,8 @@ class SyncTuiApp(App[int]):
     def __init__(self, source: str | dict[str, Any], target: str | dict[str, Any],
                  rules_file: str | None = None, *, max_workers: int = 4,
                  honour_no_color: bool = True, install_signals: bool = False,
-                 watch_interval: float = WATCH_INTERVAL, tls: TLSOptions | None = None) -> None:
+                 watch_interval: float = WATCH_INTERVAL, tls: TLSOptions | None = None,
+                 cluster: str | None = None) -> None:
         """Load both configs and the rules file now: a bad one raises before any screen.
 
         ``tls`` (the CLI's ``--ca-bundle`` / ``--insecure``) applies to the https WebDAV
@@ -69,6 +70,7 @@ class SyncTuiApp(App[int]):
             source, target = (apply_tls(tls, c if isinstance(c, ProjectConfig) else load_config(c))
                               for c in (source, target))
         job = SyncJob(source, target, rules, max_workers=max_workers)
+        job.job_options.cluster = cluster  # --cluster: syncs run on a Dask cluster
         super().__init__()
         self.theme = THEME
         self.animation_level = "none"
@@ -221,14 +223,17 @@ class SyncTuiApp(App[int]):
 
 
 def run_app(source: str, target: str, rules_file: str | None = None, *,
-            tls: TLSOptions | None = None) -> int:
+            tls: TLSOptions | None = None, cluster: str | None = None) -> int:
     """Open the app; a bad config or rules file prints one line and returns non-zero."""
     try:
-        app = SyncTuiApp(source, target, rules_file, install_signals=True, tls=tls)
+        app = SyncTuiApp(source, target, rules_file, install_signals=True, tls=tls, cluster=cluster)
     except SyncTuiError as exc:
         print(f"synctui: {exc}", file=sys.stderr)
         return exc.exit_code
-    result = app.run()
+    try:
+        result = app.run()
+    finally:
+        app.session.job.close()  # a local:N cluster goes with the app
     if isinstance(result, int):
         return result
     return app.return_code or EXIT_OK

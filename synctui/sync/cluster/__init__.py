@@ -18,6 +18,11 @@ imported only when a cluster is used.
 
 from __future__ import annotations
 
-from synctui.sync.cluster.connect import ClusterConnection, parse_cluster, require_distributed
+from synctui.sync.cluster.connect import (
+    ClusterConnection,
+    checked_cluster,
+    parse_cluster,
+    require_distributed,
+)
 
-__all__ = ["ClusterConnection", "parse_cluster", "require_distributed"]
+__all__ = ["ClusterConnection", "checked_cluster", "parse_cluster", "require_distributed"]

@@ -24,7 +24,7 @@ EXTRA_HINT = 'pip install "synctui[cluster]"'
 SCHEMES = ("tcp", "tls", "ws", "wss")
 MAX_LOCAL_WORKERS = 256
 #: how long a scheduler has to answer, and its workers to show up (s)
-CONNECT_TIMEOUT = 30.0
+CONNECT_TIMEOUT = 10.0
 WORKERS_TIMEOUT = 60.0
 _ADDRESS = re.compile(r"^(?P<scheme>[a-z]+)://(?P<host>\[[0-9a-fA-F:]+\]|[^:/\s]+):(?P<port>\d{1,5})/?$")
 
@@ -68,6 +68,13 @@ def parse_cluster(spec: str) -> ClusterSpec:
         return ClusterSpec("file", text)
     raise ClusterError(f"--cluster {text or '(empty)'}: expected local:N, tcp://HOST:PORT or a "
                        "scheduler file (.json)", problem=ClusterError.BAD_SPEC)
+
+
+def checked_cluster(spec: str) -> str:
+    """``--cluster`` as given, once it parses and the extra is installed (else a ClusterError)."""
+    parse_cluster(spec)
+    require_distributed()
+    return spec
 
 
 class ClusterConnection:
