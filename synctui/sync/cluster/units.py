@@ -58,8 +58,8 @@ def unit_caps(total_bytes: int, total_files: int, slots: int) -> tuple[int, int]
 
 
 def make_units(plan: Plan, slots: int, *, caps: tuple[int, int] | None = None) -> list[WorkUnit]:
-    """The units of ``plan``'s writing entities, in plan order; every such entity is
-    in exactly one unit, whole.  ``caps`` overrides the (bytes, files) limits."""
+    """The units of ``plan``'s writing entities: every such entity is in exactly one
+    unit, whole, in plan order within it.  ``caps`` overrides the (bytes, files) limits."""
     ents = [e for e in plan.entities if e.action.writes and e.files]
     if caps is None:
         caps = unit_caps(sum(entity_bytes(e) for e in ents), sum(len(e.files) for e in ents), slots)
