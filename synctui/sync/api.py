@@ -159,7 +159,7 @@ class SyncJob:
 
         if self._cluster is None:
             self._cluster = ClusterConnection(self.job_options.cluster)
-        self._cluster.client()  # reach it now: an unreachable cluster fails before any lock
+        self._cluster.slots()  # reach it now: no scheduler or no worker fails before any lock
         return ClusterExecution(self._cluster, self.source_config, self.target_config,
                                 {**self.job_options.store_options, "fsync": self.job_options.fsync})
 

@@ -10,7 +10,9 @@ closed when the coordinator says the sync is over (``close_sync``).
 While the unit runs, a helper thread ships the engine's events to the coordinator
 in batches (``Worker.log_event`` on the sync's topic) and watches the sync's
 cancel ``distributed.Event``: then the engine starts nothing new, files in flight
-get ``CANCEL_GRACE`` seconds, and then their requests are broken off.  The result
+get ``CANCEL_GRACE`` seconds, and then their requests are broken off.  A unit
+whose coordinator died (the scheduler released its task) stops the same way, so
+no orphan keeps writing into a target nobody holds the lock of.  The result
 carries the unit's summary and the state records of the files it wrote; the
 coordinator, not the worker, writes the state database.
 """
@@ -184,9 +186,27 @@ def _worker() -> tuple[Any, str]:
         return None, f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _task_key() -> Any:
+    try:
+        from distributed.worker import thread_state
+
+        return getattr(thread_state, "key", None)
+    except ImportError:
+        return None
+
+
+def _orphaned(worker: Any, key: Any) -> bool:
+    """Has the scheduler released our task (its client, the coordinator, is gone)?"""
+    if worker is None or key is None:
+        return False
+    ts = worker.state.tasks.get(key)
+    return ts is None or ts.state in ("cancelled", "released", "forgotten")
+
+
 def run_unit(job: UnitJob) -> UnitResult:
     """Run one unit here; never raises for what goes wrong with stores or files."""
     worker, name = _worker()
+    key = _task_key()
     attempt = uuid.uuid4().hex[:8]
     sink = EventSink()
     cancel = threading.Event()
@@ -199,7 +219,8 @@ def run_unit(job: UnitJob) -> UnitResult:
             sent[0] += 1
 
     def pump() -> None:
-        """Ship events every tick; obey the sync's cancel flag."""
+        """Ship events every tick; obey the sync's cancel flag, and stop the same way when
+        nobody wants the result any more (the coordinator died: the scheduler released it)."""
         flag = None
         if worker is not None and job.cancel_name:
             from distributed import Event
@@ -214,7 +235,7 @@ def run_unit(job: UnitJob) -> UnitResult:
                 break
             if flag is not None and not cancel.is_set():
                 try:
-                    seen = flag.is_set()
+                    seen = flag.is_set() or _orphaned(worker, key)
                 except Exception:  # noqa: BLE001 - the scheduler is away: keep going, ask again
                     seen = False
                 if seen:

@@ -7,8 +7,10 @@ the SSH server only with what the configs name (key file, known_hosts).
 What a user would notice: the target equals what a plain sync writes (with maps,
 over SSH either way), the history has one entry, the state records every file
 once (the next plan is a no-op); a worker SIGKILLed mid-unit costs nothing but
-time; a cancel stops every worker and leaves no partial file; a worker without
-credentials fails its units with a cause that says so, and never hangs.
+time; a cancel stops every worker and leaves no partial file; a coordinator
+SIGKILLed mid-sync (``synctui sync --cluster tcp://...``) leaves no unit writing
+on, and the next sync converges; a saved plan's checks hold on the workers; a
+worker without credentials fails its units with a cause that says so, never hangs.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -151,6 +155,46 @@ def test_a_worker_sigkilled_mid_unit_costs_only_time(client: Any, tmp_path: Path
     assert_recorded_once(job, tree)
     job.close()
     client.wait_for_workers(2, timeout=60)  # the nanny restarted it
+
+
+def test_a_sigkilled_coordinator_leaves_no_unit_writing_and_the_rerun_converges(
+        client: Any, tmp_path: Path) -> None:
+    pair = Pair(tmp_path, SOURCE)
+    client.register_plugin(SlowWrites())
+    try:
+        log = (tmp_path / "coordinator.log").open("w")
+        coordinator = subprocess.Popen(
+            [sys.executable, "-m", "synctui", "sync", "-s", pair.src, "-t", pair.dst, "--no-progress",
+             "--no-fsync", "--cluster", client.scheduler.address], stdout=log, stderr=log)
+        wait_until(lambda: len(pair.target_tree()) > 0 or coordinator.poll() is not None, timeout=180)
+        assert coordinator.poll() is None, (tmp_path / "coordinator.log").read_text()
+        coordinator.kill()
+        coordinator.wait()
+        before: dict[str, bytes] = {}
+        while (now := pair.target_tree()) != before:  # until the workers have stopped
+            before = now
+            time.sleep(1.0)
+    finally:
+        client.unregister_worker_plugin(SlowWrites.name)
+    assert len(before) < len(SOURCE)  # the released units stopped: nothing writes on unlocked
+    assert all(data == SOURCE[rel] for rel, data in before.items())
+    with SyncJob(pair.src, pair.dst, job_options=on(client)) as job:
+        summary = job.run()
+        assert summary.errors == [] and pair.target_tree() == SOURCE
+        assert [r.status for r in job.state.history(target=job.pair_key[1])] == ["ok", "interrupted"]
+        assert job.plan().is_noop
+
+
+def test_a_saved_plans_checks_hold_on_the_workers(client: Any, tmp_path: Path) -> None:
+    pair = Pair(tmp_path, SOURCE)
+    changed = picks_path("TS_002", "alice", "1", "ribosome")
+    with SyncJob(pair.src, pair.dst, job_options=on(client)) as job:
+        plan = job.plan()
+        (pair.src_root / changed).write_bytes(b"{}")  # after the preview: held back, not written
+        summary = job.run(plan)
+    assert [e.path for e in summary.skipped_changed] == [changed]
+    assert changed not in pair.target_tree()
+    assert len(pair.target_tree()) == len(SOURCE) - 1
 
 
 @pytest.mark.integration
