@@ -134,7 +134,7 @@ def test_cancel_reaches_every_worker_and_leaves_no_partial_file(client: Any, tmp
 
 def test_a_worker_sigkilled_mid_unit_costs_only_time(client: Any, tmp_path: Path) -> None:
     pair = Pair(tmp_path, SOURCE)
-    client.register_plugin(SlowWrites())
+    client.register_plugin(SlowWrites(0.1))  # a unit surely outlives the kill
     try:
         job = SyncJob(pair.src, pair.dst, job_options=on(client)).start()
         wait_until(lambda: any(w.running for w in list(job.sink.progress.workers.values())))
@@ -160,7 +160,7 @@ def test_a_worker_sigkilled_mid_unit_costs_only_time(client: Any, tmp_path: Path
 def test_a_sigkilled_coordinator_leaves_no_unit_writing_and_the_rerun_converges(
         client: Any, tmp_path: Path) -> None:
     pair = Pair(tmp_path, SOURCE)
-    client.register_plugin(SlowWrites())
+    client.register_plugin(SlowWrites(0.1))  # a unit surely outlives the kill
     try:
         log = (tmp_path / "coordinator.log").open("w")
         coordinator = subprocess.Popen(
