@@ -62,4 +62,4 @@ def test_units_balance_a_many_small_file_plan_over_the_slots() -> None:
     units = make_units(plan_of(ents), slots=4)
     assert len(units) >= 4 * 4  # a few units per worker thread, so fast ones take more
     costs = sorted(u.cost for u in units)
-    assert costs[-2] <= 2 * costs[0]  # all alike but the last, partly filled one
+    assert costs[-1] <= 2 * costs[1]  # all alike but (at most) one partly filled unit
