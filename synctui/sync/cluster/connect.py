@@ -110,6 +110,9 @@ class ClusterConnection:
                     n_workers=spec.workers, threads_per_worker=1, processes=True,
                     host="127.0.0.1", dashboard_address=":0", silence_logs=logging.ERROR)
                 client = distributed.Client(self._local, timeout=CONNECT_TIMEOUT)
+                from synctui.sync.cluster.plugins import IgnoreInterrupts
+
+                client.register_plugin(IgnoreInterrupts())  # Ctrl-C is the coordinator's to handle
                 client.wait_for_workers(spec.workers, timeout=WORKERS_TIMEOUT)
                 return client
             if spec.kind == "file":
