@@ -1,3 +1,4 @@
 from synctui.cli import entry
 
-raise SystemExit(entry())
+if __name__ == "__main__":  # not when a worker process (multiprocessing spawn) imports it again
+    raise SystemExit(entry())

@@ -169,6 +169,22 @@ class LockHeldError(SyncTuiError):
         return f"{self.owner} (pid {self.pid})" if self.pid is not None else self.owner
 
 
+class ClusterError(SyncTuiError):
+    """A Dask cluster that cannot be used (issue #19).  ``problem`` is ``MISSING_EXTRA``
+    (distributed is not installed), ``BAD_SPEC`` (a ``--cluster`` value that means
+    nothing) or ``UNREACHABLE`` (no scheduler, or no workers joined it)."""
+
+    MISSING_EXTRA = "missing extra"
+    BAD_SPEC = "bad spec"
+    UNREACHABLE = "unreachable"
+
+    def __init__(self, message: str, *, problem: str) -> None:
+        super().__init__(message)
+        self.problem = problem
+        if problem == self.UNREACHABLE:
+            self.exit_code = EXIT_CONNECTION
+
+
 class SyncCancelled(SyncTuiError):
     """The user or a signal stopped the sync while a store was failing under the cancel
     (its requests broken off on purpose): said as a cancel, not as that store's error."""

@@ -123,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--allow-unguarded-writes", dest="app_allow_unguarded_writes", action="store_true",
                         help="with --source/--target: let the app write to an S3 server that ignores "
                              "conditional creates (no lock is safe there; shown in the header)")
+    parser.add_argument("--cluster", dest="app_cluster", metavar="SPEC",
+                        help="with --source/--target: the app's syncs run on this Dask cluster "
+                             "(as `sync --cluster`)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("demo", help="write two demo projects and open the app on them",
@@ -152,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--plan", metavar="FILE", help="run a saved plan exactly as previewed (skips what changed since)")
     g.add_argument("--dry-run", "-n", action="store_true", help="only show the plan (same output as `plan`)")
     g.add_argument("--max-workers", "-j", type=int, default=4, metavar="N", help="parallel transfers (default 4)")
+    g.add_argument("--cluster", metavar="SPEC",
+                   help="run the plan on a Dask cluster: local:N (N worker processes here), "
+                        "tcp://HOST:PORT (a scheduler) or a scheduler file (.json); -j is per unit. "
+                        'Needs pip install "synctui[cluster]"')
     g.add_argument("--no-progress", action="store_true", help="no progress bars (for cron and logs)")
     g.add_argument("--verbose", "-v", action="store_true", help="print every file as it is done")
     g.add_argument("--no-fsync", action="store_true", help="do not fsync each file before renaming it (faster, less durable)")

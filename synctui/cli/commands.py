@@ -99,7 +99,12 @@ def _job_options(args: argparse.Namespace):
         raise SyncTuiError("--max-delete must not be negative")
     if args.prune_all and not (args.prune or getattr(args, "plan", None)):  # a saved plan says
         raise SyncTuiError("--prune-all only means something with --prune")
-    return JobOptions(max_workers=workers, fsync=not getattr(args, "no_fsync", False),
+    cluster = getattr(args, "cluster", None)
+    if cluster is not None:  # checked now: a bad value or a missing extra writes nothing
+        from synctui.sync.cluster import checked_cluster
+
+        checked_cluster(cluster)
+    return JobOptions(max_workers=workers, fsync=not getattr(args, "no_fsync", False), cluster=cluster,
                       force_full=args.force_full, break_lock=getattr(args, "break_lock", False),
                       commit_every=1 if getattr(args, "watch", None) else commit_every,
                       max_delete=args.max_delete, prune_all=args.prune_all,
@@ -193,14 +198,20 @@ def cmd_sync(args: argparse.Namespace) -> int:
         job = _job(args)
         plan = None if args.watch else job.plan()
     if args.watch:
-        return _watch(args, job)
+        try:
+            return _watch(args, job)
+        finally:
+            job.close()
     if args.dry_run:
         _show_plan(args, job, plan)
         return EXIT_OK
     if args.save_plan:
         plan.save(args.save_plan)
-    summary = render.run_with_progress(job, plan, progress=not (args.no_progress or args.json),
-                                       verbose=args.verbose, verify=bool(args.plan), as_json=args.json)
+    try:
+        summary = render.run_with_progress(job, plan, progress=not (args.no_progress or args.json),
+                                           verbose=args.verbose, verify=bool(args.plan), as_json=args.json)
+    finally:
+        job.close()  # and a local:N cluster with it
     return summary.exit_code_strict() if args.fail_on_conflict else summary.exit_code
 
 
@@ -327,11 +338,16 @@ def _demo_headless(paths) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    return _open_app(args.source, args.target, args.app_rules, tls=_tls(args),
+    cluster = args.app_cluster
+    if cluster is not None:
+        from synctui.sync.cluster import checked_cluster
+
+        checked_cluster(cluster)
+    return _open_app(args.source, args.target, args.app_rules, tls=_tls(args), cluster=cluster,
                      allow_unguarded_writes=args.app_allow_unguarded_writes)
 
 
-def _open_app(source: str, target: str, rules: str | None, *, tls=None,
+def _open_app(source: str, target: str, rules: str | None, *, tls=None, cluster: str | None = None,
               allow_unguarded_writes: bool = False) -> int:
     from synctui.storage.tls import TLSOptions
 
@@ -341,4 +357,4 @@ def _open_app(source: str, target: str, rules: str | None, *, tls=None,
         raise SyncTuiError("the app needs a terminal; use `synctui plan` / `synctui sync` in scripts")
     from synctui.tui.app import run_app
 
-    return run_app(source, target, rules, tls=tls, allow_unguarded_writes=allow_unguarded_writes)
+    return run_app(source, target, rules, tls=tls, cluster=cluster, allow_unguarded_writes=allow_unguarded_writes)

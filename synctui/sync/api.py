@@ -59,6 +59,10 @@ class JobOptions:
     #: write to a server that ignores conditional creates (S3 without If-None-Match), where
     #: no lock is safe: the user's explicit consent (``--allow-unguarded-writes``)
     allow_unguarded_writes: bool = False
+    #: run the plan on a Dask cluster (sync/cluster/): ``"local:N"``, ``"tcp://HOST:PORT"``,
+    #: a scheduler file (``.json``), or a ``distributed.Client`` (yours: never closed by us).
+    #: Planning, locks, state and history stay in this process.  Needs ``synctui[cluster]``.
+    cluster: Any = None
 
 
 class SyncJob:
@@ -88,6 +92,7 @@ class SyncJob:
         self._running = False  # inside run(): a cancel may break off its stores' requests
         self._running_lock = threading.Lock()
         self._state = None
+        self._cluster = None  # the ClusterConnection, opened on the first run that needs it
         self.locks: list[Lock] = []
         #: what taking the locks did that the history should keep (abandoned locks broken)
         self.lock_notes: list[str] = []
@@ -163,7 +168,27 @@ class SyncJob:
 
     def __exit__(self, *exc: object) -> None:
         """Hang up the remote connections (the job can still plan again: it reopens them)."""
+        self.close()
+
+    def close(self) -> None:
+        """Hang up the stores, and close a cluster this job started (``JobOptions.cluster``)."""
         self.close_stores()
+        cluster, self._cluster = self._cluster, None
+        if cluster is not None:
+            cluster.close()
+
+    def _execution(self):
+        """The engine's execution seam for ``JobOptions.cluster`` (None: this process)."""
+        if self.job_options.cluster is None:
+            return None
+        from synctui.sync.cluster.connect import ClusterConnection
+        from synctui.sync.cluster.coordinator import ClusterExecution
+
+        if self._cluster is None:
+            self._cluster = ClusterConnection(self.job_options.cluster)
+        self._cluster.slots()  # reach it now: no scheduler or no worker fails before any lock
+        return ClusterExecution(self._cluster, self.source_config, self.target_config,
+                                {**self.job_options.store_options, "fsync": self.job_options.fsync})
 
     def close_stores(self) -> None:
         for cat in (self.source, self.target):
@@ -301,6 +326,7 @@ class SyncJob:
         try:
             if self.source is None:
                 self.scan()
+            execute = self._execution()
             if self.job_options.use_locks:
                 self.acquire_locks(sync_id, break_lock=break_lock)
             try:
@@ -332,7 +358,8 @@ class SyncJob:
                                       max_workers=self.job_options.max_workers, cancel=self._cancel,
                                       verify=bool(verify), retries=self.job_options.retries,
                                       recorder=recorder, sync_id=sync_id,
-                                      lost_lock=lambda: any(lk.lost for lk in self.locks))
+                                      lost_lock=lambda: any(lk.lost for lk in self.locks),
+                                      execute=execute)
                 self.summary = self._engine.run()
                 self.summary.notes[:0] = self.lock_notes
                 if db is not None:

@@ -152,7 +152,8 @@ class Engine:
                  sink: EventSink | None = None, max_workers: int = 4,
                  cancel: threading.Event | None = None, verify: bool = False,
                  retries: int = 3, backoff: float = 0.25, recorder: Recorder | None = None,
-                 sync_id: str | None = None, lost_lock: Callable[[], bool] | None = None) -> None:
+                 sync_id: str | None = None, lost_lock: Callable[[], bool] | None = None,
+                 execute: Callable[[Engine], None] | None = None) -> None:
         self.plan = plan
         self.source = source
         self.target = target
@@ -166,6 +167,9 @@ class Engine:
         self.recorder = recorder
         self.sync_id = sync_id or new_sync_id()
         self.lost_lock = lost_lock
+        #: the execution seam: runs the plan's file actions elsewhere (a Dask cluster,
+        #: sync/cluster/), then calls ``_finish_entities``; None: this process's thread pool
+        self.execute = execute
         self.summary = Summary(self.sync_id)
         self._lock = threading.Lock()
         self._inflight = threading.Semaphore(self.max_workers * 4)
@@ -195,7 +199,7 @@ class Engine:
             if self.verify:
                 self._list_fresh()
             self._add_objects()
-            self._execute()
+            self._execute() if self.execute is None else self.execute(self)
         finally:
             s.duration = time.monotonic() - t0
             s.cancelled = self.cancel_event.is_set()

@@ -14,6 +14,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from synctui.format import human_bytes, plural
+
 
 @dataclass(frozen=True, slots=True)
 class SyncStarted:
@@ -78,6 +80,27 @@ Event = (SyncStarted | ItemStarted | ItemFinished | ItemSkipped | ItemFailed | I
 
 
 @dataclass
+class WorkerProgress:
+    """One cluster worker's share of a sync (the app shows a line per worker)."""
+
+    name: str
+    units_done: int = 0
+    files: int = 0
+    bytes: int = 0
+    running: int = 0  # units it runs now
+    lost: int = 0  # units it was running when it died (they re-run elsewhere)
+
+    def line(self) -> str:
+        text = f"{self.name}: {plural(self.units_done, 'unit')} done, {plural(self.files, 'file')}, " \
+               f"{human_bytes(self.bytes)}"
+        if self.running:
+            text += f", running {self.running}"
+        if self.lost:
+            text += f", lost {self.lost} (re-run elsewhere)"
+        return text
+
+
+@dataclass
 class Progress:
     """Running totals the engine keeps (ints: single writes are atomic in CPython)."""
 
@@ -90,6 +113,8 @@ class Progress:
     failed_files: int = 0
     skipped: int = 0
     in_flight: dict[str, int] = field(default_factory=dict)
+    #: a cluster sync's workers by name (empty for a sync on this machine)
+    workers: dict[str, WorkerProgress] = field(default_factory=dict)
     started_at: float = field(default_factory=time.monotonic)
     finished: bool = False
 

@@ -62,7 +62,7 @@ class SyncTuiApp(App[int]):
                  rules_file: str | None = None, *, max_workers: int = 4,
                  honour_no_color: bool = True, install_signals: bool = False,
                  watch_interval: float = WATCH_INTERVAL, tls: TLSOptions | None = None,
-                 allow_unguarded_writes: bool = False) -> None:
+                 allow_unguarded_writes: bool = False, cluster: str | None = None) -> None:
         """Load both configs and the rules file now: a bad one raises before any screen.
 
         ``tls`` (the CLI's ``--ca-bundle`` / ``--insecure``) applies to the https WebDAV
@@ -77,7 +77,8 @@ class SyncTuiApp(App[int]):
         from synctui.sync.api import JobOptions
 
         job = SyncJob(source, target, rules, sink=ScreenSink(), job_options=JobOptions(
-            max_workers=max_workers, allow_unguarded_writes=allow_unguarded_writes))
+            max_workers=max_workers, allow_unguarded_writes=allow_unguarded_writes,
+            cluster=cluster))  # --cluster: syncs run on a Dask cluster
         super().__init__()
         self.theme = THEME
         self.animation_level = "none"
@@ -247,15 +248,19 @@ class SyncTuiApp(App[int]):
 
 
 def run_app(source: str, target: str, rules_file: str | None = None, *,
-            tls: TLSOptions | None = None, allow_unguarded_writes: bool = False) -> int:
+            tls: TLSOptions | None = None, allow_unguarded_writes: bool = False,
+            cluster: str | None = None) -> int:
     """Open the app; a bad config or rules file prints one line and returns non-zero."""
     try:
         app = SyncTuiApp(source, target, rules_file, install_signals=True, tls=tls,
-                         allow_unguarded_writes=allow_unguarded_writes)
+                         allow_unguarded_writes=allow_unguarded_writes, cluster=cluster)
     except SyncTuiError as exc:
         print(f"synctui: {exc}", file=sys.stderr)
         return exc.exit_code
-    result = app.run()
+    try:
+        result = app.run()
+    finally:
+        app.session.job.close()  # a local:N cluster goes with the app
     if isinstance(result, int):
         return result
     return app.return_code or EXIT_OK

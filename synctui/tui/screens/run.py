@@ -267,6 +267,8 @@ class RunScreen(UsesSession, Screen[None]):
             for path, size in flying[:IN_FLIGHT_SHOWN]:
                 status.append(f"\n  {path}", style="")
                 status.append(f"  {human_bytes(size)}", style="dim")
+            for worker in list(progress.workers.values()):  # a cluster sync: a line per worker
+                status.append(f"\n  {worker.line()}", style="dim")
             self.query_one("#run-status", Static).update(status)
         if lines:
             self.query_one("#run-log", Log).write_lines(lines)
