@@ -74,7 +74,9 @@ fi
 
 # set -e makes any non-zero pytest status fail the script, including 5 (no tests ran).
 status=0
-python -m pytest -q -p no:cacheprovider "$@" || status=$?
+# Two worker processes (pytest-xdist): much of the suite waits on servers and subprocesses,
+# so two share the machine's cores well.  SYNCTUI_TEST_WORKERS=0 runs in one process.
+python -m pytest -q -p no:cacheprovider -n "${SYNCTUI_TEST_WORKERS:-2}" "$@" || status=$?
 if [ "$status" -eq 5 ]; then
     echo "scripts/test.sh: pytest collected no tests" >&2
 fi
