@@ -436,16 +436,28 @@ class SMBStore(BaseStore):
     def _publish(self, raw: Any, final: str, *, mtime_ns: int | None, replace: bool) -> tuple[int, int]:
         """Set the mtime, rename the open file to ``final`` and close it: one round trip.
         Returns the (size, mtime) the server reports for it."""
-        from smbclient._io import SMBFileTransaction, query_info, set_info
+        from smbclient._io import SMBFileTransaction
+
+        tx = SMBFileTransaction(raw)
+        # set an mtime even when none is given: else the server moves it on at the close
+        self._queue_publish(tx, raw, final, time.time_ns() if mtime_ns is None else mtime_ns, replace)
+        try:
+            tx.commit()
+        finally:
+            if not raw.closed:
+                _close_quietly(raw)
+        return _published(tx)
+
+    def _queue_publish(self, tx: Any, raw: Any, final: str, mtime_ns: int, replace: bool) -> None:
+        """Queue on ``tx``: SET_INFO (mtime), SET_INFO (rename to ``final``), two
+        QUERY_INFOs (what the server now holds) and CLOSE; ``_published`` reads them."""
+        from smbclient._io import query_info, set_info
         from smbprotocol.file_info import (
             FileBasicInformation,
             FileRenameInformation,
             FileStandardInformation,
         )
 
-        tx = SMBFileTransaction(raw)
-        if mtime_ns is None:  # set one: else the server moves it on at the close
-            mtime_ns = time.time_ns()
         basic = FileBasicInformation()
         basic["creation_time"] = 0
         basic["last_access_time"] = 0
@@ -460,25 +472,13 @@ class SMBStore(BaseStore):
         query_info(tx, FileBasicInformation)
         query_info(tx, FileStandardInformation)
         raw.close(transaction=tx)
-        try:
-            tx.commit()
-        finally:
-            if not raw.closed:
-                _close_quietly(raw)
-        basic_info, standard = tx.results[-3], tx.results[-2]
-        return standard["end_of_file"].get_value(), filetime_ns(basic_info["last_write_time"].get_value())
 
     def _write_small(self, rel: str, data: bytes, mtime_ns: int | None, replace: bool,
                      kw: dict[str, Any]) -> tuple[int, int]:
         """A whole small file in ONE round trip: a related compound of CREATE (the temp),
         WRITE, SET_INFO (mtime), SET_INFO (rename over ``rel``), two QUERY_INFOs and
         CLOSE.  A missing folder fails the CREATE (and so all): folders made, sent again."""
-        from smbclient._io import SMBFileIO, SMBFileTransaction, query_info, set_info
-        from smbprotocol.file_info import (
-            FileBasicInformation,
-            FileRenameInformation,
-            FileStandardInformation,
-        )
+        from smbclient._io import SMBFileIO, SMBFileTransaction
         from smbprotocol.open import FilePipePrinterAccessMask as A
 
         access = A.FILE_WRITE_DATA | A.FILE_WRITE_ATTRIBUTES | A.FILE_READ_ATTRIBUTES | A.DELETE
@@ -490,20 +490,7 @@ class SMBStore(BaseStore):
             raw.open(transaction=tx)
             if data:
                 tx += raw.fd.write(bytes(data), offset=0, send=False)
-            basic = FileBasicInformation()
-            basic["creation_time"] = 0
-            basic["last_access_time"] = 0
-            basic["last_write_time"] = ns_filetime(stamp)
-            basic["change_time"] = 0
-            basic["file_attributes"] = 0
-            set_info(tx, basic)
-            rename = FileRenameInformation()
-            rename["replace_if_exists"] = replace
-            rename["file_name"] = self._share_path(rel).encode("utf-16-le")
-            set_info(tx, rename)
-            query_info(tx, FileBasicInformation)
-            query_info(tx, FileStandardInformation)
-            raw.close(transaction=tx)
+            self._queue_publish(tx, raw, rel, stamp, replace)
             try:
                 tx.commit()
             except Exception as exc:
@@ -517,8 +504,7 @@ class SMBStore(BaseStore):
                 if made:
                     self._discard(raw, tmp, kw)
                 raise
-            basic_info, standard = tx.results[-3], tx.results[-2]
-            return standard["end_of_file"].get_value(), filetime_ns(basic_info["last_write_time"].get_value())
+            return _published(tx)
         raise AssertionError("unreachable")
 
     def _forget_chain(self, rel: str) -> None:
@@ -799,6 +785,12 @@ class _WritePipe:
 
 def _credits(conn: Any) -> int:
     return conn.sequence_window["high"] - conn.sequence_window["low"]
+
+
+def _published(tx: Any) -> tuple[int, int]:
+    """The (size, mtime) the server reported for a file ``_queue_publish`` renamed."""
+    basic, standard = tx.results[-3], tx.results[-2]
+    return standard["end_of_file"].get_value(), filetime_ns(basic["last_write_time"].get_value())
 
 
 def _close_quietly(raw: Any) -> None:
