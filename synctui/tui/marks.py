@@ -42,3 +42,20 @@ def marked_label(label: Text, marked: bool) -> Text:
     out = Text(f"{MARK} ", style="bold reverse")
     out.append_text(label)
     return out
+
+
+class MarkRange:
+    """The range keys browse and the preview share (``shift+↑↓`` mark and move, ``U``
+    unmarks all); a screen says how it marks the highlighted row and moves on."""
+
+    def _mark_and_move(self, step: int) -> None:
+        raise NotImplementedError
+
+    def action_mark_down(self) -> None:
+        self._mark_and_move(1)
+
+    def action_mark_up(self) -> None:
+        self._mark_and_move(-1)
+
+    def action_unmark_all(self) -> None:
+        self.session.clear_marks()  # type: ignore[attr-defined]  # the screen's UsesSession

@@ -21,6 +21,7 @@ from synctui.sync.plan import EntityPlan
 from synctui.sync.rules import RuleSet, filter_reach
 from synctui.tui import marks, rule_edits
 from synctui.tui.inspection import Shown, inspect_pair, inspect_project
+from synctui.tui.marks import MarkRange
 from synctui.tui.messages import (
     LocksChanged,
     MarksChanged,
@@ -67,7 +68,7 @@ def rules_brief(rules: RuleSet) -> str:
     return f"{n_filters} filter{'s' if n_filters != 1 else ''}, {n_maps} mapping{'s' if n_maps != 1 else ''}"
 
 
-class BrowseScreen(UsesSession, Screen[None]):
+class BrowseScreen(MarkRange, UsesSession, Screen[None]):
     """Source | target trees, a detail pane, the plan in one line."""
 
     BINDINGS = [
@@ -638,15 +639,6 @@ class BrowseScreen(UsesSession, Screen[None]):
         tree = self.focused
         if isinstance(tree, ProjectTree):
             tree.action_cursor_down() if step > 0 else tree.action_cursor_up()
-
-    def action_mark_down(self) -> None:
-        self._mark_and_move(1)
-
-    def action_mark_up(self) -> None:
-        self._mark_and_move(-1)
-
-    def action_unmark_all(self) -> None:
-        self.session.clear_marks()
 
     def action_resolve(self) -> None:
         eps = self._node_plans()

@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from synctui.format import count, human_bytes, middle_cut
 from synctui.sync.plan import EntityPlan, Plan
 from synctui.tui import rule_edits
-from synctui.tui.marks import marked_label
+from synctui.tui.marks import MarkRange, marked_label
 from synctui.tui.messages import MarksChanged, PlanChanged, SyncEnded, SyncStarted
 from synctui.tui.preview_rows import (
     ACTION_FILTERS,
@@ -67,7 +67,7 @@ def row_why(row: Row) -> Text:
     return out
 
 
-class PreviewScreen(UsesSession, Screen[None]):
+class PreviewScreen(MarkRange, UsesSession, Screen[None]):
     """The plan as a paged table, with its reasons."""
 
     BINDINGS = [
@@ -410,12 +410,3 @@ class PreviewScreen(UsesSession, Screen[None]):
         if eps:
             self.session.set_marks(eps, True)
         table.move_cursor(row=max(0, table.cursor_row + step), animate=False)
-
-    def action_mark_down(self) -> None:
-        self._mark_and_move(1)
-
-    def action_mark_up(self) -> None:
-        self._mark_and_move(-1)
-
-    def action_unmark_all(self) -> None:
-        self.session.clear_marks()
