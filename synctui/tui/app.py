@@ -91,6 +91,7 @@ class SyncTuiApp(App[int]):
         self._quit_code: int | None = None
         self._exiting = False
         self._asking_quit = False
+        self._hung_up = False  # SIGHUP came: the terminal is gone
         self._prompts: Any = None
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -105,6 +106,16 @@ class SyncTuiApp(App[int]):
             for sig in (signal.SIGHUP, signal.SIGTERM):
                 try:
                     loop.add_signal_handler(sig, self.hang_up)
+                except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover
+                    pass
+            # Textual's driver redraws from a Python-level SIGCONT handler, which runs between
+            # any two bytecodes: inside a write to its output queue (the queue's lock held) it
+            # deadlocked the exit.  A terminal that hangs up sends SIGCONT with SIGHUP.  So the
+            # redraw runs from the loop, and not at all once the terminal is gone.
+            resume = signal.getsignal(signal.SIGCONT)
+            if callable(resume):
+                try:
+                    loop.add_signal_handler(signal.SIGCONT, self._resumed, resume)
                 except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover
                     pass
         from synctui.tui.remote_prompts import install
@@ -126,7 +137,13 @@ class SyncTuiApp(App[int]):
 
     def hang_up(self) -> None:
         """The terminal went away (SIGHUP) or we were asked to stop: cancel, then exit."""
+        self._hung_up = True
         self.quit_now()
+
+    def _resumed(self, redraw) -> None:
+        """SIGCONT (after a stop): the driver's own redraw, unless the terminal is gone."""
+        if not self._hung_up:
+            redraw(signal.SIGCONT, None)
 
     # -- what the session says -----------------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

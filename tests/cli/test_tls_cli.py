@@ -239,7 +239,8 @@ def test_the_app_header_says_when_checks_are_off(tmp_path: Path) -> None:
 
     def header(cfg) -> str:
         lock = SimpleNamespace(text=lambda: Text("lock free"))
-        return side_text("target", SimpleNamespace(config=cfg, connection="connected", lock=lock)).plain
+        return side_text("target", SimpleNamespace(config=cfg, connection="connected", lock=lock,
+                                                           unguarded=False)).plain
 
     assert "TLS checks OFF" not in header(checked)
     assert "TLS checks OFF" in header(off) and "TLS checks OFF" in header(flagged)

@@ -163,7 +163,10 @@ def start_seaweedfs(base: Path) -> S3Server:
     cmd = [weed, "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
            f"-master.port={ports['master']}", f"-volume.port={ports['volume']}", "-filer",
            f"-filer.port={ports['filer']}", "-s3", f"-s3.port={ports['s3']}", f"-s3.config={conf}",
-           "-master.volumeSizeLimitMB=64", "-volume.max=0"]
+           "-master.volumeSizeLimitMB=64", "-volume.max=0",
+           # the Iceberg and Lance catalogs listen on fixed ports: a second server (another
+           # test process) would die on them, and no test uses them
+           "-s3.port.iceberg=0", "-s3.port.lance=0"]
     proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=base,
                             start_new_session=True)
     server = S3Server("seaweedfs", ports["s3"], proc)

@@ -211,7 +211,7 @@ def test_object_missing_keys(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("key", "value", "fs_args", "words"), [
-    ("overlay_root", "smb://server/project", None, "overlay_root: 'smb://server/project': unknown URL scheme 'smb'"),
+    ("overlay_root", "smb://server", None, "overlay_root: 'smb://server': no share"),
     ("overlay_root", "s3://b/project", {"key": "k"}, "overlay_root: 's3://b/project': 'b' is not an S3 bucket name"),
     ("static_root", "gs://bucket", None, "static_root: 'gs://bucket': unknown URL scheme 'gs'"),
     ("static_root", "ssh:///data", {}, "static_root: 'ssh:///data': no host"),
