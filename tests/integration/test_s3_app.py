@@ -1,5 +1,5 @@
-"""The app with S3 roots (Pilot, 80x24): local -> S3 and S3 -> local on moto and SeaweedFS,
-and a server that ignores ``If-None-Match`` written only with the user's consent, which
+"""The app with S3 roots (Pilot, 80x24): local -> S3 -> local and SSH -> S3 -> SSH on moto
+and SeaweedFS, and a server that ignores ``If-None-Match`` written only with the user's consent, which
 the target's header shows."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import pytest
 from s3_servers import S3Root, S3Server
 from sync_helpers import SRC_MTIME, basic_source, read_tree, write_config, write_tree
 from test_app_remote import SIZE, sync_to_the_end, wait_for_plan, wait_until
+from test_s3_sync import ssh_project
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -55,6 +56,24 @@ async def test_the_app_syncs_to_s3_and_back(s3: S3Root, tmp_path: Path) -> None:
         await wait_for_plan(pilot)
         await sync_to_the_end(pilot)
     assert read_tree(tmp_path / "back") == files
+
+
+async def test_the_app_syncs_an_ssh_project_to_s3_and_back(s3: S3Root, remote: Any, tmp_path: Path) -> None:
+    from synctui.tui.app import SyncTuiApp
+
+    files = basic_source(("TS_001",))
+    ssh_cfg, _ = ssh_project(remote, tmp_path, "proj", files)
+    s3_cfg = s3_config(tmp_path / "s3.json", s3.url("proj"), s3.fs_args())
+    back_cfg, back_root = ssh_project(remote, tmp_path, "back")
+    for src, dst, s3_side, ssh_side in ((ssh_cfg, s3_cfg, "target", "source"),
+                                        (s3_cfg, back_cfg, "source", "target")):
+        app = SyncTuiApp(str(src), str(dst))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for_plan(pilot)
+            assert "s3://" in header_text(app, s3_side) and "ssh://" in header_text(app, ssh_side)
+            await sync_to_the_end(pilot)
+    assert read_tree(s3.path("proj")) == files
+    assert read_tree(back_root) == files
 
 
 async def test_unguarded_writes_only_with_consent_and_shown_in_the_header(

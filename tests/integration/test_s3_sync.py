@@ -169,16 +169,37 @@ def _rows(conn: sqlite3.Connection, table: str) -> list[Any]:
     return conn.execute(f"SELECT * FROM {table}").fetchall()  # noqa: S608 - fixed names
 
 
+def ssh_project(remote: Any, tmp_path: Path, name: str,
+                files: dict[str, bytes] | None = None) -> tuple[Path, Path]:
+    """A copick config whose overlay is ``ssh://`` on the test sshd (a folder we can read)."""
+    root = remote.root / name
+    write_tree(root, files or {}, mtime=SRC_MTIME)
+    return remote.ssh_config(write_config(tmp_path / f"{name}.json", root, name=name), root=root), root
+
+
+def test_cli_syncs_an_ssh_project_to_s3_and_back(s3: S3Root, remote: Any, tmp_path: Path) -> None:
+    files = basic_source(("TS_001",))
+    ssh_cfg, _ = ssh_project(remote, tmp_path, "proj", files)
+    s3_cfg = s3_config(tmp_path / "s3.json", s3.url("proj"), s3.fs_args())
+    back_cfg, back_root = ssh_project(remote, tmp_path, "back")
+    for src, dst, tree in ((ssh_cfg, s3_cfg, lambda: read_tree(s3.path("proj"))),
+                           (s3_cfg, back_cfg, lambda: read_tree(back_root))):
+        first = sync(src, dst)
+        assert first.returncode == EXIT_OK, first.stderr
+        assert tree() == files
+        again = sync(src, dst, "--json")
+        assert again.returncode == EXIT_OK, again.stderr
+        assert json.loads(again.stdout)["files_written"] == 0, again.stdout
+    assert s3.uploads() == []
+
+
 def test_an_ssh_project_to_s3_and_back_through_the_python_api(s3: S3Root, remote: Any, tmp_path: Path) -> None:
     from synctui.sync.api import JobOptions, SyncJob
 
     files = basic_source(("TS_001",))
-    ssh_root = remote.root / "proj"
-    write_tree(ssh_root, files, mtime=SRC_MTIME)
-    ssh_cfg = remote.ssh_config(write_config(tmp_path / "ssh.json", ssh_root, name="ssh"), root=ssh_root)
+    ssh_cfg, _ = ssh_project(remote, tmp_path, "proj", files)
     s3_cfg = s3_config(tmp_path / "s3.json", s3.url("proj"), s3.fs_args())
-    back_root = remote.root / "back"
-    back_cfg = remote.ssh_config(write_config(tmp_path / "back.json", back_root, name="back"), root=back_root)
+    back_cfg, back_root = ssh_project(remote, tmp_path, "back")
     for src, dst in ((ssh_cfg, s3_cfg), (s3_cfg, back_cfg)):
         with SyncJob(str(src), str(dst), job_options=JobOptions(fsync=False)) as job:
             summary = job.run()
