@@ -26,38 +26,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from server_tools import apt_install, find_daemon, free_port
+
 SHARE = "data"
 
 
 class ServerUnavailable(Exception):
     """smbd is missing or would not start (the message says why)."""
-
-
-def find_smbd() -> str | None:
-    for cand in (shutil.which("smbd"), "/usr/sbin/smbd"):
-        if cand and os.access(cand, os.X_OK):
-            return cand
-    return None
-
-
-def install_samba() -> str | None:
-    """apt-get install samba (and smbclient for the bench) when root; the smbd path."""
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return None
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    try:
-        subprocess.run(["apt-get", "update", "-q"], env=env, check=True, capture_output=True, timeout=600)
-        subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "samba",
-                        "smbclient"], env=env, check=True, capture_output=True, timeout=900)
-    except (subprocess.SubprocessError, OSError):
-        return None
-    return find_smbd()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _tool(name: str) -> str:
@@ -192,7 +167,7 @@ def _conf(base: Path, port: int, share: Path, user: str) -> str:
 
 def make_server(base: Path, *, timeout: float = 20.0) -> SMBServer:
     """Start smbd (installing samba first when missing and root); raise ServerUnavailable."""
-    smbd = find_smbd() or install_samba()
+    smbd = find_daemon("smbd") or (find_daemon("smbd") if apt_install("samba", "smbclient") else None)
     if smbd is None:
         raise ServerUnavailable("smbd is not installed (Debian package samba)")
     base.mkdir(parents=True, exist_ok=True)

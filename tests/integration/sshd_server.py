@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from server_tools import apt_install, find_daemon, free_port
+
 SFTP_SERVERS = ("/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server",
                 "/usr/libexec/sftp-server", "/usr/lib/ssh/sftp-server")
 
@@ -31,34 +33,6 @@ def _comm(pid: int) -> str:
         return Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:
         return ""
-
-
-def find_sshd() -> str | None:
-    for cand in (shutil.which("sshd"), "/usr/sbin/sshd", "/usr/local/sbin/sshd"):
-        if cand and os.access(cand, os.X_OK):
-            return cand
-    return None
-
-
-def install_openssh() -> str | None:
-    """apt-get install openssh-server/-client when root and apt is there; the sshd path."""
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return None
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    try:
-        subprocess.run(["apt-get", "update", "-q"], env=env, check=True, capture_output=True, timeout=600)
-        subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
-                        "openssh-server", "openssh-client"], env=env, check=True,
-                       capture_output=True, timeout=600)
-    except (subprocess.SubprocessError, OSError):
-        return None
-    return find_sshd()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def keygen(path: Path, *, passphrase: str = "", kind: str = "ed25519") -> Path:
@@ -204,7 +178,8 @@ class SSHServer:
 def make_server(base: Path, *, install: bool = True, extra_config: list[str] | None = None,
                 sftp: str = "internal") -> SSHServer:
     """Generate keys and a config under ``base`` and start sshd (raises ServerUnavailable)."""
-    sshd = find_sshd() or (install_openssh() if install else None)
+    sshd = find_daemon("sshd") or (find_daemon("sshd") if install and apt_install(
+        "openssh-server", "openssh-client") else None)
     if sshd is None:
         raise ServerUnavailable("OpenSSH sshd is not installed (apt-get install openssh-server)")
     if not shutil.which("ssh-keygen"):

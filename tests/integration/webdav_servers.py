@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from server_tools import free_port
+
 NGINX_MODULE_DIRS = ("/usr/lib/nginx/modules", "/usr/share/nginx/modules",
                      "/usr/lib64/nginx/modules", "/usr/local/nginx/modules")
 DAV_EXT_MODULE = "ngx_http_dav_ext_module.so"
@@ -42,12 +44,6 @@ DAV_EXT_MODULE = "ngx_http_dav_ext_module.so"
 
 class ServerUnavailable(RuntimeError):
     """A server that cannot start here; the message says why and what to install."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port: int, timeout: float = 10.0, proc: subprocess.Popen | None = None) -> None:
