@@ -35,3 +35,13 @@ def apt_install(*packages: str) -> bool:
     except (subprocess.SubprocessError, OSError):
         return False
     return True
+
+
+def stop_process(proc: subprocess.Popen, grace: float = 10) -> None:
+    """SIGTERM, and SIGKILL after ``grace`` seconds: a server that hangs never hangs the run."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from server_tools import apt_install, find_daemon, free_port
+from server_tools import apt_install, find_daemon, free_port, stop_process
 
 SHARE = "data"
 
@@ -99,12 +99,7 @@ class SMBServer:
     def stop(self) -> None:
         if self.proc is None:
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        stop_process(self.proc)
         self.proc = None
         if self._log is not None:
             self._log.close()

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from server_tools import apt_install, find_daemon, free_port
+from server_tools import apt_install, find_daemon, free_port, stop_process
 
 SFTP_SERVERS = ("/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server",
                 "/usr/libexec/sftp-server", "/usr/lib/ssh/sftp-server")
@@ -166,12 +166,7 @@ class SSHServer:
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.kill_sessions()
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+            stop_process(self.proc, 5)
         self.proc = None
 
 
