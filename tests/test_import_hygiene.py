@@ -115,9 +115,9 @@ def test_help_imports_nothing_heavy(tmp_path: Path) -> None:
         "`synctui --help` should answer without importing the TUI or the remote/volume libraries"
 
 
-#: what a local `synctui sync` never uses: the TUI, remote and volume libraries, rich's
-#: tables (plans and history only) and the SSH/WebDAV store modules
-SYNC_UNUSED = ("textual", *HEAVY_MODULES)
+#: what a local `synctui sync` never uses: the TUI, remote and volume libraries, rich
+#: when its output is no terminal (cli/lines.py), and the SSH/WebDAV store modules
+SYNC_UNUSED = ("textual", "rich", *HEAVY_MODULES)
 SYNC_UNUSED_MODULES = ("rich.table", "synctui.storage.sftp", "synctui.storage.webdav",
                        "synctui.tui")
 

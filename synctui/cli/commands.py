@@ -134,8 +134,6 @@ def _configs(args: argparse.Namespace, source: str | dict, target: str, tls=None
 
 
 def _job(args: argparse.Namespace):
-    from synctui.sync.api import SyncJob
-
     dataset_ids = getattr(args, "source_dataset_ids", None)
     if dataset_ids is not None and args.source:
         raise SyncTuiError("--source and --source-dataset-ids name the source twice: give one")
@@ -150,6 +148,11 @@ def _job(args: argparse.Namespace):
 
         source_config = portal_source_config(parse_dataset_ids(dataset_ids))
     source, target = _configs(args, source_config, args.target, tls)
+    from synctui.project.catalog import list_early
+
+    list_early(source, target)  # the listings run while the engine is imported
+    from synctui.sync.api import SyncJob
+
     return SyncJob(source, target, rules, options=options, job_options=job_options)
 
 
@@ -180,8 +183,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from synctui.cli import render
-
     if args.plan:
         from synctui.sync.api import SyncJob
         from synctui.sync.plan import Plan
@@ -207,6 +208,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.save_plan:
         plan.save(args.save_plan)
+    from synctui.cli import render
+
     try:
         summary = render.run_with_progress(job, plan, progress=not (args.no_progress or args.json),
                                            verbose=args.verbose, verify=bool(args.plan), as_json=args.json)
@@ -218,13 +221,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
 def _watch(args: argparse.Namespace, job) -> int:
     """Apply source changes as they appear; each change once (the state DB is the journal)."""
     from synctui.cli import render
+    from synctui.cli.lines import Lines
     from synctui.sync.watch import WatchLoop
 
-    con = render.console()
+    out = Lines()
     code = EXIT_OK
 
     def say(text: str, changes: bool) -> None:
-        con.print(text, style="" if changes else "dim")
+        out.line(text, style="" if changes else "dim")
 
     def sync(plan) -> bool:
         nonlocal code
@@ -236,7 +240,7 @@ def _watch(args: argparse.Namespace, job) -> int:
     try:
         WatchLoop(args.watch).run(job.plan, sync, say)
     except KeyboardInterrupt:
-        con.print("watch stopped")
+        out.line("watch stopped")
     return code
 
 

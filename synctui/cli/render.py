@@ -1,4 +1,7 @@
-"""rich output for the CLI: the plan table, itemized lines, live progress, summary."""
+"""The CLI's output: the plan table, itemized lines, live progress, summary.
+
+rich is imported only where it draws (tables, bars, a terminal's styles): a headless
+sync's lines go out as plain text (cli/lines.py)."""
 
 from __future__ import annotations
 
@@ -6,15 +9,17 @@ import json
 import sys
 import threading
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.text import Text
-
+from synctui.cli.lines import Lines
 from synctui.format import human_bytes, human_duration, plural
 from synctui.sync.engine import Summary
 from synctui.sync.events import ItemFailed, ItemFinished, ItemRetry, ItemSkipped, Note
 from synctui.sync.plan import ACT_ORDER, Act, Plan
 from synctui.sync.report import summary_rows
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 STYLE = {Act.CREATE: "green", Act.UPDATE: "cyan", Act.DELETE: "red", Act.ADD_OBJECT: "green",
          Act.CONFLICT: "bold magenta", Act.BLOCKED: "yellow", Act.EXISTS: "blue",
@@ -22,6 +27,8 @@ STYLE = {Act.CREATE: "green", Act.UPDATE: "cyan", Act.DELETE: "red", Act.ADD_OBJ
 
 
 def console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
     return Console(stderr=stderr, highlight=False, soft_wrap=False)
 
 
@@ -41,6 +48,8 @@ def itemize(con: Console, plan: Plan, *, show_all: bool = False) -> None:
 
 
 def _line(con: Console, act: Act, width: int, path: str, size: str, reason: str) -> None:
+    from rich.text import Text
+
     text = Text()
     text.append(f"{act.value:<{width}} ", style=STYLE[act])
     text.append(f"{size:>10}  ")
@@ -56,6 +65,7 @@ def plan_table(con: Console, plan: Plan, source=None, target=None) -> None:
     """
     from rich import box
     from rich.table import Table  # only tables need it (and its fractions, decimal): not a sync
+    from rich.text import Text
 
     table = Table(title=Text(f"Plan: {plan.source_label} -> {plan.target_label}"), title_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False, show_footer=False)
@@ -120,6 +130,8 @@ def plan_table(con: Console, plan: Plan, source=None, target=None) -> None:
 
 
 def _row(act: Act, entities: int, files: int, size: int) -> list:
+    from rich.text import Text
+
     shown = human_bytes(size) if size and act.writes else ""
     return [Text(act.value, style=STYLE[act]), str(entities) if entities else "",
             str(files) if files else "", shown]
@@ -130,8 +142,8 @@ def _row(act: Act, entities: int, files: int, size: int) -> list:
 def run_with_progress(job, plan: Plan, *, progress: bool, verbose: bool, verify: bool,
                       as_json: bool = False) -> Summary:
     """Run the job in its thread, drain its events here, print failures as they come."""
-    out = console()
-    err = console(stderr=True)
+    out = Lines()
+    err = Lines(stderr=True)
     job.start(plan, verify=verify)
     # Wait on an Event, never on Thread.join in this (the signal-handling) thread: in
     # CPython 3.11 a KeyboardInterrupt that lands inside join() marks the thread as
@@ -139,19 +151,20 @@ def run_with_progress(job, plan: Plan, *, progress: bool, verbose: bool, verify:
     # job released its locks.  A helper thread does the join.
     done = threading.Event()
     threading.Thread(target=lambda: (job.wait(), done.set()), name="synctui-wait", daemon=True).start()
-    bars = _bars(out) if progress and out.is_terminal else None
+    bars = _bars(out.console) if progress and out.is_terminal else None
     interrupted = False
     try:
         if bars is not None:
+            live = Lines(console=bars.console)
             with bars:
                 files_task = bars.add_task("files", total=max(plan.transfer_files, 1))
                 bytes_task = bars.add_task("bytes", total=max(plan.transfer_bytes, 1))
                 while not done.wait(0.1):
-                    _drain(job, bars.console, verbose)
+                    _drain(job, live, verbose)
                     p = job.sink.progress
                     bars.update(files_task, completed=p.done_files + p.failed + p.skipped)
                     bars.update(bytes_task, completed=p.done_bytes)
-                _drain(job, bars.console, verbose)
+                _drain(job, live, verbose)
         else:
             # with --json, stdout carries only the summary: every line goes to stderr
             lines = out if verbose and not as_json else err
@@ -161,7 +174,7 @@ def run_with_progress(job, plan: Plan, *, progress: bool, verbose: bool, verify:
     except KeyboardInterrupt:
         interrupted = True
         job.cancel()
-        err.print("cancelling: letting files in flight finish ...")
+        err.line("cancelling: letting files in flight finish ...")
         done.wait()
         _drain(job, err, verbose)
     if job.error is not None:
@@ -190,6 +203,7 @@ def _bars(con: Console):
         TimeRemainingColumn,
         TransferSpeedColumn,
     )
+    from rich.text import Text
 
     class Only(ProgressColumn):
         """A column shown on one bar only: counts on "files", sizes and speed on "bytes"."""
@@ -206,19 +220,19 @@ def _bars(con: Console):
                     TimeRemainingColumn(), console=con, transient=True, refresh_per_second=8)
 
 
-def _drain(job, con: Console, verbose: bool) -> None:
-    # one line per item whatever the width (soft_wrap): logs stay grep-able
+def _drain(job, out: Lines, verbose: bool) -> None:
+    # one line per item whatever the width: logs stay grep-able
     for ev in job.sink.drain():
         if isinstance(ev, ItemFailed):
-            con.print(Text.assemble(("failed ", "bold red"), ev.path, f": {ev.message}"), soft_wrap=True)
+            out.line(("failed ", "bold red"), ev.path, f": {ev.message}")
         elif isinstance(ev, ItemRetry):
-            con.print(Text.assemble(("retry ", "yellow"), f"{ev.path} (attempt {ev.attempt}): {ev.message}"), soft_wrap=True)
+            out.line(("retry ", "yellow"), f"{ev.path} (attempt {ev.attempt}): {ev.message}")
         elif isinstance(ev, Note):
-            con.print(Text.assemble((f"{ev.level}: ", "yellow"), ev.text), soft_wrap=True)
+            out.line((f"{ev.level}: ", "yellow"), ev.text)
         elif verbose and isinstance(ev, ItemFinished):
-            con.print(Text.assemble((f"{ev.action:<8}", STYLE.get(Act(ev.action), "")), ev.path), soft_wrap=True)
+            out.line((f"{ev.action:<8}", STYLE.get(Act(ev.action), "")), ev.path)
         elif verbose and isinstance(ev, ItemSkipped):
-            con.print(Text.assemble(("skipped ", "dim"), ev.path, (f" ({ev.reason})", "dim")), soft_wrap=True)
+            out.line(("skipped ", "dim"), ev.path, (f" ({ev.reason})", "dim"))
 
 
 def summary_dict(s: Summary) -> dict:
@@ -242,22 +256,24 @@ def _where_deleted(s: Summary) -> str:
     return f" (moved to {s.trash})" if s.trash else ""
 
 
-def print_summary(con: Console, s: Summary) -> None:
+def print_summary(out: Lines, s: Summary) -> None:
     """A closing report in the spirit of DANDI's incremental sync summary."""
-    con.print(Text(f"Summary ({s.status}) of sync {s.sync_id}:", style="bold"))
+    out.line(f"Summary ({s.status}) of sync {s.sync_id}:", style="bold")
     for label, value in summary_rows(s):
-        con.print(Text.assemble(f"  {label:>10}: ", value))
+        out.line(f"  {label:>10}: ", value)
     for e in s.skipped_changed[:50]:
-        con.print(Text.assemble(("  skipped ", "yellow"), e.path, (f" ({e.message})", "dim")), soft_wrap=True)
+        out.line(("  skipped ", "yellow"), e.path, (f" ({e.message})", "dim"))
     for e in s.errors:
-        con.print(Text.assemble(("  error ", "bold red"), e.path, f": {e.message}"), soft_wrap=True)
+        out.line(("  error ", "bold red"), e.path, f": {e.message}")
     if s.nothing_to_do and not s.conflicts:
-        con.print(Text("Nothing to do: the target is up to date.", style="bold green"))
+        out.line("Nothing to do: the target is up to date.", style="bold green")
 
 
 def history_table(con: Console, rows) -> None:
     """One table per (source, target) pair; fits 80 columns."""
     import datetime as dt
+
+    from rich.text import Text
 
     if not rows:
         con.print("no syncs recorded yet")

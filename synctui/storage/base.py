@@ -49,9 +49,14 @@ def is_temp_path(path: str) -> bool:
     return TEMP_PREFIX in path or (VISIBLE_TEMP_PREFIX in path and _VISIBLE_TEMP.search(path) is not None)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class FileInfo:
-    """One file as a listing saw it.  ``etag`` is set by stores that have one."""
+    """One file as a listing saw it.  ``etag`` is set by stores that have one.
+
+    Not frozen, though nothing changes one: a frozen dataclass's ``__init__`` sets each
+    field through ``object.__setattr__``, four times the cost, and a listing makes one per
+    file (100,000 for a big project).  Treat it as a value.
+    """
 
     path: str
     size: int
