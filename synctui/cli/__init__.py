@@ -281,6 +281,3 @@ def main(argv: list[str] | None = None) -> int:
         where = f" (traceback in {log_path})" if log_path else ""
         print(f"synctui: internal error: {type(exc).__name__}: {exc}{where}", file=sys.stderr)
         return EXIT_INTERNAL
-    finally:
-        if "synctui.storage.local_scan" in sys.modules:  # listings started early, never taken
-            sys.modules["synctui.storage.local_scan"].discard_early()

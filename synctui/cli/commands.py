@@ -148,9 +148,6 @@ def _job(args: argparse.Namespace):
 
         source_config = portal_source_config(parse_dataset_ids(dataset_ids))
     source, target = _configs(args, source_config, args.target, tls)
-    from synctui.project.catalog import list_early
-
-    list_early(source, target)  # the listings run while the engine is imported
     from synctui.sync.api import SyncJob
 
     return SyncJob(source, target, rules, options=options, job_options=job_options)

@@ -180,17 +180,6 @@ def _root_error(config: ProjectConfig, root: str, problem: str, cause: str) -> R
                      "nothing was written", problem=problem)
 
 
-def list_early(*configs: ProjectConfig) -> None:
-    """Start listing the configs' local roots now, before the caller's heavy imports (the
-    CLI's): GNU find stats the trees on another core meanwhile, and the scans take them."""
-    from synctui.storage.local import list_early as list_local_early
-
-    for cfg in configs:
-        for location in (cfg.overlay, None if cfg.portal is not None else cfg.static):
-            if location is not None and location.protocol == "local":
-                list_local_early(location)
-
-
 def open_project(config: ProjectConfig | str | dict, *, require_overlay: bool = False,
                  **store_options: object) -> Catalog:
     """Load (if needed), open the stores of, and scan a project (see ``scan_project``)."""

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
-from synctui.errors import MissingPathError, PathEscapeError, RootError, StoreError, SyncTuiError
+from synctui.errors import MissingPathError, PathEscapeError, RootError, StoreError
 from synctui.storage.base import (
     BaseStore,
     FileInfo,
@@ -26,7 +26,7 @@ from synctui.storage.base import (
     size_mismatch,
     temp_name,
 )
-from synctui.storage.local_scan import scan_with_find, start_early
+from synctui.storage.local_scan import scan_with_find
 from synctui.storage.options import LocalOptions
 from synctui.storage.url import Location
 
@@ -417,18 +417,6 @@ class LocalStore(BaseStore):
 
 #: below this many runs a tree lists faster in-process than a find process starts
 FIND_MIN_RUNS = 4
-
-
-def list_early(location: Location) -> None:
-    """Start listing a local root now, for the scan that follows (``local_scan.start_early``):
-    the same choice of find or scandir the store's own scan makes."""
-    try:
-        listing = LocalOptions.build(location.fs_args).listing
-    except SyncTuiError:
-        return  # opening the store says what is wrong
-    start = location.path
-    if listing == "find" or (listing == "auto" and _worth_find(start)):
-        start_early(start)
 
 
 def _worth_find(start: str) -> bool:

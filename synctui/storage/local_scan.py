@@ -37,65 +37,6 @@ def find_program() -> str | None:
     return shutil.which("find")
 
 
-class EarlyFind:
-    """A find started before its listing is asked for (``start_early``), writing into
-    an in-memory file: the stats run on another core while the CLI imports the engine."""
-
-    def __init__(self, program: str, start: str) -> None:
-        self.start = start
-        self.fd = os.memfd_create("synctui-find", os.MFD_CLOEXEC)
-        try:
-            self.proc = subprocess.Popen(_find_args(program, start), stdout=self.fd,
-                                         stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                                         env={**os.environ, "LC_ALL": "C"})
-        except BaseException:
-            os.close(self.fd)
-            raise
-
-    def output(self) -> bytes | None:
-        """find's whole output, or None when it failed."""
-        try:
-            if self.proc.wait() != 0:
-                return None
-            size = os.fstat(self.fd).st_size
-            return os.pread(self.fd, size, 0) if size else b""
-        finally:
-            os.close(self.fd)
-
-    def discard(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        os.close(self.fd)
-
-
-#: listings started early, by start path; each is taken by the first scan of its path
-_EARLY: dict[str, EarlyFind] = {}
-
-
-def start_early(start: str) -> None:
-    """Start listing ``start`` now, for the scan that comes soon (the CLI calls this
-    before its heavy imports).  Never an error: a find that cannot start, or whose
-    listing nobody takes, costs nothing but its process."""
-    program = find_program()
-    if program is None or start in _EARLY or not hasattr(os, "memfd_create"):
-        return
-    try:
-        _EARLY[start] = EarlyFind(program, start)
-    except OSError:
-        return
-
-
-def discard_early() -> None:
-    """Drop listings nobody took (a command that failed before its scan)."""
-    while _EARLY:
-        _EARLY.popitem()[1].discard()
-
-
-def _find_args(program: str, start: str) -> list[str]:
-    return [program, "-H", start, "-mindepth", "1", "-printf", FIND_FORMAT]
-
-
 def scan_with_find(start: str, rel0: str, real_root: str, *, dirs: bool,
                    skipped_links: list[str],
                    walk: Callable[[str, str], Iterator[FileInfo]]) -> list[FileInfo] | None:
@@ -108,39 +49,29 @@ def scan_with_find(start: str, rel0: str, real_root: str, *, dirs: bool,
     program = find_program()
     if program is None:
         return None
+    try:
+        proc = subprocess.Popen([program, "-H", start, "-mindepth", "1", "-printf", FIND_FORMAT],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                                env={**os.environ, "LC_ALL": "C"})
+    except OSError:
+        return None
     out: list[FileInfo] = []
     links: list[str] = []
-    base = rel0 + "/" if rel0 else ""
-    early = _EARLY.pop(start, None)
-    if early is not None:
-        data = early.output()
-        if data is None:
-            return None
-        try:
-            _parse((data,), base, start, dirs, out, links)
-        except (ValueError, OSError):
-            return None
-    else:
-        try:
-            proc = subprocess.Popen(_find_args(program, start), stdout=subprocess.PIPE,
-                                    stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                                    env={**os.environ, "LC_ALL": "C"})
-        except OSError:
-            return None
-        assert proc.stdout is not None
+    try:
+        # parsed as it streams: find walks on its core while this one makes FileInfos
         read = proc.stdout.read1
-        try:
-            # parsed as it streams: find walks on its core while this one makes FileInfos
-            _parse(iter(lambda: read(1 << 20), b""), base, start, dirs, out, links)
-            whole = True
-        except (ValueError, OSError):  # not GNU find's output, or a file gone: list with scandir
-            whole = False
-        finally:
+        _parse(iter(lambda: read(1 << 20), b""), rel0 + "/" if rel0 else "", start, dirs, out, links)
+        whole = True
+    except (ValueError, OSError):  # not GNU find's output, or a file gone: list with scandir
+        whole = False
+    finally:
+        if proc.stdout is not None:
             proc.stdout.close()
-            if proc.wait() != 0:
-                whole = False
-        if not whole:
-            return None
+        if proc.wait() != 0:
+            whole = False
+    if not whole:
+        return None
+    base = rel0 + "/" if rel0 else ""
     for name in links:
         full = os.path.join(start, name)
         rel = base + name

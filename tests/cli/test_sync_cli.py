@@ -316,22 +316,3 @@ def test_a_picks_file_that_cannot_be_rewritten_is_a_failed_item(tmp_path: Path, 
     summary = json.loads(out)
     assert code == EXIT_PARTIAL and [e["path"] for e in summary["errors"]] == [broken]
 
-
-def test_a_command_that_fails_after_its_listings_started_leaves_none_behind(tmp_path: Path, cli,
-                                                                              monkeypatch) -> None:
-    """`sync` starts the local listings before it imports the engine; when it fails before
-    its scan, the next scan in this process (an embedding program, a test) lists afresh."""
-    from synctui.errors import SyncTuiError
-    from synctui.storage.local import LocalStore
-    from synctui.sync.api import SyncJob
-
-    pair = Pair(tmp_path, target_extra={"overlay_fs_args": {"listing": "find"}})
-
-    def refuse(self, **kwargs):
-        raise SyncTuiError("refused before the scan")
-
-    monkeypatch.setattr(SyncJob, "plan", refuse)
-    code, _, err = cli("sync", "-s", pair.src, "-t", pair.dst)
-    assert code != EXIT_OK and "refused before the scan" in err
-    write_tree(pair.dst_root, {"later.txt": b"1"})
-    assert "later.txt" in [f.path for f in LocalStore(str(pair.dst_root), listing="find").scan()]

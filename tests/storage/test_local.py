@@ -13,7 +13,7 @@ import pytest
 from synctui.errors import PathEscapeError, StoreError, SyncTuiError
 from synctui.storage import local_scan
 from synctui.storage.base import TEMP_PREFIX, clean_relpath
-from synctui.storage.local import LocalStore, list_early, os_error
+from synctui.storage.local import LocalStore, os_error
 from synctui.storage.url import parse_location
 
 
@@ -76,40 +76,6 @@ def test_find_and_scandir_list_the_same(root: Path, outside: Path, dirs: bool) -
     assert "inner/b/c.zarr/0/0/0" in [p for p, *_ in by_find[0]]
     if local_scan.find_program() is not None:
         assert by_find[2] == "find"
-
-
-needs_early_find = pytest.mark.skipif(local_scan.find_program() is None or not hasattr(os, "memfd_create"),
-                                      reason="early listings use GNU find and memfd (Linux)")
-
-
-@needs_early_find
-def test_a_listing_started_early_gives_the_scan_exactly_its_own_listing(root: Path, outside: Path) -> None:
-    """The CLI starts find before its imports; the scan that takes it sees what it would
-    have listed itself, and the scan after it lists afresh."""
-    put(root, "a/b/c.zarr/0/0/0", b"x" * 10)
-    put(root, "tab\there/new\nline", b"12")
-    put(root, "old", b"4")
-    os.utime(root / "old", ns=(1, 123_456_789))
-    (root / "inner").symlink_to(root / "a", target_is_directory=True)
-    (root / "escape").symlink_to(outside, target_is_directory=True)
-    expected = _listing(root, "scandir", dirs=True)
-    store = LocalStore(parse_location(str(root)), listing="find")
-    list_early(store.location)
-    got = sorted((f.path, f.size, f.mtime_ns, f.kind) for f in store.scan(dirs=True))
-    assert (got, sorted(store.skipped_links)) == expected[:2]
-    put(root, "later", b"5")
-    assert "later" in [f.path for f in store.scan()]
-
-
-@needs_early_find
-def test_an_early_listing_nobody_took_is_dropped_never_reused(root: Path) -> None:
-    """A command that fails before its scan leaves no old listing for the next scan."""
-    put(root, "first", b"1")
-    store = LocalStore(parse_location(str(root)), listing="find")
-    list_early(store.location)
-    local_scan.discard_early()
-    put(root, "second", b"2")
-    assert sorted(f.path for f in store.scan()) == ["first", "second"]
 
 
 def test_listing_option_is_strict(root: Path) -> None:
