@@ -236,7 +236,29 @@ def entry() -> int:
     except KeyboardInterrupt:  # landed after the command's own handling, before this line
         code = EXIT_CANCELLED
     _ignore_late_signals()
+    _leave(code)
     return code
+
+
+def _leave(code: int) -> None:
+    """Exit now, without tearing the interpreter down object by object: after a sync of
+    a big project that is a catalog of FileInfos per side (30-40 ms for 20,000 files,
+    bench/sync_local.py).  Everything that must outlive the process is done by then:
+    each sync's records are committed, its locks released, the stores closed; the log
+    and the output are flushed here.  A Dask cluster or the app may still have exit
+    work registered with atexit: then the normal exit runs it."""
+    import logging
+    import os
+
+    if "distributed" in sys.modules or "textual" in sys.modules:
+        return
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can reach it
+            pass
+    os._exit(code)
 
 
 def _ignore_late_signals() -> None:
