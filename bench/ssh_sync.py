@@ -115,6 +115,7 @@ class Bench:
         self.ssh_cmd = (f"ssh -p {self.port} -i {server.user_key} -o BatchMode=yes "
                         f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={known_hosts}")
         self.env = dict(os.environ, SYNCTUI_STATE_DIR=str(work / "state"), HOME=str(work / "home"))
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed synctui has its bytecode
         (work / "home" / ".ssh").mkdir(parents=True, exist_ok=True)
 
     def fresh(self, tool: str) -> Path:

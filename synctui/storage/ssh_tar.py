@@ -38,6 +38,49 @@ MAX_NAME_BYTES = 1 << 20
 MARK_TIMEOUT = 60.0
 
 
+#: a ustar header's fields after the name, for a regular file owned by nobody in particular
+_USTAR_MAGIC = b"ustar\x0000"
+_OCTAL_11 = 8 ** 11
+
+
+def member_header(name: str, size: int, mtime: int) -> bytes:
+    """The tar header of one regular file (mode 0644).
+
+    Built here for the usual member, an ASCII name of ustar's length, byte for byte
+    what ``tarfile`` writes: ``TarInfo.tobuf`` costs about 70 µs a member, a third of
+    a second of client CPU on 5,000 files (bench/ssh_sync.py).  Anything else (a long
+    or non-ASCII name, 8 GiB or more, an mtime before 1970) goes through tarfile's
+    PAX headers.
+    """
+    if name.isascii() and 0 <= size < _OCTAL_11 and 0 <= mtime < _OCTAL_11:
+        raw = name.encode("ascii")
+        prefix = b""
+        if len(raw) > 100:
+            parts = raw.split(b"/")
+            for i in range(1, len(parts)):
+                prefix, rest = b"/".join(parts[:i]), b"/".join(parts[i:])
+                if len(prefix) <= 155 and len(rest) <= 100:
+                    raw = rest
+                    break
+            else:
+                raw = b""
+        if raw:
+            head = bytearray(512)
+            head[0:len(raw)] = raw
+            head[100:148] = b"0000644\x000000000\x000000000\x00%011o\x00%011o\x00" % (size, mtime)
+            head[148:156] = b"        "
+            head[156] = 0x30  # "0": a regular file
+            head[257:265] = _USTAR_MAGIC
+            head[345:345 + len(prefix)] = prefix
+            head[148:155] = b"%06o\x00" % sum(head)
+            return bytes(head)
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = mtime
+    info.mode = 0o644
+    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
 class NoShell(Exception):
     """The server ran no POSIX shell (or no tar): use SFTP instead."""
 
@@ -134,11 +177,7 @@ class TarSink:
         headers = []
         total = 2 * tarfile.BLOCKSIZE
         for name, data, mtime in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mtime = mtime if mtime is not None else now
-            info.mode = 0o644
-            head = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+            head = member_header(name, len(data), mtime if mtime is not None else now)
             headers.append(head)
             total += len(head) + len(data) + (-len(data) % tarfile.BLOCKSIZE)
         buf = bytearray(f"{total}\n".encode() + root.encode("utf-8", "surrogateescape") + b"\n")
@@ -235,11 +274,7 @@ def tar_extract(conn: Conn, root: str, members: Iterable[tuple[str, bytes, int]]
         broken = False
         now = int(time.time())
         for name, data, mtime in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mtime = mtime if mtime is not None else now
-            info.mode = 0o644
-            buf += info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+            buf += member_header(name, len(data), mtime if mtime is not None else now)
             buf += data
             buf += b"\0" * (-len(data) % tarfile.BLOCKSIZE)
             if len(buf) >= SEND_BUFFER:
