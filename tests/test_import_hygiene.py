@@ -62,6 +62,10 @@ def modules_after(code: str, tmp_path: Path, *args: str) -> tuple[list[str], sub
         "    with open(_out, 'w') as fh:\n"
         "        json.dump(sorted(sys.modules), fh)\n"
         "atexit.register(_dump)\n"
+        # synctui's CLI leaves through os._exit once its work is flushed (cli._leave)
+        "import os\n"
+        "_exit = os._exit\n"
+        "os._exit = lambda code: (_dump(), _exit(code))\n"
     )
     proc = subprocess.run([sys.executable, "-c", prelude + code, *args], capture_output=True,
                           text=True, timeout=60, stdin=subprocess.DEVNULL)

@@ -563,18 +563,44 @@ class SMBStore(BaseStore):
             pass
 
     def create_exclusive(self, path: str, data: bytes) -> bool:
-        """Write a temp, rename it without replace: the server lets exactly one win."""
+        """CREATE the file itself with FILE_CREATE (the server's O_EXCL), then WRITE and
+        CLOSE, in one compound: exactly one of two racing clients wins.
+
+        Not a temp renamed without replace: Samba checks that the name is free and then
+        renames, two steps another client's rename fits between (a racing pair both
+        "won" in 3 of 50 rounds, tests/sync/test_locks.py).  A reader that comes between
+        the CREATE and the WRITE finds the file empty, which a lock's reader takes as
+        held."""
+        from smbclient._io import SMBFileIO, SMBFileTransaction
+        from smbprotocol.open import FilePipePrinterAccessMask as A
+
         rel = clean_relpath(path)
         check_written_path(rel)
 
         def run(kw: dict[str, Any]) -> bool:
-            try:
-                self._write_small(rel, data, None, False, kw)
-            except Exception as exc:
-                if is_collision(exc):
-                    return False
-                raise
-            return True
+            for attempt in (1, 2):
+                raw = SMBFileIO(self._unc(rel), mode="xb", share_access="rwd",
+                                desired_access=A.FILE_WRITE_DATA | A.DELETE, **kw)
+                tx = SMBFileTransaction(raw)
+                raw.open(transaction=tx)
+                if data:
+                    tx += raw.fd.write(bytes(data), offset=0, send=False)
+                raw.close(transaction=tx)
+                try:
+                    tx.commit()
+                except Exception as exc:
+                    if is_collision(exc):
+                        return False
+                    made = _created(raw)
+                    if not made and attempt == 1 and is_missing(exc):
+                        self._forget_chain(rel)
+                        self._mkdirs(posixpath.dirname(rel), kw)
+                        continue
+                    if made:  # created, not written: never leave an empty lock behind
+                        self._discard(raw, rel, kw)
+                    raise
+                return True
+            raise AssertionError("unreachable")
 
         return self._call("create", rel, run, retry=False)
 
