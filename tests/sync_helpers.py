@@ -514,3 +514,34 @@ def update_moments_converge(pair: Pair, versions: tuple[dict[str, bytes], dict[s
         converge(pair)
     if cmd is not None:
         assert mixed >= 1, "no kill landed part-way through the update: make the store bigger"
+
+
+def run_dropping_sessions(job: Any, store: Any, kill_sessions: Callable[[], int]) -> tuple[Any, int, int, int]:
+    """Run ``job`` while a thread drops the server's sessions (``kill_sessions()``, which
+    returns how many it killed) once a file is done and something is still in flight.
+
+    Returns (summary, sessions killed, ``store``'s connections before the kill, after the
+    run); killed is 0 when the moment never came.  The caller closes the job's stores."""
+    import threading
+    import time
+
+    killed: list[tuple[int, int]] = []
+
+    def killer() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not job.sink.progress.finished:
+            prog = job.sink.progress  # something done, something (a batch, a big file) in flight
+            if prog.done_files >= 1 and prog.in_flight:
+                opened = store.connections_opened
+                killed.append((kill_sessions(), opened))
+                return
+            time.sleep(0.005)
+
+    t = threading.Thread(target=killer)
+    t.start()
+    try:
+        summary = job.run()
+    finally:
+        t.join()
+    sessions, before = killed[0] if killed else (0, 0)
+    return summary, sessions, before, store.connections_opened

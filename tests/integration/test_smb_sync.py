@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ from sync_helpers import (
     picks_path,
     read_tree,
     run_cli,
+    run_dropping_sessions,
     temp_files,
     write_config,
     write_tree,
@@ -233,32 +232,16 @@ def test_a_dropped_connection_mid_sync_is_retried_and_the_sync_completes(
     j.plan()
     assert j.source is not None and j.target is not None
     smb_store = (j.target if direction == "to-smb" else j.source).stores["overlay"]
-    killed: list[tuple[int, int]] = []
-
-    def killer() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not j.sink.progress.finished:
-            prog = j.sink.progress
-            if prog.done_files >= 1 and prog.in_flight:
-                opened = smb_store.connections_opened
-                killed.append((smb.server.kill_sessions(), opened))
-                return
-            time.sleep(0.005)
-
-    t = threading.Thread(target=killer)
-    t.start()
     try:
-        summary = j.run()
-        reconnected = smb_store.connections_opened
+        summary, killed, before, reconnected = run_dropping_sessions(j, smb_store, smb.server.kill_sessions)
     finally:
-        t.join()
         for side in (j.source, j.target):
             for store in side.stores.values():
                 store.close()
-    assert killed and killed[0][0] > 0
+    assert killed > 0
     assert summary.errors == [], summary.errors
     retries = [e for e in j.sink.drain() if isinstance(e, ItemRetry)]
-    assert retries or reconnected > killed[0][1]
+    assert retries or reconnected > before
     assert read_tree(dst_root) == files
     # the next sync has nothing to copy, and sweeps any temp a dead session left
     again = SyncJob(str(src), str(dst), job_options=JobOptions(fsync=False))

@@ -14,7 +14,6 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +31,7 @@ from sync_helpers import (
     picks_json,
     picks_path,
     read_tree,
+    run_dropping_sessions,
     temp_files,
     tomo_path,
     zarr_files,
@@ -180,31 +180,15 @@ def test_a_dropped_connection_mid_sync_is_retried_and_the_sync_completes(
     j.plan()
     assert j.source is not None and j.target is not None
     ssh_store = (j.target if direction == "local-to-ssh" else j.source).stores["overlay"]
-    killed: list[tuple[int, int]] = []
-
-    def killer() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not j.sink.progress.finished:
-            prog = j.sink.progress  # something done, something (a batch, a big file) in flight
-            if prog.done_files >= 1 and prog.in_flight:
-                opened = ssh_store.connections_opened
-                killed.append((remote.server.kill_sessions(), opened))
-                return
-            time.sleep(0.005)
-
-    t = threading.Thread(target=killer)
-    t.start()
     try:
-        summary = j.run()
-        reconnected = ssh_store.connections_opened
+        summary, killed, before, reconnected = run_dropping_sessions(j, ssh_store, remote.server.kill_sessions)
     finally:
-        t.join()
         close(j)
-    assert killed and killed[0][0] > 0
+    assert killed > 0
     assert summary.errors == [], summary.errors
     # the drop was noticed: files were retried by the engine, or re-read on a new connection
     retries = [e for e in j.sink.drain() if isinstance(e, ItemRetry)]
-    assert retries or reconnected > killed[0][1]
+    assert retries or reconnected > before
     assert pair.target_tree() == pair.source_tree()
     assert is_noop(pair)
     # the temp files the dead connections left are swept by the next sync (under its lock)
