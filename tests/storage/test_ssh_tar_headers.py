@@ -39,5 +39,5 @@ def test_a_plain_member_is_byte_for_byte_what_tarfile_writes(name: str, size: in
 def _read_pax(head: bytes) -> tarfile.TarInfo:
     """A PAX member (extended header, then the ustar one) as tarfile reads it."""
     with tarfile.open(fileobj=io.BytesIO(head + b"\0" * (2 * tarfile.BLOCKSIZE)), mode="r:") as tar:
-        tar.offset = 0
-        return tar.next()
+        assert tar.firstmember is not None
+        return tar.firstmember
