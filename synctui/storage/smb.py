@@ -164,7 +164,7 @@ class SMBStore(BaseStore):
         if not retry:
             return once()
         return self.retry_policy.call(once, interrupt=self._interrupt, should_retry=_should_retry,
-                                      on_retry=lambda n, exc: log.info("%s: %s", self.display, exc))
+                                      on_retry=lambda n, exc: log.info("try %d failed: %s", n, exc))
 
     # -- the root ----------------------------------------------------------------------
     def check_root(self) -> None:
@@ -555,6 +555,8 @@ class SMBStore(BaseStore):
         """Remove a temp whose write failed (best effort: a dead connection leaves it)."""
         if not raw.closed:
             _close_quietly(raw)
+        if not self._sessions.usable(kw):
+            return  # the connection is gone (the retry dials afresh); the next sync sweeps it
         try:
             import smbclient
 

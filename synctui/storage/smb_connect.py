@@ -241,6 +241,9 @@ class Sessions:
     def kwargs(self) -> dict[str, Any]:
         """The smbclient keyword arguments for this thread, its session made on first use."""
         cache = getattr(self._local, "cache", None)
+        if cache and not all(alive(c) for c in cache.values()):
+            self.drop_current()  # it died between calls: dial our own, never smbclient's
+            cache = None
         if cache is None or not cache:
             self._prune()
             cache = self._local.cache = {}
@@ -248,6 +251,13 @@ class Sessions:
             with self._lock:
                 self._caches.append((threading.current_thread(), cache))
         return self._kw(cache)
+
+    @staticmethod
+    def usable(kw: dict[str, Any]) -> bool:
+        """Whether the connection of ``kw`` still stands.  A call on a dead one would have
+        smbclient dial a replacement itself, with its one client GUID for every
+        connection (Samba takes those for channels of one client)."""
+        return all(alive(c) for c in kw["connection_cache"].values())
 
     def _kw(self, cache: dict[str, Any]) -> dict[str, Any]:
         s = self.settings
@@ -393,6 +403,11 @@ class Sessions:
             caches, self._caches = [c for _, c in self._caches], []
         for cache in caches:
             self._drop(cache, polite=polite)
+
+
+def alive(conn: Any) -> bool:
+    """An smbprotocol Connection whose socket and receiver thread are still up."""
+    return conn._t_exc is None and conn.transport.connected
 
 
 class NetworkDown(ConnectionFailed):

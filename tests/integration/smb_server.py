@@ -86,6 +86,13 @@ class SMBServer:
                 out.append(int(entry.name))
         return out
 
+    def log_tail(self, chars: int = 3000) -> str:
+        """The end of smbd's own log (its children's too): what a failed test shows."""
+        try:
+            return (self.base / "smbd.out").read_text(errors="replace")[-chars:]
+        except OSError as exc:
+            return f"(no smbd log: {exc})"
+
     def kill_sessions(self) -> int:
         """SIGKILL every session child: each client's connection drops at once."""
         pids = self.session_pids()
@@ -190,8 +197,7 @@ def make_server(base: Path, *, timeout: float = 20.0) -> SMBServer:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             server.stop()
-            tail = (base / "smbd.out").read_text(errors="replace")[-600:]
-            raise ServerUnavailable(f"smbd exited with {proc.returncode}: {tail.strip()}")
+            raise ServerUnavailable(f"smbd exited with {proc.returncode}: {server.log_tail(600).strip()}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return server

@@ -10,6 +10,7 @@ smb-source) and the store contract through tests/storage/test_store_contract.py.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 from pathlib import Path
@@ -214,9 +215,33 @@ def big_source() -> dict[str, bytes]:
     return files
 
 
+def test_a_connection_that_died_between_calls_is_redialled_with_its_own_client_guid(
+        smb: Share) -> None:
+    """smbclient, handed a dead connection, dials a new one with its single process-wide
+    client GUID, which Samba takes for another channel of one client: the store dials its
+    own instead, and a failed write's clean-up never dials at all."""
+    import time
+
+    from smbclient._pool import ClientConfig
+
+    store = smb.store()
+    store.write_atomic("a/one.bin", b"1" * 100)
+    assert smb.server.kill_sessions() >= 1
+    cache = store._sessions._local.cache
+    deadline = time.monotonic() + 10
+    while all(c.transport.connected for c in cache.values()) and time.monotonic() < deadline:
+        time.sleep(0.01)  # the receiver thread sees the hang-up
+    store.write_atomic("a/two.bin", b"2" * 100_000)
+    guids = {c.client_guid for c in store._sessions._local.cache.values()}
+    assert guids and ClientConfig().client_guid not in guids
+    assert store.connections_opened == 2
+    assert (smb.disk / "a" / "two.bin").read_bytes() == b"2" * 100_000
+
+
 @pytest.mark.parametrize("direction", ["to-smb", "from-smb"])
 def test_a_dropped_connection_mid_sync_is_retried_and_the_sync_completes(
-        smb: Share, tmp_path: Path, direction: str) -> None:
+        smb: Share, tmp_path: Path, direction: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="synctui")  # each retry, should it fail
     files = big_source()
     if direction == "to-smb":
         src, _ = local_project(tmp_path, files)
@@ -239,7 +264,7 @@ def test_a_dropped_connection_mid_sync_is_retried_and_the_sync_completes(
             for store in side.stores.values():
                 store.close()
     assert killed > 0
-    assert summary.errors == [], summary.errors
+    assert summary.errors == [], (summary.errors, caplog.text[-6000:], smb.server.log_tail())
     retries = [e for e in j.sink.drain() if isinstance(e, ItemRetry)]
     assert retries or reconnected > before
     assert read_tree(dst_root) == files
