@@ -82,8 +82,10 @@ class Proj:
         p = (self.static if static else self.overlay) / rel
         os.utime(p, ns=(mtime_ns, mtime_ns))
 
-    def open(self) -> Catalog:
-        return open_project(str(self.config), fsync=False)
+    def open(self, listing: str | None = None) -> Catalog:
+        """The project scanned; ``listing`` "find" or "scandir" picks the local lister
+        (find's bundles, or none), the default lets the store choose."""
+        return open_project(str(self.config), fsync=False, **({"listing": listing} if listing else {}))
 
     def config_data(self) -> dict[str, Any]:
         return json.loads(self.config.read_text())

@@ -14,6 +14,7 @@ from synctui.errors import ConnectionFailed, RootError, StoreError
 from synctui.project.config import ProjectConfig
 from synctui.project.layout import RUNS_DIR, EntityRef, Unrecognised, entity_path, parse_path
 from synctui.storage.base import TEMP_PREFIX, VISIBLE_TEMP_PREFIX, FileInfo, Store, is_temp_path
+from synctui.storage.bundle import FileBundle
 
 
 @dataclass
@@ -21,11 +22,28 @@ class Entity:
     """One copick entity and its member files (member path -> FileInfo).
 
     Single-file entities have one member, ``""``; a zarr store has one member per key.
+    A store listed by a bundling scan keeps most of its keys in ``bundle``, unparsed
+    until ``files`` is first read (storage/bundle.py); ``listed`` holds the others.
     """
 
     ref: EntityRef
     root: str  # "overlay" or "static"
-    files: dict[str, FileInfo] = field(default_factory=dict)
+    listed: dict[str, FileInfo] = field(default_factory=dict)
+    bundle: FileBundle | None = None
+    _files: dict[str, FileInfo] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def files(self) -> dict[str, FileInfo]:
+        if self.bundle is None:
+            return self.listed
+        if self._files is None:
+            self._files = dict(self.bundle.members())
+            self._files.update(self.listed)
+        return self._files
+
+    @property
+    def file_count(self) -> int:
+        return len(self.listed) + (len(self.bundle) if self.bundle is not None else 0)
 
     @property
     def path(self) -> str:
@@ -63,7 +81,7 @@ class Catalog:
 
     @property
     def file_count(self) -> int:
-        return sum(len(e.files) for e in self.entities.values())
+        return sum(e.file_count for e in self.entities.values())
 
     @property
     def total_bytes(self) -> int:
@@ -84,13 +102,52 @@ def _sort_key(ref: EntityRef) -> tuple:
             ref.feature_type or "", ref.user or "", ref.session or "", ref.name or "")
 
 
-def build_entities(files: Iterable[FileInfo], root: str, temp_files: list[str] | None = None,
+def build_entities(files: Iterable[FileInfo | FileBundle], root: str, temp_files: list[str] | None = None,
                    ) -> tuple[dict[EntityRef, Entity], set[str], list[Unrecognised]]:
-    """Group a root's file listing into entities; pure, so it is cheap to test."""
+    """Group a root's file listing into entities; pure, so it is cheap to test.
+
+    A FileBundle (a zarr store's plain keys, from ``Store.scan_bundled``) joins the
+    entity its first key parses to, when the bundle's folder is that entity's store;
+    else its files are taken one by one, as any listing's."""
     entities: dict[EntityRef, Entity] = {}
     runs: set[str] = set()
     unknown: dict[str, Unrecognised] = {}
     stores: dict[str, Entity] = {}  # "<...>/X.zarr" -> its entity, so chunks skip parse_path
+    for info in files:
+        if isinstance(info, FileBundle):
+            ent = _bundle_entity(info, entities, stores, runs, root)
+            if ent is None:
+                _take_files((fi for _, fi in info.members()), root, entities, runs, unknown, stores, temp_files)
+            continue
+        _take_files((info,), root, entities, runs, unknown, stores, temp_files)
+    return entities, runs, list(unknown.values())
+
+
+def _bundle_entity(bundle: FileBundle, entities: dict[EntityRef, Entity], stores: dict[str, Entity],
+                   runs: set[str], root: str) -> Entity | None:
+    """The entity ``bundle`` belongs to whole (now holding it), or None."""
+    name = bundle.records[0].rsplit("\t", 3)[0]
+    parsed = parse_path(bundle.path + "/" + name[bundle.cut:])
+    if parsed is None or isinstance(parsed, Unrecognised):
+        return None
+    ref = parsed[0]
+    if not ref.kind.is_zarr or entity_path(ref) != bundle.path:
+        return None
+    ent = entities.get(ref)
+    if ent is None:
+        ent = entities[ref] = Entity(ref, root)
+        if ref.run:
+            runs.add(ref.run)
+    if ent.bundle is not None:
+        return None
+    ent.bundle = bundle
+    stores[ent.path] = ent
+    return ent
+
+
+def _take_files(files: Iterable[FileInfo], root: str, entities: dict[EntityRef, Entity], runs: set[str],
+                unknown: dict[str, Unrecognised], stores: dict[str, Entity],
+                temp_files: list[str] | None) -> None:
     for info in files:
         path = info.path
         if info.kind == "dir":
@@ -107,7 +164,7 @@ def build_entities(files: Iterable[FileInfo], root: str, temp_files: list[str] |
             ent = stores.get(path[:cut + 5])
             member = path[cut + 6:]
             if ent is not None and not member.startswith(".") and "/." not in member:
-                ent.files[member] = info
+                ent.listed[member] = info
                 continue
         parsed = parse_path(path)
         if parsed is None:
@@ -121,12 +178,11 @@ def build_entities(files: Iterable[FileInfo], root: str, temp_files: list[str] |
         ent = entities.get(ref)
         if ent is None:
             ent = entities[ref] = Entity(ref, root)
-        ent.files[member] = info
+        ent.listed[member] = info
         if ref.kind.is_zarr:
             stores[ent.path] = ent
         if ref.run:
             runs.add(ref.run)
-    return entities, runs, list(unknown.values())
 
 
 def scan_project(config: ProjectConfig, stores: dict[str, Store], *,
@@ -144,7 +200,7 @@ def scan_project(config: ProjectConfig, stores: dict[str, Store], *,
         if not _root_exists(config, root, store, may_be_missing=root == "overlay" and not require_overlay):
             continue
         try:
-            ents, runs, unknown = build_entities(store.scan(dirs=True), root,
+            ents, runs, unknown = build_entities(store.scan_bundled(".zarr"), root,
                                                  cat.temp_files if root == "overlay" else None)
         except (RootError, ConnectionFailed):
             raise

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
 from synctui.errors import PathEscapeError, StoreError, SyncTuiError
 
 if TYPE_CHECKING:
+    from synctui.storage.bundle import FileBundle
     from synctui.storage.url import Location
 
 CHUNK = 1 << 20
@@ -91,6 +92,9 @@ class StoreFeatures:
     #: folders are only the prefixes of keys (S3): an empty folder does not exist, and
     #: ``makedirs`` makes nothing
     folders_are_prefixes: bool = False
+    #: ``scan_bundled`` gives FileBundles (local: find's records, compared unparsed);
+    #: otherwise it gives what ``scan(dirs=True)`` gives
+    bundled_scan: bool = False
 
 
 @runtime_checkable
@@ -102,6 +106,7 @@ class Store(Protocol):
     features: StoreFeatures
 
     def scan(self, prefix: str = "", *, dirs: bool = False) -> Iterator[FileInfo]: ...
+    def scan_bundled(self, suffix: str) -> Iterator[FileInfo | FileBundle]: ...
     def stat(self, path: str) -> FileInfo | None: ...
     def exists(self, path: str) -> bool: ...
     def open_read(self, path: str) -> BinaryIO: ...
@@ -152,6 +157,13 @@ class BaseStore:
     def write_atomic(self, path: str, data: bytes | Iterable[bytes], *,
                      mtime_ns: int | None = None, size: int | None = None) -> FileInfo:
         raise NotImplementedError
+
+    def scan_bundled(self, suffix: str) -> Iterator[FileInfo | FileBundle]:
+        """The whole root as ``scan(dirs=True)`` lists it, except that the plain files
+        below each folder whose name ends with ``suffix`` may come as one FileBundle
+        (storage/bundle.py), with no FileInfos for the folders inside it.  This default
+        bundles nothing; ``features.bundled_scan`` says a store does."""
+        return self.scan(dirs=True)
 
     def read_many(self, paths: Iterable[str]) -> Iterator[tuple[str, bytes | StoreError]]:
         """Read many small files: yields ``(path, data)`` or ``(path, StoreError)`` in the

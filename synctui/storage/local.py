@@ -26,6 +26,7 @@ from synctui.storage.base import (
     size_mismatch,
     temp_name,
 )
+from synctui.storage.bundle import FileBundle
 from synctui.storage.local_scan import scan_with_find
 from synctui.storage.options import LocalOptions
 from synctui.storage.url import Location
@@ -49,7 +50,8 @@ class LocalStore(BaseStore):
     """Store on a local path.  ``fsync`` makes each write durable before rename."""
 
     #: reads gain nothing from a batch (the default loop); writes share one syncfs
-    features = StoreFeatures(set_mtime=True, batch_write=True, server_copy=True, exclusive_create=True)
+    features = StoreFeatures(set_mtime=True, batch_write=True, server_copy=True, exclusive_create=True,
+                             bundled_scan=True)
 
     def __init__(self, location: Location | str, *, fsync: bool | None = None,
                  listing: str | None = None) -> None:
@@ -119,6 +121,14 @@ class LocalStore(BaseStore):
         Symlinks are followed only when they stay inside the root; others are
         skipped and remembered in ``skipped_links``.
         """
+        return self._scan(prefix, dirs, None)  # type: ignore[return-value]
+
+    def scan_bundled(self, suffix: str) -> Iterator[FileInfo | FileBundle]:
+        """``scan(dirs=True)``, with find's records below each ``suffix`` folder as a
+        FileBundle (the scandir walk bundles nothing)."""
+        return self._scan("", True, suffix)
+
+    def _scan(self, prefix: str, dirs: bool, bundle: str | None) -> Iterator[FileInfo | FileBundle]:
         rel0 = clean_relpath(prefix, allow_root=True)
         start = os.path.join(self.root, rel0) if rel0 else self.root
         if not os.path.isdir(start):
@@ -126,7 +136,7 @@ class LocalStore(BaseStore):
         if self.options.listing == "find" or (self.options.listing == "auto" and _worth_find(start)):
             links: list[str] = []
             found = scan_with_find(start, rel0, self.real_root, dirs=dirs, skipped_links=links,
-                                   walk=lambda full, rel: self._walk(full, rel, dirs))
+                                   walk=lambda full, rel: self._walk(full, rel, dirs), bundle=bundle)
             if found is not None:
                 self.last_listing = "find"
                 self.skipped_links.extend(links)

@@ -9,12 +9,14 @@ from synctui.storage.url import Location
 
 def open_store(location: Location, **options: object) -> Store:
     """``options`` go to the store; ``ssh_prompt``/``webdav_prompt``/``smb_prompt`` become the ``prompt``
-    of that kind of store only (their callbacks differ), and local stores take only fsync."""
+    of that kind of store only (their callbacks differ), and local stores take only fsync
+    and listing."""
     if location.protocol == "local":
         from synctui.storage.local import LocalStore
 
-        fsync = options.get("fsync")
-        return LocalStore(location, fsync=None if fsync is None else bool(fsync))
+        fsync, listing = options.get("fsync"), options.get("listing")
+        return LocalStore(location, fsync=None if fsync is None else bool(fsync),
+                          listing=None if listing is None else str(listing))
     mine = f"{location.protocol}_prompt"
     opts = {k: v for k, v in options.items() if not k.endswith("_prompt")}
     if options.get(mine) is not None:

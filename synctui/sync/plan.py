@@ -354,6 +354,18 @@ def is_zarr_metadata(path: str) -> bool:
     return path.rsplit("/", 1)[-1] in _METADATA_KEYS
 
 
+def _to_compare(sent: Entity, tent: Entity, tpath: str) -> tuple[dict[str, FileInfo], dict[str, FileInfo]]:
+    """The members of both entities the quick check still has to look at one by one.
+
+    Two bundles of the same records (storage/bundle.py) hold the same keys with the
+    same sizes and mtimes: each of those passes the quick check, and none is stale, so
+    only the keys listed outside the bundles are left; the bundles stay unparsed."""
+    sb, tb = sent.bundle, tent.bundle
+    if sb is not None and tb is not None and sent.path == tpath and sb.same_files(tb):
+        return sent.listed, tent.listed
+    return sent.files, tent.files
+
+
 def _member_order(member: str) -> tuple[int, str]:
     return (1 if is_zarr_metadata(member) else 0, member)
 
@@ -476,7 +488,7 @@ class _Planner:
     def plan_entity(self, sent: Entity, tref: EntityRef, tent: Entity | None) -> EntityPlan:
         ref = sent.ref
         ep = EntityPlan(Act.SKIP, ref.kind, ref, tref, "", source_root=sent.root,
-                        n_files=len(sent.files), transform=needs_transform(ref, tref))
+                        n_files=sent.file_count, transform=needs_transform(ref, tref))
         since = self.options.since_ns
         if since is not None and tent is not None and sent.mtime_ns < since:
             ep.reason = "not changed since the --since date"
@@ -495,8 +507,9 @@ class _Planner:
         edited = False
         always = self.rules.policy_for(ref.kind) == "always"
         quick = not self.options.checksum and not always
-        tol, tfiles = self.tol, tent.files
-        for member, s in sent.files.items():
+        tol = self.tol
+        sfiles, tfiles = _to_compare(sent, tent, tpath) if quick and not self.reconcile else (sent.files, tent.files)
+        for member, s in sfiles.items():
             t = tfiles.get(member)
             if quick and t is not None and s.size == t.size and -tol <= s.mtime_ns - t.mtime_ns <= tol:
                 if self.reconcile:
@@ -520,12 +533,14 @@ class _Planner:
                                           keep_old=keep_old))
         stale = [FileAction(Act.DELETE, _join(tpath, m), None, 0, "stale key: not in the source store",
                             dst_size=t.size, dst_mtime_ns=t.mtime_ns, dst_etag=t.etag)
-                 for m, t in sorted(tent.files.items()) if m not in sent.files] if ref.kind.is_zarr else []
+                 for m, t in sorted(tfiles.items()) if m not in sfiles] if ref.kind.is_zarr else []
         return self._decide(ep, tent, changed, stale, edited)
 
     def _decide(self, ep: EntityPlan, tent: Entity, changed: list[FileAction],
                 stale: list[FileAction], edited: bool) -> EntityPlan:
         """Turn the file differences of an existing target entity into one decision."""
+        # in key order, so the reason named first never hangs on the order of a listing
+        changed.sort(key=lambda f: _member_order(f.target_path.rsplit(".zarr/", 1)[-1]))
         if not changed and not stale:
             ep.reason = "unchanged" if not tent.read_only else "unchanged (target's static root)"
             ep.bytes = 0
@@ -545,13 +560,11 @@ class _Planner:
             ep.action = Act.CONFLICT
             base_hit = any(f.target_path in self.baseline for f in changed)
             ep.reason = ("target changed since the last sync" if base_hit else "target newer than source")
-            changed.sort(key=lambda f: _member_order(f.target_path.rsplit(".zarr/", 1)[-1]))
             ep.files = changed + stale  # what "take the source" would do
             ep.bytes = sum(f.size for f in changed)
             return ep
         ep.action = Act.UPDATE
         ep.reason = _first_reason(changed, stale) + (" (conflict overwritten)" if edited else "")
-        changed.sort(key=lambda f: _member_order(f.target_path.rsplit(".zarr/", 1)[-1]))
         ep.files = changed + stale
         ep.bytes = sum(f.size for f in changed)
         return ep
@@ -602,7 +615,7 @@ class _Planner:
             why = rules.why_excluded(ref)
             if why is not None:
                 plan.entities.append(EntityPlan(Act.EXCLUDED, ref.kind, ref, ref, why, sent.root,
-                                                n_files=len(sent.files), bytes=sent.size))
+                                                n_files=sent.file_count, bytes=sent.size))
                 continue
             tref = rules.map_ref(ref)
             problem = ref_problem(tref) if tref != ref else None
@@ -610,7 +623,7 @@ class _Planner:
                 problem = f"{entity_path(claimed[tref])} maps onto the same target"
             if problem is not None:
                 plan.entities.append(EntityPlan(Act.BLOCKED, ref.kind, ref, tref, f"cannot map: {problem}",
-                                                sent.root, n_files=len(sent.files), bytes=sent.size))
+                                                sent.root, n_files=sent.file_count, bytes=sent.size))
                 continue
             claimed[tref] = ref
             plan.entities.append(self.plan_entity(sent, tref, dst.entities.get(tref)))

@@ -155,3 +155,24 @@ def test_temps_are_found_in_both_shapes_and_user_files_are_not_temps() -> None:
     assert sorted(temps) == sorted(f.path for f in listing[2:5])
     assert set(entities[tomo_ref("TS_001")].files) == {".zarray", "0/0/0"}
     assert [u.path for u in unknown] == [f"{R1}/synctui-tmp-notes.txt"]
+
+
+def test_a_bundle_joins_its_store_and_a_stray_one_is_taken_file_by_file() -> None:
+    """A zarr store's bundle becomes its entity's keys, parsed only when asked for; a
+    bundle of a folder that is no entity's store is listed as its files one by one."""
+    from synctui.storage.bundle import FileBundle, plain_record
+
+    store = "ExperimentRuns/TS_1/VoxelSpacing10.000/wbp.zarr"
+    chunks = [FileInfo(f"{store}/0/0/{i}", 10 + i, 1_700_000_000_000_000_000 + i) for i in range(3)]
+    stray = "ExperimentRuns/TS_1/notes/x.zarr"
+    listing = [FileBundle(store, [plain_record(f.path, f) for f in chunks], len(store) + 1),
+               FileInfo(f"{store}/.zarray", 2, 5),
+               FileBundle(stray, [plain_record(f"{stray}/0", FileInfo(f"{stray}/0", 1, 1))], len(stray) + 1)]
+    entities, runs, unknown = build_entities(listing, "overlay")
+    ent = entities[EntityRef(Kind.TOMOGRAM, run="TS_1", voxel_spacing=10.0, tomo_type="wbp")]
+    assert ent.file_count == 4 and ent.bundle is not None and list(ent.listed) == [".zarray"]
+    assert ent.files == {".zarray": FileInfo(f"{store}/.zarray", 2, 5),
+                         **{f.path[len(store) + 1:]: f for f in chunks}}
+    assert runs == {"TS_1"}
+    one_by_one = build_entities([FileInfo(f"{stray}/0", 1, 1)], "overlay")
+    assert len(entities) == 1 and unknown == one_by_one[2] and unknown

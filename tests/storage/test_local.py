@@ -78,6 +78,51 @@ def test_find_and_scandir_list_the_same(root: Path, outside: Path, dirs: bool) -
         assert by_find[2] == "find"
 
 
+@pytest.mark.skipif(local_scan.find_program() is None, reason="no GNU find: nothing is bundled")
+def test_a_bundle_holds_only_plain_files_and_parses_back_exactly(root: Path) -> None:
+    """A store's plain keys come as one FileBundle; a hidden key, a temp, a link, a
+    fifo, an odd mtime and a name with a tab in it are listed one by one, and the
+    bundle parses back to what the scandir walk sees."""
+    from synctui.storage.bundle import FileBundle
+
+    z = "ExperimentRuns/TS_1/VoxelSpacing10.000/wbp.zarr"
+    for rel in ("0/0/0", "0/0/1", "1/0/0", "nested.zarr/0", ".zattrs", "0/.zarray", ".hid/x",
+                "synctui-tmp-0.0123456789ab", "tab\t-x", "new\nline"):
+        put(root, f"{z}/{rel}", rel.encode())
+    os.utime(root / z / "1/0/0", ns=(1, 123_456_789))  # 0.123456789 s: find pads the fraction
+    os.utime(root / z / "0/0/1", ns=(1, -2_500_000_000))  # before 1970
+    (root / z / "link").symlink_to("0/0/0")
+    os.mkfifo(root / z / "fifo")
+    store = LocalStore(parse_location(str(root)), listing="find")
+    items = list(store.scan_bundled(".zarr"))
+    bundles = [b for b in items if isinstance(b, FileBundle)]
+    assert [b.path for b in bundles] == [z]
+    members = dict(bundles[0].members())
+    assert sorted(members) == ["0/0/0", "1/0/0", "nested.zarr/0", "new\nline"]
+    loose = {f.path for f in items if not isinstance(f, FileBundle)}
+    for rel in (".zattrs", "0/.zarray", ".hid/x", "synctui-tmp-0.0123456789ab", "tab\t-x", "0/0/1", "link"):
+        assert f"{z}/{rel}" in loose
+    assert not any(p.startswith(z + "/") and (root / p).is_dir() for p in loose), "no folders below it"
+    walk = {f.path: f for f in LocalStore(parse_location(str(root)), listing="scandir").scan()}
+    for member, info in members.items():
+        assert info == walk[f"{z}/{member}"]
+    assert members["1/0/0"].mtime_ns == 123_456_789
+
+
+def test_two_bundles_are_equal_in_any_order_and_differ_by_one_ns(root: Path) -> None:
+    from synctui.storage.base import FileInfo
+    from synctui.storage.bundle import FileBundle, plain_record
+
+    infos = [FileInfo(f"s.zarr/{i}", i, 1_700_000_000_123_456_789 + i) for i in range(5)]
+    recs = [plain_record(f.path, f) for f in infos]
+    a, b = FileBundle("s.zarr", recs, 7), FileBundle("s.zarr", recs[::-1], 7)
+    assert a.same_files(b)
+    assert [fi for _, fi in a.members()] == infos
+    later = [plain_record(f.path, FileInfo(f.path, f.size, f.mtime_ns + (f.size == 3))) for f in infos]
+    assert not a.same_files(FileBundle("s.zarr", later, 7))
+    assert not a.same_files(FileBundle("s.zarr", recs[:4], 7))
+
+
 def test_listing_option_is_strict(root: Path) -> None:
     with pytest.raises(SyncTuiError, match="listing"):
         LocalStore(parse_location(str(root)), listing="fast")

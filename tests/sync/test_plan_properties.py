@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from planproj import SEC, T0, Proj, apply_plan, picks_json
@@ -25,6 +26,7 @@ from synctui.project.config import load_config
 from synctui.project.layout import EntityRef, Kind, entity_path, ref_problem
 from synctui.storage.base import FileInfo
 from synctui.storage.local import LocalStore
+from synctui.storage.local_scan import find_program
 from synctui.sync.plan import Act, Plan, PlanOptions, make_plan
 from synctui.sync.rules import MAP_DIMENSIONS, RuleSet
 
@@ -277,6 +279,27 @@ def test_plan_is_idempotent(pair, rules: RuleSet, opts: PlanOptions) -> None:
                 if e.action in (Act.CONFLICT, Act.BLOCKED, Act.EXCLUDED, Act.EXISTS)}
         now = {(e.target_path, e.action) for e in second.entities}
         assert left <= now
+
+
+def decisions(p: Plan) -> list[tuple]:
+    """Everything a plan decides, entity by entity and file by file."""
+    return [(e.action, e.source_path, e.target_path, e.reason, e.n_files, e.bytes,
+             [(fa.action, fa.target_path, fa.source_path, fa.reason, fa.keep_old) for fa in e.files])
+            for e in p.entities] + [("adopted", sorted(a[0] for a in p.adopted))]
+
+
+@SETTINGS
+@given(project_pairs(), rule_sets, options, st.booleans())
+@pytest.mark.skipif(find_program() is None, reason="no GNU find: nothing is bundled")
+def test_bundled_listings_plan_what_file_by_file_listings_plan(pair, rules: RuleSet, opts: PlanOptions,
+                                                              reconcile: bool) -> None:
+    """find's bundles, compared unparsed, decide exactly what FileInfos one by one decide."""
+    source, target, target_static = pair
+    with scratch() as base:
+        src, dst = write_projects(base, source, target, target_static)
+        bundled = make_plan(src.open("find"), dst.open("find"), rules, opts, reconcile=reconcile)
+        one_by_one = make_plan(src.open("scandir"), dst.open("scandir"), rules, opts, reconcile=reconcile)
+        assert decisions(bundled) == decisions(one_by_one)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])

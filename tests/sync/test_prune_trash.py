@@ -150,7 +150,20 @@ def test_never_prunes_after_a_failed_listing(pair, monkeypatch, fails_after: int
             yield info
         raise StoreError("cannot list ExperimentRuns/TS_1: connection reset by peer")
 
+    real_bundled = store_class.scan_bundled
+
+    def failing_bundled(self, suffix):
+        if self.location.key != target_key:
+            yield from real_bundled(self, suffix)
+            return
+        for n, info in enumerate(real_bundled(self, suffix)):
+            if n >= fails_after:
+                break
+            yield info
+        raise StoreError("cannot list ExperimentRuns/TS_1: connection reset by peer")
+
     monkeypatch.setattr(store_class, "scan", failing_scan)
+    monkeypatch.setattr(store_class, "scan_bundled", failing_bundled)  # the catalog's listing
     with pytest.raises(StoreError, match="cannot list"):
         _plan(*pair, options=PlanOptions(prune=True))
     with pytest.raises(StoreError, match="cannot list"):
