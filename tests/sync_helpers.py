@@ -124,6 +124,13 @@ def zarr_files(prefix: str, *, chunks: int = 4, chunk_size: int = 512, seed: int
     return files
 
 
+def find_record(info: Any) -> str:
+    """The record GNU find prints for a FileInfo (storage/local_scan.FIND_FORMAT), as a
+    FileBundle keeps it."""
+    sec, ns = divmod(info.mtime_ns, 1_000_000_000)
+    return f"{info.path}\tf\t{info.size}\t{sec}.{ns:09d}0"
+
+
 def tomo_path(run: str, tomo: str = "wbp", vs: str = "10.000") -> str:
     return f"ExperimentRuns/{run}/VoxelSpacing{vs}/{tomo}.zarr"
 

@@ -126,8 +126,7 @@ def build_entities(files: Iterable[FileInfo | FileBundle], root: str, temp_files
 def _bundle_entity(bundle: FileBundle, entities: dict[EntityRef, Entity], stores: dict[str, Entity],
                    runs: set[str], root: str) -> Entity | None:
     """The entity ``bundle`` belongs to whole (now holding it), or None."""
-    name = bundle.records[0].rsplit("\t", 3)[0]
-    parsed = parse_path(bundle.path + "/" + name[bundle.cut:])
+    parsed = parse_path(bundle.records[0].rsplit("\t", 3)[0])
     if parsed is None or isinstance(parsed, Unrecognised):
         return None
     ref = parsed[0]

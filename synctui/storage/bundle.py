@@ -25,32 +25,28 @@ from synctui.storage.base import FileInfo
 
 @dataclass(slots=True, eq=False)
 class FileBundle:
-    """Plain files below the folder ``path`` (root-relative), as unparsed records.
-
-    A record's path is the lister's (relative to where it started); its member path
-    starts at ``cut``."""
+    """Plain files below the folder ``path``, as unparsed records whose paths are
+    root-relative like ``path`` (a bundle comes only from a listing of a whole root)."""
 
     path: str
     records: list[str]
-    cut: int
 
     def __len__(self) -> int:
         return len(self.records)
 
     def members(self) -> Iterator[tuple[str, FileInfo]]:
         """(member path, FileInfo) for each file: parsed now, one by one."""
-        base, cut = self.path + "/", self.cut
+        cut = len(self.path) + 1
         for rec in self.records:
-            name, _, size, mtime = rec.rsplit("\t", 3)
-            member = name[cut:]
-            yield member, FileInfo(base + member, int(size), parse_mtime(mtime))
+            path, _, size, mtime = rec.rsplit("\t", 3)
+            yield path[cut:], FileInfo(path, int(size), parse_mtime(mtime))
 
     def same_files(self, other: FileBundle) -> bool:
-        """Whether both hold the same members with the same sizes and mtimes (to the ns).
-
-        A listing's order is its folder's, so equal bundles may differ in order."""
+        """Whether both hold the same files (paths, so their folder too) with the same
+        sizes and mtimes, to the ns.  A listing's order is its folder's, so equal
+        bundles may differ in order."""
         a, b = self.records, other.records
-        return len(a) == len(b) and self.cut == other.cut and (a == b or sorted(a) == sorted(b))
+        return len(a) == len(b) and (a == b or sorted(a) == sorted(b))
 
 
 def parse_mtime(text: str) -> int:
@@ -60,9 +56,3 @@ def parse_mtime(text: str) -> int:
         return int(text[:-11] + text[-10:-1])
     sec, _, frac = text.partition(".")
     return int(sec) * 1_000_000_000 + int(frac[:9].ljust(9, "0"))
-
-
-def plain_record(name: str, info: FileInfo) -> str:
-    """The record find prints for ``info`` at ``name`` (for tests and other listers)."""
-    sec, ns = divmod(info.mtime_ns, 1_000_000_000)
-    return f"{name}\tf\t{info.size}\t{sec}.{ns:09d}0"

@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 
 from synctui.storage.base import VISIBLE_TEMP_PREFIX, FileInfo
-from synctui.storage.bundle import FileBundle
+from synctui.storage.bundle import FileBundle, parse_mtime
 
 #: find's output format: path below the start, type, size, mtime (s.ns), NUL-terminated
 #: (the path first, so a folder's run of records shares its prefix: storage/bundle.py)
@@ -54,9 +54,11 @@ def scan_with_find(start: str, rel0: str, real_root: str, *, dirs: bool,
     could not give a whole listing (the caller lists with scandir instead).
 
     ``walk(full, rel)`` lists a symlinked folder inside the root (find does not follow
-    links below its start, scandir does).  ``bundle``: the plain files below each folder
-    whose name ends so come as one FileBundle (storage/bundle.py).
+    links below its start, scandir does).  ``bundle``: in a listing of the whole root
+    (no ``rel0``), the plain files below each folder whose name ends so come as one
+    FileBundle (storage/bundle.py).
     """
+    bundle = bundle if not rel0 else None
     program = find_program()
     if program is None:
         return None
@@ -71,7 +73,7 @@ def scan_with_find(start: str, rel0: str, real_root: str, *, dirs: bool,
     links: list[str] = []
     try:
         if bundle:
-            _parse_bundled(proc.stdout.read(), rel0 + "/" if rel0 else "", start, dirs, bundle, out, links)
+            _parse_bundled(proc.stdout.read(), start, dirs, bundle, out, links)
         else:  # parsed as it streams: find walks on its core while this one makes FileInfos
             read = proc.stdout.read1
             _parse(iter(lambda: read(1 << 20), b""), rel0 + "/" if rel0 else "", start, dirs, out, links)
@@ -148,7 +150,7 @@ def _take(records: list[str], base: str, start: str, dirs: bool,
             links.append(name)
 
 
-def _parse_bundled(raw: bytes, base: str, start: str, dirs: bool, suffix: str,
+def _parse_bundled(raw: bytes, start: str, dirs: bool, suffix: str,
                    out: list[FileInfo | FileBundle], links: list[str]) -> None:
     """find's whole output, the plain files below each ``suffix`` folder as one bundle.
 
@@ -181,8 +183,8 @@ def _parse_bundled(raw: bytes, base: str, start: str, dirs: bool, suffix: str,
                 if marker in below:
                     below = _cut(below, marker, loose)
         if len(below) > 1:
-            out.append(FileBundle(base + name, below[1:-1].split("\0"), len(name) + 1))
-    _take(loose, base, start, dirs, out, links)
+            out.append(FileBundle(name, below[1:-1].split("\0")))
+    _take(loose, "", start, dirs, out, links)
 
 
 def _cut(below: str, marker: str, into: list[str]) -> str:
@@ -204,7 +206,7 @@ def _cut(below: str, marker: str, into: list[str]) -> str:
 
 def _mtime_ns(text: str, start: str, name: str) -> int:
     """find's ``%T@`` ("1700000000.1234567890") in ns, exactly; a stat for odd ones."""
-    sec, dot, frac = text.partition(".")
+    sec, dot, _ = text.partition(".")
     if dot and sec.isdigit():
-        return int(sec) * 1_000_000_000 + int(frac[:9].ljust(9, "0"))
+        return parse_mtime(text)
     return os.lstat(os.path.join(start, name)).st_mtime_ns  # before 1970, or no fraction

@@ -241,7 +241,7 @@ class Sessions:
     def kwargs(self) -> dict[str, Any]:
         """The smbclient keyword arguments for this thread, its session made on first use."""
         cache = getattr(self._local, "cache", None)
-        if cache and not all(alive(c) for c in cache.values()):
+        if cache and not _standing(cache):
             self.drop_current()  # it died between calls: dial our own, never smbclient's
             cache = None
         if cache is None or not cache:
@@ -257,7 +257,7 @@ class Sessions:
         """Whether the connection of ``kw`` still stands.  A call on a dead one would have
         smbclient dial a replacement itself, with its one client GUID for every
         connection (Samba takes those for channels of one client)."""
-        return all(alive(c) for c in kw["connection_cache"].values())
+        return _standing(kw["connection_cache"])
 
     def _kw(self, cache: dict[str, Any]) -> dict[str, Any]:
         s = self.settings
@@ -405,9 +405,10 @@ class Sessions:
             self._drop(cache, polite=polite)
 
 
-def alive(conn: Any) -> bool:
-    """An smbprotocol Connection whose socket and receiver thread are still up."""
-    return conn._t_exc is None and conn.transport.connected
+def _standing(cache: dict[str, Any]) -> bool:
+    """Whether every smbprotocol Connection of a cache still has its socket and its
+    receiver thread."""
+    return all(c._t_exc is None and c.transport.connected for c in cache.values())
 
 
 class NetworkDown(ConnectionFailed):

@@ -354,14 +354,15 @@ def is_zarr_metadata(path: str) -> bool:
     return path.rsplit("/", 1)[-1] in _METADATA_KEYS
 
 
-def _to_compare(sent: Entity, tent: Entity, tpath: str) -> tuple[dict[str, FileInfo], dict[str, FileInfo]]:
+def _to_compare(sent: Entity, tent: Entity) -> tuple[dict[str, FileInfo], dict[str, FileInfo]]:
     """The members of both entities the quick check still has to look at one by one.
 
-    Two bundles of the same records (storage/bundle.py) hold the same keys with the
-    same sizes and mtimes: each of those passes the quick check, and none is stale, so
-    only the keys listed outside the bundles are left; the bundles stay unparsed."""
+    Two bundles of the same records (storage/bundle.py) hold the same keys, at the
+    same paths, with the same sizes and mtimes: each of those passes the quick check,
+    and none is stale, so only the keys listed outside the bundles are left; the
+    bundles stay unparsed.  (A mapped entity's paths differ: it is compared key by key.)"""
     sb, tb = sent.bundle, tent.bundle
-    if sb is not None and tb is not None and sent.path == tpath and sb.same_files(tb):
+    if sb is not None and tb is not None and sb.same_files(tb):
         return sent.listed, tent.listed
     return sent.files, tent.files
 
@@ -508,7 +509,7 @@ class _Planner:
         always = self.rules.policy_for(ref.kind) == "always"
         quick = not self.options.checksum and not always
         tol = self.tol
-        sfiles, tfiles = _to_compare(sent, tent, tpath) if quick and not self.reconcile else (sent.files, tent.files)
+        sfiles, tfiles = _to_compare(sent, tent) if quick and not self.reconcile else (sent.files, tent.files)
         for member, s in sfiles.items():
             t = tfiles.get(member)
             if quick and t is not None and s.size == t.size and -tol <= s.mtime_ns - t.mtime_ns <= tol:

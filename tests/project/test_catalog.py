@@ -160,14 +160,16 @@ def test_temps_are_found_in_both_shapes_and_user_files_are_not_temps() -> None:
 def test_a_bundle_joins_its_store_and_a_stray_one_is_taken_file_by_file() -> None:
     """A zarr store's bundle becomes its entity's keys, parsed only when asked for; a
     bundle of a folder that is no entity's store is listed as its files one by one."""
-    from synctui.storage.bundle import FileBundle, plain_record
+    from sync_helpers import find_record
+
+    from synctui.storage.bundle import FileBundle
 
     store = "ExperimentRuns/TS_1/VoxelSpacing10.000/wbp.zarr"
     chunks = [FileInfo(f"{store}/0/0/{i}", 10 + i, 1_700_000_000_000_000_000 + i) for i in range(3)]
     stray = "ExperimentRuns/TS_1/notes/x.zarr"
-    listing = [FileBundle(store, [plain_record(f.path, f) for f in chunks], len(store) + 1),
+    listing = [FileBundle(store, [find_record(f) for f in chunks]),
                FileInfo(f"{store}/.zarray", 2, 5),
-               FileBundle(stray, [plain_record(f"{stray}/0", FileInfo(f"{stray}/0", 1, 1))], len(stray) + 1)]
+               FileBundle(stray, [find_record(FileInfo(f"{stray}/0", 1, 1))])]
     entities, runs, unknown = build_entities(listing, "overlay")
     ent = entities[EntityRef(Kind.TOMOGRAM, run="TS_1", voxel_spacing=10.0, tomo_type="wbp")]
     assert ent.file_count == 4 and ent.bundle is not None and list(ent.listed) == [".zarray"]

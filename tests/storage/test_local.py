@@ -109,18 +109,22 @@ def test_a_bundle_holds_only_plain_files_and_parses_back_exactly(root: Path) -> 
     assert members["1/0/0"].mtime_ns == 123_456_789
 
 
-def test_two_bundles_are_equal_in_any_order_and_differ_by_one_ns(root: Path) -> None:
+def test_two_bundles_are_equal_in_any_order_and_differ_by_one_ns() -> None:
+    from sync_helpers import find_record
+
     from synctui.storage.base import FileInfo
-    from synctui.storage.bundle import FileBundle, plain_record
+    from synctui.storage.bundle import FileBundle
 
     infos = [FileInfo(f"s.zarr/{i}", i, 1_700_000_000_123_456_789 + i) for i in range(5)]
-    recs = [plain_record(f.path, f) for f in infos]
-    a, b = FileBundle("s.zarr", recs, 7), FileBundle("s.zarr", recs[::-1], 7)
+    recs = [find_record(f) for f in infos]
+    a, b = FileBundle("s.zarr", recs), FileBundle("s.zarr", recs[::-1])
     assert a.same_files(b)
-    assert [fi for _, fi in a.members()] == infos
-    later = [plain_record(f.path, FileInfo(f.path, f.size, f.mtime_ns + (f.size == 3))) for f in infos]
-    assert not a.same_files(FileBundle("s.zarr", later, 7))
-    assert not a.same_files(FileBundle("s.zarr", recs[:4], 7))
+    assert list(a.members()) == [(str(i), f) for i, f in enumerate(infos)]
+    later = [find_record(FileInfo(f.path, f.size, f.mtime_ns + (f.size == 3))) for f in infos]
+    assert not a.same_files(FileBundle("s.zarr", later))
+    assert not a.same_files(FileBundle("s.zarr", recs[:4]))
+    elsewhere = [find_record(FileInfo("t.zarr" + f.path[6:], f.size, f.mtime_ns)) for f in infos]
+    assert not a.same_files(FileBundle("t.zarr", elsewhere)), "another folder's files are other files"
 
 
 def test_listing_option_is_strict(root: Path) -> None:

@@ -172,32 +172,36 @@ def test_scan_lists_relative_paths_sizes_and_kinds(subject: Subject) -> None:
     assert with_dirs == expected
 
 
-def expand_bundled(store) -> dict[str, tuple[int, int, str]]:
-    """A bundled listing with its bundles parsed: path -> (size, mtime, kind)."""
+def expand_bundled(store) -> tuple[dict[str, tuple[int, int, str]], int]:
+    """A bundled listing with its bundles parsed: path -> (size, mtime, kind), and how
+    many bundles there were."""
     from synctui.storage.bundle import FileBundle
 
-    out = {}
+    out, bundles = {}, 0
     for item in store.scan_bundled(".zarr"):
+        bundles += isinstance(item, FileBundle)
         infos = [fi for _, fi in item.members()] if isinstance(item, FileBundle) else [item]
         for fi in infos:
             assert fi.path not in out, f"listed twice: {fi.path}"
             out[fi.path] = (fi.size, fi.mtime_ns, fi.kind)
-    return out
+    return out, bundles
 
 
 def test_a_bundled_scan_lists_what_scan_lists(subject: Subject) -> None:
     """Bundles parsed, ``scan_bundled`` gives every file ``scan(dirs=True)`` gives, to the
-    ns, and the same folders except those below a ``.zarr`` one."""
-    for rel in ("ExperimentRuns/TS_1/VoxelSpacing10.000/wbp.zarr/0/0/0", "ExperimentRuns/TS_1/VoxelSpacing10.000/wbp.zarr/0/1/0",
-                "ExperimentRuns/TS_1/VoxelSpacing10.000/wbp.zarr/.zattrs",
-                "ExperimentRuns/TS_1/VoxelSpacing10.000/wbp.zarr/0/.zarray", "ExperimentRuns/TS_1/Picks/a.json",
-                "x.zarr/1"):
-        subject.put(rel, rel.encode())
+    ns, and the same folders except those below a ``.zarr`` one; a store that declares
+    ``bundled_scan`` gives bundles (enough runs for local's find to be worth it)."""
+    for run in range(4):
+        z = f"ExperimentRuns/TS_{run}/VoxelSpacing10.000/wbp.zarr"
+        for rel in (f"{z}/0/0/0", f"{z}/0/1/0", f"{z}/.zattrs", f"{z}/0/.zarray", f"ExperimentRuns/TS_{run}/Picks/a.json"):
+            subject.put(rel, rel.encode())
+    subject.put("x.zarr/1", b"1")
     plain = {f.path: (f.size, f.mtime_ns, f.kind) for f in subject.store.scan(dirs=True)}
-    bundled = expand_bundled(subject.store)
+    bundled, bundles = expand_bundled(subject.store)
     inner = {p for p, (_, _, kind) in plain.items() if kind == "dir" and ".zarr/" in p}
     assert {p: v for p, v in plain.items() if p not in inner} == {p: v for p, v in bundled.items() if p not in inner}
     assert set(bundled) <= set(plain)
+    assert (bundles > 0) == subject.store.features.bundled_scan
 
 
 def test_scan_prefix_and_a_missing_prefix(subject: Subject) -> None:
