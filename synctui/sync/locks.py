@@ -179,12 +179,15 @@ def read_lock(store: Store, path: str) -> LockInfo | None:
                         0.0, 0.0, 0.0, path)
 
 
-def list_locks(store: Store) -> list[LockInfo]:
-    """Every lock on a root (for the app's header and `synctui locks`)."""
+def list_locks(store: Store, mode: str | None = None) -> list[LockInfo]:
+    """Every lock on a root (for the app's header and `synctui locks`), or only the
+    ``mode`` ones: picked by name before any is read, since each read is round trips."""
     out = []
     for info in store.scan(LOCK_DIR):
         name = info.path.rsplit("/", 1)[-1]
-        if name.endswith(".json") and (name == "write.json" or name.startswith("read-")):
+        is_write = name == "write.json"
+        if name.endswith(".json") and (is_write or name.startswith("read-")) \
+                and mode in (None, "write" if is_write else "read"):
             lock = read_lock(store, info.path)
             if lock is not None:
                 out.append(lock)
@@ -239,7 +242,7 @@ class Lock:
     def _check_others(self) -> None:
         """Second look: back off if the opposite side got there first."""
         if self.mode == "write":
-            others = [lk for lk in list_locks(self.store) if lk.path != self.path and lk.mode == "read"]
+            others = [lk for lk in list_locks(self.store, "read") if lk.mode == "read"]
         else:
             writer = read_lock(self.store, WRITE_LOCK)
             others = [writer] if writer is not None else []

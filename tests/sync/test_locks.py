@@ -110,6 +110,26 @@ def test_readers_share_but_exclude_a_writer(store) -> None:
     assert list_locks(store) == []
 
 
+def test_a_writer_reads_no_lock_file_but_the_readers_it_must_check(tmp_path: Path, monkeypatch) -> None:
+    """Each lock file read is round trips on a remote root (3 at 20 ms RTT over SFTP):
+    the writer's second look reads the read locks only, never its own lock."""
+    from synctui.storage.local import LocalStore
+
+    store = LocalStore(str(tmp_path / "root"))
+    reads: list[str] = []
+    real = store.read_bytes
+    monkeypatch.setattr(store, "read_bytes", lambda path: reads.append(path) or real(path))
+    with Lock(store, "write"):
+        assert reads == []
+    reader = Lock(store, "read").acquire()
+    reads.clear()
+    with pytest.raises(LockHeldError, match="read lock held by"):
+        Lock(store, "write").acquire()
+    # the reader that blocks it; then, backing off, its own lock (checked before removal)
+    assert reads == [reader.path, WRITE_LOCK]
+    reader.release()
+
+
 def test_lock_records_owner_pid_version_mode_and_heartbeat(store) -> None:
     lock = Lock(store, "write", sync_id="abc", ttl=2.0).acquire()
     try:
