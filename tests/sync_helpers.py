@@ -552,3 +552,35 @@ def run_dropping_sessions(job: Any, store: Any, kill_sessions: Callable[[], int]
         t.join()
     sessions, before = killed[0] if killed else (0, 0)
     return summary, sessions, before, store.connections_opened
+
+
+def sync_lands_before_the_lock(monkeypatch: Any, other_source: Path, target_cfg: Path) -> list[int]:
+    """Make another sync (``other_source`` into the same target) run to its end just before
+    the next write lock on that target is taken: the moment a listing taken before the lock
+    would go stale.  Returns a list that gets the other sync's files_written."""
+    from synctui.sync import locks
+    from synctui.sync.api import SyncJob
+
+    real = locks.Lock.acquire
+    landed: list[int] = []
+
+    def acquire(self):
+        if self.mode == "write" and not landed:
+            landed.append(-1)  # once, and not for the other sync's own lock
+            with SyncJob(str(other_source), str(target_cfg)) as other:
+                landed[0] = other.run().files_written
+        return real(self)
+
+    monkeypatch.setattr(locks.Lock, "acquire", acquire)
+    return landed
+
+
+def two_sources_one_file(tmp_path: Path) -> tuple[Path, Path, Path, str]:
+    """Sources a and b with different picks at one path, and an empty target: (a config,
+    b config, target config, the path)."""
+    rel = picks_path("TS_001", "alice", "1", "ribosome")
+    cfgs = []
+    for name, body in (("a", b'{"points": [], "from": "a"}'), ("b", b'{"points": [], "from": "b, later"}')):
+        write_tree(tmp_path / name, {rel: body})
+        cfgs.append(write_config(tmp_path / f"{name}.json", tmp_path / name, name=name))
+    return cfgs[0], cfgs[1], write_config(tmp_path / "t.json", tmp_path / "t", name="t"), rel

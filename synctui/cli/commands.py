@@ -194,7 +194,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
         job.scan()
     else:
         job = _job(args)
-        plan = None if args.watch else job.plan()
+        # a sync lists and plans under its locks (run with no plan); only a dry run or a
+        # plan to save needs one first, and a saved plan is checked file by file when run
+        plan = job.plan() if args.dry_run or args.save_plan else None
     if args.watch:
         try:
             return _watch(args, job)
@@ -209,7 +211,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     try:
         summary = render.run_with_progress(job, plan, progress=not (args.no_progress or args.json),
-                                           verbose=args.verbose, verify=bool(args.plan), as_json=args.json)
+                                           verbose=args.verbose, verify=plan is not None,
+                                           as_json=args.json)
     finally:
         job.close()  # and a local:N cluster with it
     return summary.exit_code_strict() if args.fail_on_conflict else summary.exit_code
@@ -228,8 +231,9 @@ def _watch(args: argparse.Namespace, job) -> int:
         out.line(text, style="" if changes else "dim")
 
     def sync(plan) -> bool:
+        """``plan`` (made unlocked) said there is work: list and plan again under the locks."""
         nonlocal code
-        summary = render.run_with_progress(job, plan, progress=False, verbose=args.verbose,
+        summary = render.run_with_progress(job, None, progress=False, verbose=args.verbose,
                                            verify=False, as_json=args.json)
         code = summary.exit_code_strict() if args.fail_on_conflict else summary.exit_code
         return not summary.cancelled
@@ -334,7 +338,7 @@ def _demo_headless(paths) -> int:
     job = SyncJob(paths.source_config, paths.target_config, RuleSet.load(paths.rules_file))
     plan = job.plan()
     render.plan_table(render.console(), plan, job.source, job.target)
-    summary = render.run_with_progress(job, plan, progress=False, verbose=False, verify=False)
+    summary = render.run_with_progress(job, None, progress=False, verbose=False, verify=False)
     return summary.exit_code
 
 

@@ -139,9 +139,10 @@ def _row(act: Act, entities: int, files: int, size: int) -> list:
 
 # -- running ---------------------------------------------------------------------------
 
-def run_with_progress(job, plan: Plan, *, progress: bool, verbose: bool, verify: bool,
+def run_with_progress(job, plan: Plan | None, *, progress: bool, verbose: bool, verify: bool,
                       as_json: bool = False) -> Summary:
-    """Run the job in its thread, drain its events here, print failures as they come."""
+    """Run the job in its thread, drain its events here, print failures as they come.
+    ``plan`` None: the job plans under its locks (the bars learn the totals from it)."""
     out = Lines()
     err = Lines(stderr=True)
     job.start(plan, verify=verify)
@@ -157,14 +158,20 @@ def run_with_progress(job, plan: Plan, *, progress: bool, verbose: bool, verify:
         if bars is not None:
             live = Lines(console=bars.console)
             with bars:
-                files_task = bars.add_task("files", total=max(plan.transfer_files, 1))
-                bytes_task = bars.add_task("bytes", total=max(plan.transfer_bytes, 1))
+                files_task = bars.add_task("files", total=None)
+                bytes_task = bars.add_task("bytes", total=None)
+
+                def update() -> None:
+                    p = job.sink.progress  # the engine's own, with the totals of the plan it runs
+                    bars.update(files_task, total=max(p.total_files, 1),
+                                completed=p.done_files + p.failed + p.skipped)
+                    bars.update(bytes_task, total=max(p.total_bytes, 1), completed=p.done_bytes)
+
                 while not done.wait(0.1):
                     _drain(job, live, verbose)
-                    p = job.sink.progress
-                    bars.update(files_task, completed=p.done_files + p.failed + p.skipped)
-                    bars.update(bytes_task, completed=p.done_bytes)
+                    update()
                 _drain(job, live, verbose)
+                update()
         else:
             # with --json, stdout carries only the summary: every line goes to stderr
             lines = out if verbose and not as_json else err

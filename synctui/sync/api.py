@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from synctui.errors import SyncCancelled, SyncTuiError
-from synctui.project.catalog import Catalog, open_project
+from synctui.project.catalog import Catalog, open_project, scan_project
 from synctui.project.config import ProjectConfig, load_config
 from synctui.sync.engine import Engine, Summary
 from synctui.sync.events import EventSink
@@ -285,6 +285,18 @@ class SyncJob:
             self.release_locks()
             raise
 
+    def _plan_locked(self, reconcile: bool) -> Plan:
+        """The plan to run now, under our locks.  The listing came before them (it checks
+        the roots before any lock file is written): if the plan would write, the target
+        is listed again, so what another sync wrote in between is seen (a conflict), never
+        clobbered.  A plan that writes nothing cannot clobber anything: no second listing."""
+        plan = self.plan(rescan=False, reconcile=reconcile)
+        if self.locks and not plan.is_noop:
+            assert self.target is not None
+            self.target = scan_project(self.target_config, self.target.stores)
+            plan = self.plan(rescan=False, reconcile=reconcile)
+        return plan
+
     def release_locks(self) -> None:
         from synctui.sync.events import LockChanged
 
@@ -309,7 +321,8 @@ class SyncJob:
     # -- running ---------------------------------------------------------------------
     def run(self, plan: Plan | None = None, *, verify: bool | None = None,
             break_lock: bool = False, prune_all: bool = False) -> Summary:
-        """Execute ``plan`` (planning first if none) and return the Summary.
+        """Execute ``plan`` and return the Summary.  Without one, the plan is made under
+        the locks (``_plan_locked``).
 
         A plan made earlier (saved, or from ``plan()`` before the user reviewed it)
         is verified file by file: what changed since is skipped, with its reason.
@@ -331,12 +344,10 @@ class SyncJob:
                 self.acquire_locks(sync_id, break_lock=break_lock)
             try:
                 recover = self._after_crash()
-                if plan is None and self._plan is None:
-                    # plan under the lock: nobody writes the target between plan and run
-                    plan, verify = self.plan(rescan=False, reconcile=recover), bool(verify)
+                if plan is None:
+                    plan, verify = self._plan_locked(recover), bool(verify)
                     adopted = plan.adopted
                 else:
-                    plan = plan or self._plan
                     verify = True if verify is None else verify
                     adopted = plan.adopted
                     if recover:  # the plan was made before we knew: reconcile the records now

@@ -316,3 +316,28 @@ def test_a_picks_file_that_cannot_be_rewritten_is_a_failed_item(tmp_path: Path, 
     summary = json.loads(out)
     assert code == EXIT_PARTIAL and [e["path"] for e in summary["errors"]] == [broken]
 
+
+
+@pytest.mark.parametrize("extra", [(), ("--watch", "0.1")], ids=["sync", "watch"])
+def test_a_sync_that_lands_just_before_our_lock_is_seen_not_clobbered(
+        tmp_path: Path, cli, monkeypatch, extra: tuple[str, ...]) -> None:
+    """`synctui sync` (and each sync of a watch) lists and plans under its lock: a file
+    another sync wrote just before is a conflict, left in place."""
+    from sync_helpers import sync_lands_before_the_lock, two_sources_one_file
+
+    a_cfg, b_cfg, t_cfg, rel = two_sources_one_file(tmp_path)
+    landed = sync_lands_before_the_lock(monkeypatch, b_cfg, t_cfg)
+    if extra:  # one round of the watch, then a Ctrl-C
+        from synctui.sync import watch
+
+        def interrupt(_seconds: float) -> None:
+            raise KeyboardInterrupt
+
+        real = watch.WatchLoop.run
+        monkeypatch.setattr(watch.WatchLoop, "run",
+                            lambda self, check, sync, say: real(self, check, sync, say, wait=interrupt))
+    code, out, err = cli("sync", "--no-progress", "-s", str(a_cfg), "-t", str(t_cfg), *extra)
+    assert landed == [1], "the other sync wrote first"
+    assert code in (EXIT_OK, EXIT_CONFLICTS), err
+    assert "conflict" in out
+    assert (tmp_path / "t" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()

@@ -22,7 +22,9 @@ from sync_helpers import (
     hyp_rules,
     picks_path,
     seg_path,
+    sync_lands_before_the_lock,
     tomo_path,
+    two_sources_one_file,
     write_tree,
     zarr_files,
 )
@@ -347,6 +349,20 @@ def test_dict_target_warns_that_objects_are_not_saved(transport: Transport, tmp_
     job.run(plan)
     notes = [e for e in job.sink.drain() if isinstance(e, Note)]
     assert any("objects not saved" in n.text for n in notes)
+
+
+def test_a_sync_lists_under_its_lock_so_a_sync_that_just_ended_is_not_clobbered(
+        tmp_path: Path, monkeypatch) -> None:
+    """Another sync writes the file and ends just before ours takes the lock: our listing,
+    taken under the lock, sees its version, a file this pair never wrote: a conflict,
+    left in place (a listing from before the lock would have planned a create over it)."""
+    a_cfg, b_cfg, t_cfg, rel = two_sources_one_file(tmp_path)
+    landed = sync_lands_before_the_lock(monkeypatch, b_cfg, t_cfg)
+    with SyncJob(str(a_cfg), str(t_cfg)) as job:
+        summary = job.run()
+    assert landed == [1], "the other sync wrote first"
+    assert summary.errors == [] and summary.conflicts == 1 and summary.files_written == 0
+    assert (tmp_path / "t" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
 
 
 def test_job_plan_sync_plan_with_state_and_locks(transport: Transport, tmp_path: Path) -> None:
