@@ -242,7 +242,7 @@ class Lock:
     def _check_others(self) -> None:
         """Second look: back off if the opposite side got there first."""
         if self.mode == "write":
-            others = [lk for lk in list_locks(self.store, "read") if lk.mode == "read"]
+            others = list_locks(self.store, "read")
         else:
             writer = read_lock(self.store, WRITE_LOCK)
             others = [writer] if writer is not None else []

@@ -317,7 +317,6 @@ def test_a_picks_file_that_cannot_be_rewritten_is_a_failed_item(tmp_path: Path, 
     assert code == EXIT_PARTIAL and [e["path"] for e in summary["errors"]] == [broken]
 
 
-
 @pytest.mark.parametrize("extra", [(), ("--watch", "0.1")], ids=["sync", "watch"])
 def test_a_sync_that_lands_just_before_our_lock_is_seen_not_clobbered(
         tmp_path: Path, cli, monkeypatch, extra: tuple[str, ...]) -> None:
